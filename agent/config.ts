@@ -1,0 +1,200 @@
+/**
+ * The one configuration file: YAML checked by a strict zod schema. Unknown keys are errors and every
+ * error is reported at once with its path, so a typo never silently becomes a default.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { ID_PATTERN } from './ids.js';
+
+const UNITS: Record<string, number> = {
+  '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4,
+};
+
+/** A byte count: an integer, or a string such as "2GiB" or "500 MB". */
+const bytes = z.union([z.number().int().positive(), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$/i.exec(value);
+  const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
+  if (!m || unit === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'expected a byte size such as 2147483648, "2GiB" or "500MB"' });
+    return z.NEVER;
+  }
+  return Math.floor(Number(m[1]) * unit);
+});
+
+const id = z.string().regex(ID_PATTERN, 'expected an identifier: letters, digits, ".", "_" or "-", at most 64 characters');
+const pin = z.number().int().min(0).max(63);
+
+const button = z.strictObject({
+  pin: pin.default(17),
+  activeLow: z.boolean().default(true),
+  debounceMs: z.number().int().min(0).max(500).default(30),
+  longPressSeconds: z.number().min(1).max(30).default(5),
+});
+const pir = z.strictObject({
+  pin: pin.default(27),
+  activeLow: z.boolean().default(false),
+  rearmSeconds: z.number().min(0).max(600).default(10),
+});
+const output = z.strictObject({ pin, activeLow: z.boolean().default(false) });
+
+export const configSchema = z.strictObject({
+  device: z
+    .strictObject({
+      id: id.default('frontdoor'),
+      name: z.string().min(1).max(80).default('Front door'),
+      location: z
+        .strictObject({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) })
+        .optional(),
+    })
+    .prefault({}),
+  runtime: z.strictObject({ dir: z.string().min(1).optional() }).prefault({}),
+  ffmpeg: z.strictObject({ path: z.string().min(1).optional() }).prefault({}),
+  camera: z
+    .strictObject({
+      source: z.enum(['synthetic']).default('synthetic'),
+      stallSeconds: z.number().min(2).max(120).default(10),
+      synthetic: z
+        .strictObject({
+          width: z.number().int().min(64).max(3840).default(1280),
+          height: z.number().int().min(64).max(2160).default(720),
+          fps: z.number().int().min(1).max(60).default(15),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  record: z
+    .strictObject({
+      preRollSeconds: z.number().min(0).max(60).default(5),
+      postRollSeconds: z.number().min(1).max(600).default(10),
+      maxClipSeconds: z.number().min(5).max(3600).default(120),
+      segmentSeconds: z.number().int().min(1).max(2).default(1),
+    })
+    .prefault({}),
+  storage: z
+    .strictObject({
+      dir: z.string().min(1).optional(),
+      maxBytes: bytes.default(2 * 1024 ** 3),
+      maxAgeDays: z.number().min(0.01).max(3650).default(30),
+    })
+    .prefault({}),
+  mqtt: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^(mqtts?|wss?|tcp|tls):\/\//, 'expected an mqtt://, mqtts://, ws:// or wss:// URL')
+        .optional(),
+      username: z.string().optional(),
+      password: z.string().optional(),
+      prefix: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected topic levels without wildcards')
+        .default('doorbell'),
+      keepaliveSeconds: z.number().int().min(5).max(600).default(30),
+      embedded: z
+        .strictObject({
+          host: z.string().default('127.0.0.1'),
+          port: z.number().int().min(1).max(65535).default(1884),
+          wsPort: z.number().int().min(1).max(65535).default(8884),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  gpio: z
+    .strictObject({
+      backend: z.enum(['simulated', 'onoff', 'gpiod']).default('simulated'),
+      button: button.nullable().prefault({}),
+      pir: pir.nullable().prefault({}),
+      chime: output.extend({ pulseMs: z.number().int().min(10).max(5000).default(300) }).optional(),
+      led: output.optional(),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+      format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+    })
+    .prefault({}),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+type Parsed = z.output<typeof configSchema>;
+export type Config = Parsed & {
+  runtime: { dir: string };
+  storage: Parsed['storage'] & { dir: string };
+};
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`${source}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  const path = issue.path.length ? issue.path.join('.') : '(top level)';
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => (issue.path.length ? `${path}.${k}` : k));
+    return keys.map((k) => `${k}: unknown key`).join('\n  ');
+  }
+  return `${path}: ${issue.message}`;
+}
+
+/** Where the pre-roll segments and control socket live: RAM, never the SD card. */
+export function defaultRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.RUNTIME_DIRECTORY) return env.RUNTIME_DIRECTORY.split(':')[0]!;
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'doorbell');
+  const uid = process.getuid?.() ?? 0;
+  return process.platform === 'linux' ? `/dev/shm/doorbell-${uid}` : join(tmpdir(), `doorbell-${uid}`);
+}
+
+export function defaultStorageDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.STATE_DIRECTORY) return env.STATE_DIRECTORY.split(':')[0]!;
+  return resolve('.doorbell');
+}
+
+/** Checks an already-parsed object (from YAML, or built in code) and fills the defaults. */
+export function parseConfig(input: unknown, source = 'config', env: NodeJS.ProcessEnv = process.env): Config {
+  const result = configSchema.safeParse(input ?? {});
+  if (!result.success) throw new ConfigError(source, result.error.issues.map(describe));
+  const cfg = result.data;
+  const expand = (p: string): string => resolve(p.replace(/^~(?=\/|$)/, homedir()));
+  return {
+    ...cfg,
+    runtime: { dir: expand(cfg.runtime.dir ?? defaultRuntimeDir(env)) },
+    storage: { ...cfg.storage, dir: expand(cfg.storage.dir ?? defaultStorageDir(env)) },
+  };
+}
+
+export function parseConfigText(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => `${e.linePos?.[0] ? `line ${e.linePos[0].line}: ` : ''}${e.message.split('\n')[0]}`),
+    );
+  }
+  return parseConfig(doc.toJS() ?? {}, source, env);
+}
+
+/** The file named by --config, else $DOORBELL_CONFIG, else none (all defaults). */
+export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return flag ?? (env.DOORBELL_CONFIG || undefined);
+}
+
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  if (!file) return parseConfig({}, 'defaults', env);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read the file: ${(err as Error).message}`]);
+  }
+  return parseConfigText(text, file, env);
+}
