@@ -1,0 +1,5 @@
+export { MqttLink, topicMatches, type LinkOptions, type LinkHealth, type MessageHandler } from './link.js';
+export { Outbox, OUTBOX_LIMIT } from './outbox.js';
+export { EmbeddedBroker, type EmbeddedBrokerOptions } from './embedded-broker.js';
+export { topicsFor, assertPublishable, type Topics } from './topics.js';
+export { backoffMs } from './backoff.js';
