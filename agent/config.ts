@@ -112,6 +112,34 @@ export const configSchema = z.strictObject({
       led: output.optional(),
     })
     .prefault({}),
+  requests: z
+    .strictObject({
+      maxWindowHours: z.number().positive().max(24 * 31).default(24),
+      maxPendingPerRequester: z.number().int().min(1).max(1000).default(3),
+      maxPending: z.number().int().min(1).max(10_000).default(20),
+      // For tests and LAN setups only: uploads over plain http, and to private/loopback addresses.
+      allowInsecureUploads: z.boolean().default(false),
+      allowPrivateDestinations: z.boolean().default(false),
+      upload: z
+        .strictObject({
+          maxAttempts: z.number().int().min(1).max(100).default(8),
+          timeoutSeconds: z.number().min(5).max(24 * 3600).default(1800),
+          maxBytes: bytes.default(2 * 1024 ** 3),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  policy: z
+    .strictObject({
+      deny: z
+        .strictObject({
+          all: z.boolean().default(false),
+          kinds: z.array(z.enum(['police', 'fire', 'neighbor', 'insurer', 'owner', 'other'])).default([]),
+          withoutCaseNumber: z.boolean().default(false),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
