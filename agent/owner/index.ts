@@ -1,0 +1,57 @@
+/** Owner capability: owner keys, pairing, nonces, signed decisions and the device's own key. */
+export {
+  b64urlDecode,
+  b64urlEncode,
+  generateOwnerKey,
+  keyIdOf,
+  parseB64url,
+  publicKeyFromRaw,
+  rawFromPublicKey,
+  readKeyFile,
+  sha256Hex,
+  verifyEd25519,
+  writeKeyFile,
+  type OwnerKeyPair,
+} from './crypto.js';
+export { DEVICE_KEY_FILE, DeviceKey, type DeviceKeyDeps } from './device-key.js';
+export {
+  DEFAULT_DECISION_LIFETIME_MS,
+  MAX_CLOCK_AHEAD_MS,
+  MAX_DECISION_BYTES,
+  MAX_DECISION_LIFETIME_MS,
+  MIN_NONCE_BYTES,
+  makeDecisionPayload,
+  parseDecisionEnvelope,
+  signDecision,
+  verifyDecision,
+  type DecisionClip,
+  type DecisionContext,
+  type DecisionDraft,
+  type DecisionEnvelope,
+  type DecisionPayload,
+  type DecisionRefusal,
+  type DecisionVerdict,
+  type EnvelopeRefusal,
+} from './decision.js';
+export { Enrollment, type EnrollmentDeps } from './enrollment.js';
+export { NonceStore, type NonceStoreDeps } from './nonces.js';
+export {
+  makePairingOffer,
+  PairingWindow,
+  type PairingCloseReason,
+  type PairingOffer,
+  type PairingOfferResult,
+  type PairingOpened,
+  type PairingWindowDeps,
+} from './pairing.js';
+export {
+  isValidOwnerName,
+  OwnerKeyError,
+  OwnerRegistry,
+  parseOwnerPublicKey,
+  type EnrolledVia,
+  type KeyStatus,
+  type OwnerKey,
+  type OwnerKeyProblem,
+  type OwnerRegistryDeps,
+} from './registry.js';

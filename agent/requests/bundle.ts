@@ -1,0 +1,280 @@
+/**
+ * The evidence bundle (PROTOCOL.md "Upload"): an uncompressed ustar archive of manifest.json,
+ * manifest.sig and the approved clips. It is streamed from disk with its exact length known up
+ * front, and every clip is re-checked against its recorded size and sha256 while it is sent.
+ */
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import { parseIso } from '../clock.js';
+import type { TriggerKind } from '../events.js';
+import { ID_PATTERN } from '../ids.js';
+import { keyIdOf, verifyEd25519 } from './signature.js';
+import { parseTar, TAR_END, tarEntryLength, tarHeader, tarPadding, type TarFile } from './tar.js';
+
+/** Bytes read from a clip file at a time: the bundle never holds more than this of a clip. */
+export const BUNDLE_CHUNK_BYTES = 64 * 1024;
+
+export interface ApprovalEnvelope {
+  keyId: string;
+  payload: string;
+  sig: string;
+}
+
+export interface ManifestClipInput {
+  id: string;
+  start: string;
+  end: string;
+  bytes: number;
+  sha256: string;
+  trigger: TriggerKind;
+  /** The clip file on disk; never written into the manifest. */
+  path: string;
+}
+
+export interface ManifestInput {
+  device: string;
+  devicePublicKey: string;
+  requestId: string;
+  createdAt: string;
+  clips: ManifestClipInput[];
+  approval: ApprovalEnvelope;
+}
+
+export type BundleEntry =
+  | { name: string; data: Buffer }
+  | { name: string; path: string; bytes: number; sha256: string };
+
+export interface EvidenceBundle {
+  manifest: { json: string; sha256: string };
+  length: number;
+  open(): Readable;
+}
+
+export class BundleError extends Error {
+  constructor(
+    readonly reason: 'clip-changed',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BundleError';
+  }
+}
+
+export function clipFileName(clipId: string): string {
+  if (!ID_PATTERN.test(clipId)) throw new RangeError(`not a clip id: ${JSON.stringify(clipId)}`);
+  return `clips/${clipId}.mp4`;
+}
+
+/** manifest.json exactly in PROTOCOL.md's field order, and the SHA-256 of its bytes. */
+export function buildManifest(input: ManifestInput): { json: string; sha256: string } {
+  const manifest = {
+    v: 1,
+    device: input.device,
+    devicePublicKey: input.devicePublicKey,
+    requestId: input.requestId,
+    createdAt: input.createdAt,
+    clips: input.clips.map((c) => ({
+      file: clipFileName(c.id),
+      id: c.id,
+      start: c.start,
+      end: c.end,
+      bytes: c.bytes,
+      sha256: c.sha256,
+      trigger: c.trigger,
+    })),
+    approval: { keyId: input.approval.keyId, payload: input.approval.payload, sig: input.approval.sig },
+  };
+  const json = JSON.stringify(manifest);
+  return { json, sha256: createHash('sha256').update(json, 'utf8').digest('hex') };
+}
+
+export function bundleLength(entries: BundleEntry[]): number {
+  return entries.reduce((sum, e) => sum + tarEntryLength('data' in e ? e.data.length : e.bytes), 0) + TAR_END.length;
+}
+
+async function* clipChunks(entry: { name: string; path: string; bytes: number; sha256: string }): AsyncGenerator<Buffer> {
+  const handle = await open(entry.path, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size !== entry.bytes) {
+      throw new BundleError('clip-changed', `${entry.name}: file is ${size} bytes, the manifest says ${entry.bytes}`);
+    }
+    const hash = createHash('sha256');
+    let read = 0;
+    if (entry.bytes > 0) {
+      const stream = handle.createReadStream({ start: 0, end: entry.bytes - 1, highWaterMark: BUNDLE_CHUNK_BYTES, autoClose: false });
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        read += chunk.length;
+        hash.update(chunk);
+        // A clip that changed under us must break the upload before its last byte goes out.
+        if (read === entry.bytes && hash.digest('hex') !== entry.sha256) {
+          throw new BundleError('clip-changed', `${entry.name}: sha256 differs from the manifest`);
+        }
+        yield chunk;
+      }
+    } else if (hash.digest('hex') !== entry.sha256) {
+      throw new BundleError('clip-changed', `${entry.name}: sha256 differs from the manifest`);
+    }
+    if (read !== entry.bytes) throw new BundleError('clip-changed', `${entry.name}: read ${read} bytes, expected ${entry.bytes}`);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function* bundleChunks(entries: BundleEntry[], mtimeMs: number): AsyncGenerator<Buffer> {
+  for (const entry of entries) {
+    const size = 'data' in entry ? entry.data.length : entry.bytes;
+    yield tarHeader(entry.name, size, mtimeMs);
+    if ('data' in entry) yield entry.data;
+    else yield* clipChunks(entry);
+    const padding = tarPadding(size);
+    if (padding) yield Buffer.alloc(padding);
+  }
+  yield TAR_END;
+}
+
+/** The archive as a stream; each clip file is opened only when reached and closed when done. */
+export function createBundleStream(entries: BundleEntry[], mtimeMs: number): Readable {
+  return Readable.from(bundleChunks(entries, mtimeMs), { objectMode: false, highWaterMark: BUNDLE_CHUNK_BYTES });
+}
+
+/** The complete bundle for an approved request; `sign` is the device key over the manifest bytes. */
+export function buildEvidenceBundle(input: ManifestInput & { sign(message: Buffer): string }): EvidenceBundle {
+  const manifest = buildManifest(input);
+  const signature = input.sign(Buffer.from(manifest.json, 'utf8'));
+  const entries: BundleEntry[] = [
+    { name: 'manifest.json', data: Buffer.from(manifest.json, 'utf8') },
+    { name: 'manifest.sig', data: Buffer.from(signature, 'ascii') },
+    ...input.clips.map((c) => ({ name: clipFileName(c.id), path: c.path, bytes: c.bytes, sha256: c.sha256 })),
+  ];
+  const mtimeMs = parseIso(input.createdAt);
+  if (!Number.isFinite(mtimeMs)) throw new RangeError(`createdAt is not an RFC 3339 time: ${input.createdAt}`);
+  return { manifest, length: bundleLength(entries), open: () => createBundleStream(entries, mtimeMs) };
+}
+
+const manifestSchema = z.object({
+  v: z.literal(1),
+  device: z.string(),
+  devicePublicKey: z.string(),
+  requestId: z.string(),
+  createdAt: z.string(),
+  clips: z.array(
+    z.object({
+      file: z.string(),
+      id: z.string(),
+      start: z.string(),
+      end: z.string(),
+      bytes: z.number().int().nonnegative(),
+      sha256: z.string(),
+      trigger: z.string(),
+    }),
+  ),
+  approval: z.object({ keyId: z.string(), payload: z.string(), sig: z.string() }),
+});
+
+export type Manifest = z.output<typeof manifestSchema>;
+
+const approvalPayloadSchema = z.object({
+  v: z.literal(1),
+  device: z.string(),
+  requestId: z.string(),
+  decision: z.string(),
+  clips: z.array(z.object({ id: z.string(), sha256: z.string() })),
+});
+
+export interface BundleVerification {
+  ok: boolean;
+  problems: string[];
+  manifest?: Manifest;
+  manifestSha256?: string;
+}
+
+/** The files of a bundle, in archive order; throws when it is not a well-formed ustar archive. */
+export function readBundle(archive: Buffer): TarFile[] {
+  return parseTar(archive);
+}
+
+function checkSignature(what: string, publicKey: string, message: Buffer, signature: string): string | null {
+  try {
+    return verifyEd25519(publicKey, message, signature) ? null : `${what} does not verify`;
+  } catch (err) {
+    return `${what} cannot be checked: ${(err as Error).message}`;
+  }
+}
+
+function checkApproval(manifest: Manifest, ownerPublicKey: string | undefined): string[] {
+  const problems: string[] = [];
+  const { approval } = manifest;
+  if (ownerPublicKey) {
+    const bad = checkSignature('approval signature', ownerPublicKey, Buffer.from(approval.payload, 'utf8'), approval.sig);
+    if (bad) problems.push(bad);
+    else if (approval.keyId !== keyIdOf(ownerPublicKey)) problems.push(`approval keyId ${approval.keyId} does not name the owner key`);
+  }
+  let payload: z.output<typeof approvalPayloadSchema>;
+  try {
+    payload = approvalPayloadSchema.parse(JSON.parse(approval.payload));
+  } catch (err) {
+    return [...problems, `approval payload is not a decision: ${(err as Error).message.split('\n')[0]}`];
+  }
+  if (payload.decision !== 'approve') problems.push(`approval decision is ${JSON.stringify(payload.decision)}`);
+  if (payload.device !== manifest.device) problems.push(`approval is for device ${payload.device}`);
+  if (payload.requestId !== manifest.requestId) problems.push(`approval is for request ${payload.requestId}`);
+  const approved = new Set(payload.clips.map((c) => `${c.id}:${c.sha256}`));
+  const sent = new Set(manifest.clips.map((c) => `${c.id}:${c.sha256}`));
+  if (approved.size !== sent.size || [...sent].some((c) => !approved.has(c))) {
+    problems.push('the clips sent are not exactly the clips approved');
+  }
+  return problems;
+}
+
+/**
+ * Checks a received bundle: the device signature over manifest.json, the owner's approval inside
+ * (its signature too when `ownerPublicKey` is given), and every clip against the manifest, with no
+ * file the manifest does not list.
+ */
+export function verifyBundle(archive: Buffer, opts: { ownerPublicKey?: string } = {}): BundleVerification {
+  let files: TarFile[];
+  try {
+    files = readBundle(archive);
+  } catch (err) {
+    return { ok: false, problems: [(err as Error).message] };
+  }
+  const byName = new Map<string, Buffer>();
+  const problems: string[] = [];
+  for (const f of files) {
+    if (byName.has(f.name)) problems.push(`${f.name} appears twice`);
+    byName.set(f.name, f.data);
+  }
+  const json = byName.get('manifest.json');
+  const sig = byName.get('manifest.sig');
+  if (!json || !sig) return { ok: false, problems: [...problems, 'manifest.json or manifest.sig is missing'] };
+  const manifestSha256 = createHash('sha256').update(json).digest('hex');
+
+  let manifest: Manifest;
+  try {
+    manifest = manifestSchema.parse(JSON.parse(json.toString('utf8')));
+  } catch (err) {
+    return { ok: false, problems: [...problems, `manifest.json is not a manifest: ${(err as Error).message.split('\n')[0]}`], manifestSha256 };
+  }
+  const badSig = checkSignature('manifest.sig', manifest.devicePublicKey, json, sig.toString('ascii').trim());
+  if (badSig) problems.push(badSig);
+  problems.push(...checkApproval(manifest, opts.ownerPublicKey));
+
+  const listed = new Set(['manifest.json', 'manifest.sig']);
+  for (const clip of manifest.clips) {
+    const expectedName = `clips/${clip.id}.mp4`;
+    if (clip.file !== expectedName) problems.push(`clip ${clip.id} is filed as ${clip.file}, expected ${expectedName}`);
+    listed.add(clip.file);
+    const data = byName.get(clip.file);
+    if (!data) {
+      problems.push(`${clip.file} is missing`);
+      continue;
+    }
+    if (data.length !== clip.bytes) problems.push(`${clip.file} is ${data.length} bytes, the manifest says ${clip.bytes}`);
+    if (createHash('sha256').update(data).digest('hex') !== clip.sha256) problems.push(`${clip.file} sha256 differs from the manifest`);
+  }
+  for (const name of byName.keys()) if (!listed.has(name)) problems.push(`${name} is not listed in the manifest`);
+  return { ok: problems.length === 0, problems, manifest, manifestSha256 };
+}

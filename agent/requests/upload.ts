@@ -1,0 +1,186 @@
+/**
+ * The upload client (PROTOCOL.md "Upload"): one PUT of the bundle to the checked destination. It
+ * connects only to the addresses checkDestination approved (no second DNS lookup that could answer
+ * differently), never follows a redirect, and reads at most 64 KiB of any answer.
+ */
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+import { pipeline, Transform, type Readable } from 'node:stream';
+import { systemClock, type Clock } from '../clock.js';
+import { BundleError } from './bundle.js';
+import { DestinationError, type CheckedDestination } from './destination.js';
+
+const MAX_RESPONSE_BYTES = 64 * 1024;
+const PROGRESS_INTERVAL_MS = 500;
+const FIRST_RETRY_MS = 1000;
+const MAX_RETRY_MS = 5 * 60 * 1000;
+
+export interface UploadBody {
+  length: number;
+  open(): Readable;
+}
+
+export interface UploadOptions {
+  timeoutMs: number;
+  onProgress?: (sent: number, total: number) => void;
+  signal?: AbortSignal;
+  /** Paces the progress callback; the system clock unless a test drives it. */
+  clock?: Clock;
+}
+
+export type UploadErrorKind = 'timeout' | 'network' | 'aborted' | 'length-mismatch';
+
+export class UploadError extends Error {
+  constructor(
+    readonly kind: UploadErrorKind,
+    message: string,
+    options?: { cause: unknown },
+  ) {
+    super(message, options);
+    this.name = 'UploadError';
+  }
+}
+
+export type UploadOutcome = 'done' | 'retry' | 'fail';
+
+/** Connects to the already checked addresses, whatever name the socket layer asks about. */
+function checkedLookup(dest: CheckedDestination): LookupFunction {
+  return (_hostname, options, callback) => {
+    const wanted = options.family === 4 || options.family === 6 ? dest.addresses.filter((a) => a.family === options.family) : dest.addresses;
+    const first = wanted[0];
+    if (!first) {
+      callback(Object.assign(new Error(`no checked IPv${String(options.family)} address for ${dest.host}`), { code: 'ENOTFOUND' }), '');
+    } else if (options.all) {
+      callback(null, wanted.map((a) => ({ address: a.address, family: a.family })));
+    } else {
+      callback(null, first.address, first.family);
+    }
+  };
+}
+
+function asUploadFailure(err: Error): Error {
+  if (err instanceof UploadError || err instanceof BundleError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  return new UploadError('network', code ? `${code}: ${err.message}` : err.message, { cause: err });
+}
+
+/** Counts the body on its way out: paces progress and proves the exact Content-Length was sent. */
+function progressCounter(total: number, opts: UploadOptions): Transform {
+  const clock = opts.clock ?? systemClock;
+  let sent = 0;
+  let lastReport = clock.now();
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      sent += chunk.length;
+      if (sent > total) {
+        callback(new UploadError('length-mismatch', `bundle is longer than its Content-Length ${total}`));
+        return;
+      }
+      const now = clock.now();
+      if (opts.onProgress && now - lastReport >= PROGRESS_INTERVAL_MS) {
+        lastReport = now;
+        opts.onProgress(sent, total);
+      }
+      callback(null, chunk);
+    },
+    flush(callback) {
+      if (sent !== total) {
+        callback(new UploadError('length-mismatch', `bundle is ${sent} bytes, its Content-Length ${total}`));
+        return;
+      }
+      opts.onProgress?.(sent, total);
+      callback();
+    },
+  });
+}
+
+/**
+ * One PUT of `body` to `dest`. Resolves with the HTTP status (a 3xx included: redirects are not
+ * followed); rejects on network errors, timeout, abort, or a bundle that changed while being sent.
+ */
+export function putBundle(dest: CheckedDestination, body: UploadBody, opts: UploadOptions): Promise<{ status: number }> {
+  if (dest.addresses.length === 0) return Promise.reject(new UploadError('network', `no checked address for ${dest.host}`));
+  if (opts.signal?.aborted) return Promise.reject(new UploadError('aborted', 'upload aborted before it started'));
+  const https = dest.url.protocol === 'https:';
+  const options: RequestOptions & { servername?: string } = {
+    method: 'PUT',
+    host: dest.host,
+    port: dest.port,
+    path: dest.url.pathname + dest.url.search,
+    headers: { 'Content-Type': 'application/x-tar', 'Content-Length': String(body.length) },
+    lookup: checkedLookup(dest),
+    agent: false,
+    // SNI and certificate checks use the host name; an IP literal is not a valid server name.
+    ...(https && !isIP(dest.host) ? { servername: dest.host } : {}),
+  };
+
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let req: ClientRequest | undefined;
+    const timer = setTimeout(() => {
+      req?.destroy(new UploadError('timeout', `no complete answer within ${opts.timeoutMs} ms`));
+    }, opts.timeoutMs);
+    const onAbort = (): void => {
+      req?.destroy(new UploadError('aborted', 'upload aborted'));
+    };
+    const finish = (err: Error | null, status?: number): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      // Stops sending when the server answered early, and closes the clip file being read.
+      req?.destroy();
+      if (err) reject(asUploadFailure(err));
+      else resolve({ status: status! });
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    req = (https ? httpsRequest : httpRequest)(options);
+    req.on('error', (err) => finish(err));
+    req.on('response', (res: IncomingMessage) => {
+      const status = res.statusCode ?? 0;
+      let received = 0;
+      res.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > MAX_RESPONSE_BYTES) {
+          res.destroy();
+          finish(null, status);
+        }
+      });
+      res.on('end', () => finish(null, status));
+      res.on('error', (err) => finish(err));
+    });
+
+    const source = body.open();
+    // Registered before pipeline's own listeners, so a changed clip is reported as itself.
+    source.on('error', (err) => finish(err));
+    pipeline(source, progressCounter(body.length, opts), req, (err) => {
+      if (err) finish(err);
+    });
+  });
+}
+
+/** What to do after an attempt: 2xx done; network trouble, 408, 429 and 5xx retry; the rest fail. */
+export function classifyUploadResult(result: number | Error): UploadOutcome {
+  if (typeof result === 'number') {
+    if (result >= 200 && result < 300) return 'done';
+    if (result === 408 || result === 429 || (result >= 500 && result < 600)) return 'retry';
+    return 'fail';
+  }
+  if (result instanceof BundleError) return 'fail';
+  if (result instanceof UploadError && result.kind === 'length-mismatch') return 'fail';
+  if (result instanceof DestinationError) return result.reason === 'unresolvable' ? 'retry' : 'fail';
+  return 'retry';
+}
+
+/**
+ * Delay before retry number `attempt` (1 after the first failure): 1 s doubling to a 5 min cap,
+ * with "equal jitter" — half the step fixed, half random — so retries spread out yet never
+ * collapse to zero the way full jitter can.
+ */
+export function retryDelayMs(attempt: number, random: () => number = Math.random): number {
+  if (!Number.isInteger(attempt) || attempt < 1) throw new RangeError(`attempt must be a positive integer, got ${attempt}`);
+  const step = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (attempt - 1));
+  return Math.round(step / 2 + (random() * step) / 2);
+}

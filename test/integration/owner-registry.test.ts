@@ -1,0 +1,166 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../agent/log.js';
+import {
+  b64urlEncode,
+  generateOwnerKey,
+  makeDecisionPayload,
+  NonceStore,
+  OwnerKeyError,
+  OwnerRegistry,
+  parseB64url,
+  signDecision,
+  verifyDecision,
+  type DecisionContext,
+} from '../../agent/owner/index.js';
+import { openDatabase, type Db } from '../../agent/store/database.js';
+
+let dir: string;
+let db: Db;
+let now: number;
+const clock = { now: () => now };
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'owner-registry-'));
+  db = openDatabase(join(dir, 'doorbell.db'));
+  now = Date.parse('2026-11-22T15:00:00.000Z');
+});
+
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function registry(): OwnerRegistry {
+  const r = new OwnerRegistry({ db, clock, log: silentLogger });
+  r.start();
+  return r;
+}
+
+const problem = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof OwnerKeyError) return err.problem;
+    throw err;
+  }
+  return undefined;
+};
+
+describe('OwnerRegistry', () => {
+  it('adds, lists and finds keys, surviving a reopened database', () => {
+    const alice = generateOwnerKey();
+    const bob = generateOwnerKey();
+    const added = registry().add("Alice's phone", b64urlEncode(alice.publicKeyRaw), 'pairing');
+    now += 1000;
+    registry().add('Bob', b64urlEncode(bob.publicKeyRaw), 'cli');
+    expect(added).toEqual({
+      keyId: alice.keyId,
+      name: "Alice's phone",
+      publicKey: b64urlEncode(alice.publicKeyRaw),
+      addedAt: now - 1000,
+      revokedAt: null,
+      via: 'pairing',
+    });
+    db.close();
+    db = openDatabase(join(dir, 'doorbell.db'));
+    const reopened = registry();
+    expect(reopened.list().map((k) => k.name)).toEqual(["Alice's phone", 'Bob']);
+    expect(reopened.activeKey(bob.keyId)?.via).toBe('cli');
+    expect(reopened.keyStatus(alice.keyId)).toBe('active');
+  });
+
+  it('refuses a bad key or name and a key enrolled twice', () => {
+    const r = registry();
+    const key = b64urlEncode(generateOwnerKey().publicKeyRaw);
+    expect(problem(() => r.add('Alice', b64urlEncode(Buffer.alloc(16)), 'cli'))).toBe('invalid-key');
+    expect(problem(() => r.add('Alice', key + '=', 'cli'))).toBe('invalid-key');
+    expect(problem(() => r.add('', key, 'cli'))).toBe('invalid-name');
+    expect(problem(() => r.add('x'.repeat(65), key, 'cli'))).toBe('invalid-name');
+    expect(problem(() => r.add('line\nbreak', key, 'cli'))).toBe('invalid-name');
+    r.add('Alice', key, 'cli');
+    expect(problem(() => r.add('Alice again', key, 'pairing'))).toBe('already-enrolled');
+    expect(r.list()).toHaveLength(1);
+  });
+
+  it('revokes for good: the key is no longer active and cannot be enrolled again', () => {
+    const r = registry();
+    const alice = generateOwnerKey();
+    r.add('Alice', b64urlEncode(alice.publicKeyRaw), 'cli');
+    now += 5000;
+    expect(r.revoke(alice.keyId).revokedAt).toBe(now);
+    expect(r.activeKey(alice.keyId)).toBeUndefined();
+    expect(r.keyStatus(alice.keyId)).toBe('revoked');
+    expect(r.get(alice.keyId)?.revokedAt).toBe(now);
+    expect(problem(() => r.revoke(alice.keyId))).toBe('already-revoked');
+    expect(problem(() => r.revoke('0123456789abcdef'))).toBe('unknown-key');
+    expect(problem(() => r.add('Alice', b64urlEncode(alice.publicKeyRaw), 'pairing'))).toBe('revoked');
+  });
+});
+
+describe('NonceStore', () => {
+  it('remembers nonces across restarts and prunes only expired ones', () => {
+    const store = new NonceStore({ db, clock, log: silentLogger });
+    store.start();
+    expect(store.remember('n-old', now + 1000)).toBe(true);
+    expect(store.remember('n-new', now + 60_000)).toBe(true);
+    expect(store.remember('n-new', now + 60_000)).toBe(false);
+    store.stop();
+
+    now += 1000;
+    const restarted = new NonceStore({ db, clock, log: silentLogger });
+    restarted.start();
+    expect(restarted.seen('n-old')).toBe(true); // kept until (at least) its expiry
+    expect(restarted.prune(now + 1)).toBe(1);
+    expect(restarted.seen('n-old')).toBe(false);
+    expect(restarted.seen('n-new')).toBe(true);
+    restarted.stop();
+  });
+
+  it('writes nothing when there is nothing to prune', () => {
+    const store = new NonceStore({ db, clock, log: silentLogger });
+    store.start();
+    store.remember('n', now + 60_000);
+    const walSize = (): number => statSync(join(dir, 'doorbell.db-wal')).size;
+    const before = walSize();
+    expect(store.prune(now)).toBe(0);
+    expect(walSize()).toBe(before);
+    store.stop();
+  });
+});
+
+describe('decisions checked against the real registry and nonce store', () => {
+  it('accepts a decision once, then refuses its replay and any decision from a revoked key', () => {
+    const r = registry();
+    const nonces = new NonceStore({ db, clock, log: silentLogger });
+    nonces.start();
+    const alice = generateOwnerKey();
+    r.add('Alice', b64urlEncode(alice.publicKeyRaw), 'pairing');
+    const urlSha256 = createHash('sha256').update('https://evidence.example/put').digest('hex');
+    const clip = { id: '01JDCLIP', sha256: createHash('sha256').update('clip').digest('hex') };
+    const ctx = (): DecisionContext => ({
+      deviceId: 'frontdoor',
+      now,
+      keyStatus: (id) => r.keyStatus(id),
+      keyFor: (id) => r.activeKey(id),
+      request: (id) => (id === 'rfa-1' ? { state: 'pending', clips: [clip], urlSha256 } : undefined),
+      nonceSeen: (n) => nonces.seen(n),
+    });
+    const draft = { device: 'frontdoor', requestId: 'rfa-1', decision: 'approve' as const, clips: [clip], urlSha256, now };
+    const envelope = signDecision(alice.privateKey, alice.keyId, makeDecisionPayload(draft));
+
+    const verdict = verifyDecision(envelope, ctx());
+    if (!verdict.ok) throw new Error(verdict.reason);
+    expect(parseB64url(verdict.decision.nonce)!.length).toBeGreaterThanOrEqual(16);
+    expect(nonces.remember(verdict.decision.nonce, Date.parse(verdict.decision.expiresAt))).toBe(true);
+    expect(verifyDecision(envelope, ctx())).toMatchObject({ ok: false, reason: 'replayed-nonce' });
+
+    r.revoke(alice.keyId);
+    const fresh = signDecision(alice.privateKey, alice.keyId, makeDecisionPayload(draft));
+    expect(verifyDecision(fresh, ctx())).toEqual({ ok: false, reason: 'revoked-key' });
+    nonces.stop();
+  });
+});
