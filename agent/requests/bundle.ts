@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { parseIso } from '../clock.js';
 import type { TriggerKind } from '../events.js';
 import { ID_PATTERN } from '../ids.js';
-import { keyIdOf, verifyEd25519 } from './signature.js';
+import { keyIdOf, parseB64url, verifyEd25519 } from '../owner/index.js';
 import { parseTar, TAR_END, tarEntryLength, tarHeader, tarPadding, type TarFile } from './tar.js';
 
 /** Bytes read from a clip file at a time: the bundle never holds more than this of a clip. */
@@ -197,11 +197,11 @@ export function readBundle(archive: Buffer): TarFile[] {
 }
 
 function checkSignature(what: string, publicKey: string, message: Buffer, signature: string): string | null {
-  try {
-    return verifyEd25519(publicKey, message, signature) ? null : `${what} does not verify`;
-  } catch (err) {
-    return `${what} cannot be checked: ${(err as Error).message}`;
-  }
+  const key = parseB64url(publicKey);
+  const sig = parseB64url(signature);
+  if (key?.length !== 32) return `${what} cannot be checked: the public key is not 32 bytes of base64url`;
+  if (sig?.length !== 64) return `${what} cannot be checked: the signature is not 64 bytes of base64url`;
+  return verifyEd25519(key, message, sig) ? null : `${what} does not verify`;
 }
 
 function checkApproval(manifest: Manifest, ownerPublicKey: string | undefined): string[] {
@@ -210,7 +210,7 @@ function checkApproval(manifest: Manifest, ownerPublicKey: string | undefined): 
   if (ownerPublicKey) {
     const bad = checkSignature('approval signature', ownerPublicKey, Buffer.from(approval.payload, 'utf8'), approval.sig);
     if (bad) problems.push(bad);
-    else if (approval.keyId !== keyIdOf(ownerPublicKey)) problems.push(`approval keyId ${approval.keyId} does not name the owner key`);
+    else if (approval.keyId !== keyIdOf(parseB64url(ownerPublicKey)!)) problems.push(`approval keyId ${approval.keyId} does not name the owner key`);
   }
   let payload: z.output<typeof approvalPayloadSchema>;
   try {

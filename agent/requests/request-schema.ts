@@ -2,7 +2,7 @@
  * The Request message (PROTOCOL.md "Request") and every rule that makes one invalid. Cheap checks
  * run first; the DNS lookup of the upload host runs last, so a flood of bad requests costs no lookups.
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../owner/index.js';
 import { z } from 'zod';
 import { iso, parseIso } from '../clock.js';
 import { ID_PATTERN } from '../ids.js';
@@ -90,9 +90,6 @@ export type ValidationResult =
 
 type Refusal = { reason: string; detail: string };
 
-export function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 function parseJsonObject(raw: Buffer): Refusal | { value: Record<string, unknown> } {
   if (raw.length > MAX_REQUEST_BYTES) {

@@ -16,7 +16,8 @@ import {
   type ManifestClipInput,
   type ManifestInput,
 } from '../../agent/requests/bundle.js';
-import { keyIdOf } from '../../agent/requests/signature.js';
+import { b64urlDecode, keyIdOf as keyIdOfRaw } from '../../agent/owner/index.js';
+const keyIdOf = (publicKey: string): string => keyIdOfRaw(b64urlDecode(publicKey));
 import { parseTar } from '../../agent/requests/tar.js';
 
 interface KeyPair {

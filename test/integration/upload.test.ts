@@ -8,7 +8,8 @@ import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BundleError, buildEvidenceBundle, type EvidenceBundle, type ManifestClipInput } from '../../agent/requests/bundle.js';
 import { checkDestination, type CheckedDestination } from '../../agent/requests/destination.js';
-import { keyIdOf } from '../../agent/requests/signature.js';
+import { b64urlDecode, keyIdOf as keyIdOfRaw } from '../../agent/owner/index.js';
+const keyIdOf = (publicKey: string): string => keyIdOfRaw(b64urlDecode(publicKey));
 import { classifyUploadResult, putBundle, UploadError } from '../../agent/requests/upload.js';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 
