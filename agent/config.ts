@@ -140,6 +140,17 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  web: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      listen: z
+        .string()
+        .regex(/^(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:8080 or 192.168.1.20:8080')
+        .default('127.0.0.1:8080'),
+      // The broker's WebSocket URL as the phone reaches it; the embedded broker's when none is configured.
+      brokerWsUrl: z.string().regex(/^wss?:\/\//, 'expected a ws:// or wss:// URL').optional(),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),

@@ -2,6 +2,14 @@
 import { connect } from 'node:net';
 import { isPlainObject, MAX_LINE_BYTES } from './protocol.js';
 
+/** No agent listens on the control socket: the CLI may then act on the database itself. */
+export class AgentNotRunningError extends Error {
+  constructor(socketPath: string) {
+    super(`no agent is running (no control socket at ${socketPath})`);
+    this.name = 'AgentNotRunningError';
+  }
+}
+
 /** Sends one command to the running agent and resolves with its result; rejects with the agent's error. */
 export function sendControl(
   socketPath: string,
@@ -48,7 +56,7 @@ export function sendControl(
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
-        finish(new Error(`no agent is running (no control socket at ${socketPath})`));
+        finish(new AgentNotRunningError(socketPath));
       } else if (err.code === 'EACCES') {
         finish(new Error(`permission denied on ${socketPath}: run this as the agent's user or a member of its group`));
       } else {

@@ -1,0 +1,319 @@
+/**
+ * The pre-roll ring: one supervised ffmpeg per camera writes short MPEG-TS segments into a tmpfs
+ * folder. The ring learns each closed segment from the muxer's CSV list, gives it wall-clock times,
+ * and deletes it once it is older than the pre-roll window, unless an open clip still needs it.
+ * Supervision trusts segments, not exit codes: ffmpeg exits 0 when an RTSP server goes away and may
+ * hang forever on a stalled session, so "no new segment for stallSeconds" is what counts.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { FfmpegExit, FfmpegTools, RunningFfmpeg, StopLadder } from './ffmpeg.js';
+import { parseSegmentList, SEGMENT_PATTERN, segmentNumber, type ListedSegment } from './segment-list.js';
+import type { CameraSource } from './sources.js';
+import { StreamClock } from './stream-clock.js';
+import type { CameraHealth, RingEvents, Segment } from './types.js';
+
+export interface PreRollRingDeps {
+  source: CameraSource;
+  tools: FfmpegTools;
+  /** `<runtime.dir>/segments`: tmpfs, never the SD card. */
+  dir: string;
+  segmentSeconds: number;
+  preRollSeconds: number;
+  stallSeconds: number;
+  clock: Clock;
+  log: Logger;
+  /** The earliest wall time an open clip still needs (null: none); segments ending after it are kept. */
+  retainFrom?: () => number | null;
+  stopLadder?: StopLadder;
+}
+
+const LIST_NAME = 'segments.csv';
+/** Entries ffmpeg keeps in the list; without a bound the list grows forever. */
+const LIST_SIZE = 30;
+/** The list is on tmpfs, so reading it this often costs next to nothing. */
+const POLL_MS = 200;
+const PRUNE_MARGIN_MS = 1_000;
+const RESTART_BASE_MS = 1_000;
+const RESTART_CAP_MS = 60_000;
+/** A run that delivered video this long resets the restart backoff. */
+const HEALTHY_RESET_MS = 60_000;
+
+interface Run {
+  proc: RunningFfmpeg;
+  startedAt: number;
+  firstNumber: number;
+  /** The highest segment number seen in the list. */
+  lastListed: number;
+  lastSegmentAt: number | null;
+  flowingSince: number | null;
+  streamClock: StreamClock;
+  stalled: boolean;
+  exited: boolean;
+  reportedSkipped: boolean;
+  done: Promise<void>;
+}
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+function exitReason(exit: FfmpegExit, stderr: string[]): string {
+  if (exit.error) return `ffmpeg could not start: ${exit.error}`;
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  const last = stderr.at(-1);
+  return `ffmpeg ${how}${last ? `: ${last}` : ''}`;
+}
+
+export class PreRollRing extends EventEmitter<RingEvents> {
+  private run: Run | null = null;
+  private list: Segment[] = [];
+  private newestEnd: number | null = null;
+  private nextNumber = 0;
+  private attempt = 0;
+  private running = false;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | null = null;
+  private state: CameraHealth = { ok: false, since: 0, restarts: 0, lastSegmentAt: null, lastGap: null, detail: 'not started' };
+
+  constructor(private readonly deps: PreRollRingDeps) {
+    super();
+  }
+
+  async start(): Promise<void> {
+    if (this.running) throw new Error('PreRollRing.start() called twice');
+    await mkdir(this.deps.dir, { recursive: true });
+    // Segments left by an earlier agent have no wall times: useless, so they go, but their numbers are never reused.
+    const removed = await this.removeSegments(() => true, true);
+    if (removed) this.deps.log.debug('removed segments left by an earlier run', { count: removed });
+    this.running = true;
+    this.state = { ...this.state, ok: false, since: this.deps.clock.now(), detail: 'starting' };
+    this.emit('health', this.health());
+    await this.spawnRun();
+    this.pollTimer = setInterval(() => void this.poll(), POLL_MS);
+  }
+
+  /** Stops ffmpeg gracefully; the segments stay until clear() so open clips can still be finished. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    clearInterval(this.pollTimer);
+    clearTimeout(this.restartTimer);
+    const run = this.run;
+    if (run) {
+      const exit = await run.proc.stop();
+      if (!exit.clean && !run.exited) this.deps.log.warn('ffmpeg had to be killed at stop', { code: exit.code, signal: exit.signal });
+      await run.done;
+    }
+    this.setHealth({ ok: false, detail: 'stopped' });
+  }
+
+  /** Deletes every segment. Only after stop(), once nothing needs them. */
+  async clear(): Promise<void> {
+    if (this.running) throw new Error('PreRollRing.clear() while running');
+    await this.removeSegments(() => true, true);
+    this.list = [];
+  }
+
+  /** Closed segments still on tmpfs, oldest first. */
+  segments(): readonly Segment[] {
+    return this.list.slice();
+  }
+
+  health(): CameraHealth {
+    return { ...this.state };
+  }
+
+  /** The running ffmpeg's process id, for diagnostics. */
+  pid(): number | null {
+    return this.run && !this.run.exited ? (this.run.proc.pid ?? null) : null;
+  }
+
+  private get listPath(): string {
+    return join(this.deps.dir, LIST_NAME);
+  }
+
+  private async spawnRun(): Promise<void> {
+    const { dir, source, tools, segmentSeconds, clock, log } = this.deps;
+    await rm(this.listPath, { force: true });
+    if (!this.running) return;
+    const firstNumber = this.nextNumber;
+    const proc = tools.spawn(
+      [
+        ...source.inputArgs(),
+        ...source.videoArgs(),
+        '-f', 'segment', '-segment_time', String(segmentSeconds), '-segment_format', 'mpegts',
+        '-reset_timestamps', '0', '-segment_list', this.listPath, '-segment_list_type', 'csv',
+        '-segment_list_size', String(LIST_SIZE),
+        // Continues the numbering, so a restarted ffmpeg never overwrites a segment a clip may still read.
+        '-segment_start_number', String(firstNumber),
+        join(dir, SEGMENT_PATTERN),
+      ],
+      this.deps.stopLadder,
+    );
+    const run: Run = {
+      proc,
+      startedAt: clock.now(),
+      firstNumber,
+      lastListed: firstNumber - 1,
+      lastSegmentAt: null,
+      flowingSince: null,
+      streamClock: new StreamClock(),
+      stalled: false,
+      exited: false,
+      reportedSkipped: false,
+      done: Promise.resolve(),
+    };
+    run.done = proc.exited.then(
+      (exit) => this.ended(run, exit),
+    ).catch((err: Error) => log.error('handling the end of ffmpeg failed', { error: err.message }));
+    this.run = run;
+    log.info('ffmpeg started', { pid: proc.pid, source: source.describe(), firstSegment: firstNumber });
+  }
+
+  private poll(): Promise<void> {
+    this.polling ??= this.readList().finally(() => (this.polling = null));
+    return this.polling;
+  }
+
+  private async readList(): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    let text = '';
+    try {
+      text = await readFile(this.listPath, 'utf8');
+    } catch (err) {
+      if (!isMissing(err)) this.deps.log.warn('cannot read the segment list', { error: (err as Error).message });
+    }
+    const { entries, skipped } = parseSegmentList(text);
+    if (skipped && !run.reportedSkipped) {
+      run.reportedSkipped = true;
+      this.deps.log.warn('the segment list has lines that are not our segments', { skipped });
+    }
+    const fresh = entries.filter((e) => e.number > run.lastListed);
+    if (fresh.length) this.admit(run, fresh);
+    this.checkStall(run);
+    this.prune();
+  }
+
+  private admit(run: Run, fresh: ListedSegment[]): void {
+    const { dir, clock, log } = this.deps;
+    const now = clock.now();
+    const newest = fresh[fresh.length - 1]!;
+    if (run.streamClock.observe(newest.end, now) === 're-anchored') {
+      log.warn('stream time and wall clock drifted apart by more than 2 s; re-anchored', { segment: newest.name });
+    }
+    for (const entry of fresh) {
+      const segment = { path: join(dir, entry.name), start: run.streamClock.toWall(entry.start), end: run.streamClock.toWall(entry.end) };
+      this.noteGap(segment);
+      this.list.push(segment);
+      run.lastListed = entry.number;
+      this.emit('segment', segment);
+    }
+    if (run.flowingSince === null) log.info('video is flowing', { pid: run.proc.pid, firstSegment: fresh[0]!.name });
+    run.flowingSince ??= now;
+    run.lastSegmentAt = now;
+    this.setHealth({ ok: true, lastSegmentAt: now, detail: undefined });
+  }
+
+  private noteGap(segment: Segment): void {
+    const previous = this.newestEnd;
+    this.newestEnd = segment.end;
+    if (previous === null || segment.start - previous <= (this.deps.segmentSeconds * 1000) / 2) return;
+    const gap = { start: previous, end: segment.start };
+    this.deps.log.warn('gap in the video', { seconds: (gap.end - gap.start) / 1000, from: new Date(gap.start).toISOString() });
+    this.setHealth({ lastGap: gap });
+  }
+
+  private checkStall(run: Run): void {
+    if (run.exited || run.stalled || !this.running) return;
+    const quietMs = this.deps.clock.now() - (run.lastSegmentAt ?? run.startedAt);
+    if (quietMs < this.deps.stallSeconds * 1000) return;
+    run.stalled = true;
+    const detail = `no video for ${Math.round(quietMs / 1000)} s; restarting ffmpeg`;
+    this.deps.log.warn('camera stalled; stopping ffmpeg', { pid: run.proc.pid, quietSeconds: quietMs / 1000 });
+    this.setHealth({ ok: false, detail });
+    void run.proc.stop();
+  }
+
+  private async ended(run: Run, exit: FfmpegExit): Promise<void> {
+    run.exited = true;
+    // A clean stop closes the last segment and lists it: read the list once more before it goes.
+    await this.polling;
+    await this.poll();
+    await this.forgetRun(run);
+    if (!this.running) return;
+    const { clock, log } = this.deps;
+    const now = clock.now();
+    if (run.flowingSince !== null && now - run.flowingSince >= HEALTHY_RESET_MS) this.attempt = 0;
+    const delayMs = Math.min(RESTART_CAP_MS, RESTART_BASE_MS * 2 ** this.attempt++);
+    const why = run.stalled ? `no video for ${this.deps.stallSeconds} s` : exitReason(exit, run.proc.stderr());
+    log.warn('ffmpeg ended; restarting', { why, code: exit.code, signal: exit.signal, restartInMs: delayMs, stderr: run.proc.stderr() });
+    this.setHealth({ ok: false, detail: `${why}; restarting in ${delayMs / 1000} s` });
+    this.restartTimer = setTimeout(() => void this.restart(), delayMs);
+  }
+
+  private async restart(): Promise<void> {
+    if (!this.running) return;
+    this.setHealth({ restarts: this.state.restarts + 1 });
+    try {
+      await this.spawnRun();
+    } catch (err) {
+      const delayMs = Math.min(RESTART_CAP_MS, RESTART_BASE_MS * 2 ** this.attempt++);
+      this.deps.log.error('cannot restart ffmpeg', { error: (err as Error).message, retryInMs: delayMs });
+      this.setHealth({ ok: false, detail: `cannot restart ffmpeg: ${(err as Error).message}` });
+      this.restartTimer = setTimeout(() => void this.restart(), delayMs);
+    }
+  }
+
+  /** Deletes what the run wrote but never closed, and moves the numbering past everything on disk. */
+  private async forgetRun(run: Run): Promise<void> {
+    this.nextNumber = Math.max(this.nextNumber, run.lastListed + 1);
+    await this.removeSegments((n) => n >= run.firstNumber && n > run.lastListed, false);
+  }
+
+  /** Removes the segment files `doomed` picks, and the list if asked; notes every number seen. */
+  private async removeSegments(doomed: (n: number) => boolean, withList: boolean): Promise<number> {
+    const names = await readdir(this.deps.dir);
+    let removed = 0;
+    for (const name of names) {
+      const n = segmentNumber(name);
+      if (n !== null) this.nextNumber = Math.max(this.nextNumber, n + 1);
+      if (n !== null ? doomed(n) : withList && name === LIST_NAME) {
+        await rm(join(this.deps.dir, name), { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Drops segments older than the pre-roll window plus two segments and a margin, unless a clip needs them. */
+  private prune(): void {
+    const { clock, preRollSeconds, segmentSeconds, log } = this.deps;
+    const keepAfter = clock.now() - (preRollSeconds + 2 * segmentSeconds) * 1000 - PRUNE_MARGIN_MS;
+    const retain = this.deps.retainFrom?.() ?? Number.POSITIVE_INFINITY;
+    const stale = new Set(this.list.filter((s) => s.end < keepAfter && s.end <= retain));
+    if (!stale.size) return;
+    this.list = this.list.filter((s) => !stale.has(s));
+    for (const s of stale) {
+      rm(s.path).catch((err: unknown) => {
+        if (!isMissing(err)) log.warn('cannot delete an old segment', { path: s.path, error: (err as Error).message });
+      });
+    }
+  }
+
+  private setHealth(patch: Partial<CameraHealth>): void {
+    const before = this.state;
+    const next: CameraHealth = { ...before, ...patch };
+    if (next.ok !== before.ok) next.since = this.deps.clock.now();
+    if (next.detail === undefined) delete next.detail;
+    this.state = next;
+    const changed =
+      next.ok !== before.ok || next.detail !== before.detail || next.restarts !== before.restarts || next.lastGap !== before.lastGap;
+    if (changed) this.emit('health', this.health());
+  }
+}

@@ -1,0 +1,76 @@
+import { relative } from 'node:path';
+import { iso } from '../clock.js';
+import { ConfigError, configPath, loadConfig, parseConfig, type Config } from '../config.js';
+import { createLogger } from '../log.js';
+import { Agent, controlSocketPath } from '../main.js';
+import { sendControl } from '../control/index.js';
+import { configOption, formatBytes, print, type Command } from './command.js';
+import { runUntilSignal } from './run.js';
+
+/** The demo is `run` with development defaults: data under ./.doorbell, simulated GPIO, embedded broker. */
+function demoConfig(file: string | undefined): Config {
+  if (file) return loadConfig(file);
+  return parseConfig({ gpio: { backend: 'simulated' } }, 'demo defaults');
+}
+
+/** Keys r/m/q on a terminal; resolves when the user quits. */
+function keyboard(config: Config): Promise<string> {
+  return new Promise((resolve) => {
+    if (!process.stdin.isTTY) return;
+    process.stdin.setRawMode(true);
+    process.stdin.resume();
+    process.stdin.on('data', (key: Buffer) => {
+      const k = key.toString();
+      const what = k === 'r' ? 'ring' : k === 'm' ? 'motion' : k === 'l' ? 'long-press' : null;
+      if (what) {
+        sendControl(controlSocketPath(config), 'sim', { what }).catch((err: Error) => print(`  ${err.message}`));
+      } else if (k === 'q' || k === '\u0003') {
+        process.stdin.setRawMode(false);
+        process.stdin.pause();
+        resolve(k === 'q' ? 'q pressed' : 'ctrl-c');
+      }
+    });
+  });
+}
+
+export const demo: Command = {
+  usage: 'demo [--config FILE]',
+  summary: 'run everything on this machine: synthetic camera, simulated GPIO, embedded broker',
+  options: configOption,
+  async run(_args, flags) {
+    let config: Config;
+    try {
+      config = demoConfig(configPath(typeof flags.config === 'string' ? flags.config : undefined));
+    } catch (err) {
+      if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+      throw err;
+    }
+    const log = createLogger({ level: 'warn', pretty: true });
+    const agent = new Agent(config, { log });
+    const here = (p: string): string => relative(process.cwd(), p) || '.';
+    agent.on('broker-ready', ({ url, wsUrl }) => print(`  broker     ${url}   (WebSocket ${wsUrl})`));
+    agent.on('trigger', ({ trigger, clipId }) =>
+      print(`${iso(trigger.at).slice(11, 23)}  ${trigger.kind} (${trigger.source}) → clip ${clipId}`),
+    );
+    agent.on('clip-ready', (clip) =>
+      print(
+        `${iso(Date.now()).slice(11, 23)}  clip ${clip.id} ready: ${((clip.end - clip.start) / 1000).toFixed(1)} s, ` +
+          `${formatBytes(clip.bytes)}, ${here(clip.path)}`,
+      ),
+    );
+    agent.on('clip-failed', ({ clipId, error }) => print(`  clip ${clipId} failed: ${error}`));
+    print(`doorbell demo — device "${config.device.id}"`);
+    print(`  data       ${here(config.storage.dir)}`);
+    print(`  topics     ${config.mqtt.prefix}/${config.device.id}/#`);
+    return runUntilSignal(agent, log, () => {
+      print('');
+      print(
+        process.stdin.isTTY
+          ? 'Press r to ring, m for motion, l for a long press, q to quit.'
+          : 'Ring from another terminal: npx doorbell sim ring   (Ctrl-C to stop)',
+      );
+      print('Watch the broker: mosquitto_sub -p 1884 -t "doorbell/#" -v');
+      return keyboard(config);
+    });
+  },
+};

@@ -1,0 +1,324 @@
+/**
+ * The one composition root: builds every part, wires them together, and owns start and stop order.
+ * Constructors elsewhere only store what they are given; the work starts here, in start().
+ */
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import { AuditLog } from './audit/index.js';
+import { Capture, locateFfmpeg } from './capture/index.js';
+import { iso, systemClock, type Clock } from './clock.js';
+import type { Config } from './config.js';
+import { ControlServer } from './control/index.js';
+import type { Trigger } from './events.js';
+import type { Logger } from './log.js';
+import { EmbeddedBroker, MqttLink, Outbox, topicsFor, type Topics } from './mqtt/index.js';
+import { DeviceKey, Enrollment, NonceStore, OwnerRegistry, PairingWindow } from './owner/index.js';
+import { RequestService, type LookupFn } from './requests/index.js';
+import { buildState, Debounced, OFFLINE_STATE } from './state.js';
+import { ClipStore, type ClipRecord } from './store/index.js';
+import { openDatabase } from './store/database.js';
+import { Button, Chime, MotionSensor, SimulatedGpio, StatusLed, createGpio, type Gpio } from '../hardware/index.js';
+
+export interface AgentEvents {
+  trigger: [{ trigger: Trigger; clipId: string }];
+  'clip-ready': [ClipRecord];
+  'clip-failed': [{ clipId: string; error: string }];
+  'broker-ready': [{ url: string; wsUrl: string }];
+  pairing: [{ code: string; expiresAt: number } | null];
+}
+
+export interface AgentOptions {
+  log: Logger;
+  clock?: Clock;
+  /** Replaces DNS for upload destinations (tests). */
+  lookup?: LookupFn;
+}
+
+export function controlSocketPath(config: Config): string {
+  return join(config.runtime.dir, 'control.sock');
+}
+
+export function databasePath(config: Config): string {
+  return join(config.storage.dir, 'doorbell.db');
+}
+
+export class Agent extends EventEmitter<AgentEvents> {
+  private readonly stack: { name: string; stop: () => unknown }[] = [];
+
+  constructor(
+    readonly config: Config,
+    private readonly opts: AgentOptions,
+  ) {
+    super();
+  }
+
+  async start(): Promise<void> {
+    const { config, opts } = this;
+    const log = opts.log;
+    const clock = opts.clock ?? systemClock;
+    const startedAt = clock.now();
+    const deviceId = config.device.id;
+    const topics = topicsFor(config.mqtt.prefix, deviceId);
+    const part = (name: string): Logger => log.child({ part: name });
+    if (config.requests.allowInsecureUploads || config.requests.allowPrivateDestinations) {
+      log.warn('uploads to plain http or private addresses are allowed: fine for tests and a LAN, not for a doorbell on the internet');
+    }
+
+    // Storage first: everything else records into it.
+    const db = openDatabase(databasePath(config));
+    this.push('database', () => db.close());
+    const deviceKey = new DeviceKey({ dir: config.storage.dir, log: part('device-key') });
+    deviceKey.start();
+    const audit = new AuditLog({ db, clock, log: part('audit'), signer: deviceKey });
+    audit.start();
+    this.push('audit', () => audit.stop());
+    const store = new ClipStore({
+      db,
+      dir: config.storage.dir,
+      maxBytes: config.storage.maxBytes,
+      maxAgeDays: config.storage.maxAgeDays,
+      clock,
+      log: part('store'),
+    });
+    await store.start();
+    this.push('store', () => store.stop());
+    const owners = new OwnerRegistry({ db, clock, log: part('owners') });
+    owners.start();
+    const nonces = new NonceStore({ db, clock, log: part('nonces') });
+    nonces.start();
+    this.push('nonces', () => nonces.stop());
+
+    // The broker link: the embedded development broker when none is configured.
+    let brokerUrl = config.mqtt.url;
+    if (!brokerUrl) {
+      const broker = new EmbeddedBroker({ options: config.mqtt.embedded, log: part('broker') });
+      await broker.start();
+      this.push('embedded broker', () => broker.stop());
+      brokerUrl = broker.url;
+      this.emit('broker-ready', { url: broker.url, wsUrl: broker.wsUrl });
+    }
+    const outbox = new Outbox({ db, log: part('outbox'), now: () => clock.now() });
+    outbox.start();
+    const link = new MqttLink({
+      options: {
+        url: brokerUrl,
+        username: config.mqtt.username,
+        password: config.mqtt.password,
+        clientId: `doorbell-${deviceId}`,
+        keepaliveSeconds: config.mqtt.keepaliveSeconds,
+        will: { topic: topics.state, payload: Buffer.from(OFFLINE_STATE) },
+      },
+      outbox,
+      log: part('mqtt'),
+    });
+
+    const ffmpeg = await locateFfmpeg(config.ffmpeg.path);
+    log.info('ffmpeg found', { path: ffmpeg.ffmpeg, version: ffmpeg.version });
+    const capture = new Capture({ config, ffmpeg, sink: store, clock, log: part('capture') });
+    const requests = new RequestService({
+      config,
+      db,
+      clips: store,
+      mqtt: link,
+      topics,
+      audit,
+      owners,
+      nonces,
+      device: { id: deviceId, publicKey: deviceKey.publicKey, sign: (m) => deviceKey.sign(m) },
+      clock,
+      log: part('requests'),
+      lookup: opts.lookup,
+    });
+    const enrollment = new Enrollment({
+      owners,
+      audit,
+      clock,
+      devicePublicKey: deviceKey.publicKey,
+      announce: (payload) => link.publishReliable(topics.paired, payload),
+    });
+    const pairing = new PairingWindow({ clock, log: part('pairing') });
+
+    // Retained state and the signed audit head follow their sources, coalesced.
+    const publishState = new Debounced(() => {
+      const camera = capture.health();
+      const state = buildState({
+        startedAt,
+        camera: () => ({ ok: camera.ok, source: config.camera.source, since: camera.since, detail: camera.detail }),
+        storage: () => store.usage(),
+        pendingRequests: () => requests.pendingIds(),
+        audit: () => audit.head(),
+      });
+      this.publish(link, topics.state, JSON.stringify(state), log);
+    }, 250);
+    const publishHead = new Debounced(() => this.publish(link, topics.transparency, JSON.stringify(audit.signedHead()), log), 1000);
+    this.push('state', () => {
+      publishState.cancel();
+      publishHead.cancel();
+    });
+    link.onConnect(() => {
+      publishState.trigger();
+      publishHead.trigger();
+    });
+    audit.onAppend(() => {
+      publishHead.trigger();
+      publishState.trigger();
+    });
+    requests.on('changed', () => publishState.trigger());
+
+    link.start();
+    this.push('mqtt', async () => {
+      // A clean stop says so; the Last Will covers the unclean ones.
+      await link.publishLatest(topics.state, OFFLINE_STATE, { retain: true }).catch((err: Error) =>
+        log.warn('could not publish the offline state', { error: err.message }),
+      );
+      await link.stop();
+    });
+    await link.subscribe(topics.pair, (topic, payload) => {
+      const result = pairing.offer(payload);
+      if (!result.ok) {
+        audit.appendRefusal(topic, result.reason, {});
+        return;
+      }
+      try {
+        const key = enrollment.enroll(result.name, result.publicKey, 'pairing');
+        log.info('owner enrolled by pairing', { keyId: key.keyId, name: key.name });
+      } catch (err) {
+        audit.appendRefusal(topic, 'enrollment-failed', { detail: (err as Error).message });
+      }
+    });
+    await requests.start();
+    this.push('requests', () => requests.stop());
+
+    capture.on('health', () => publishState.trigger());
+    capture.on('snapshot', ({ jpeg }) => this.publish(link, topics.snapshot, jpeg, log, 0));
+    capture.on('clip-ready', ({ clip }) => {
+      log.info('clip ready', { clipId: clip.id, seconds: (clip.end - clip.start) / 1000, bytes: clip.bytes });
+      this.emit('clip-ready', clip);
+      publishState.trigger();
+    });
+    capture.on('clip-failed', ({ clipId, error }) => {
+      log.error('clip failed', { clipId, error });
+      this.emit('clip-failed', { clipId, error });
+    });
+    await capture.start();
+    this.push('capture', () => capture.stop());
+
+    const gpio = createGpio(config.gpio.backend, { log: part('gpio') });
+    await this.startHardware(gpio, {
+      ring: (trigger) => this.onTrigger(trigger, capture, link, topics, log),
+      longPress: () => this.openPairing(pairing, log),
+    }, pairing);
+
+    const control = new ControlServer({
+      socketPath: controlSocketPath(config),
+      log: part('control'),
+      handlers: {
+        sim: (args) => this.simulate(gpio, String(args.what)),
+        pair: () => this.openPairing(pairing, log),
+        'owner-add': (args) => enrollment.enroll(String(args.name), String(args.publicKey), 'cli'),
+        'owner-revoke': (args) => enrollment.revoke(String(args.keyId)),
+        status: () => ({
+          camera: capture.health(),
+          storage: store.usage(),
+          broker: link.status(),
+          outbox: outbox.pending(),
+          pendingRequests: requests.pendingIds(),
+          audit: audit.head(),
+        }),
+      },
+    });
+    await control.start();
+    this.push('control', () => control.stop());
+    log.info('agent started', { device: deviceId, broker: brokerUrl, storage: config.storage.dir });
+  }
+
+  /** Stops in the reverse order of start; every part gets its chance even if one fails. */
+  async stop(): Promise<void> {
+    while (this.stack.length) {
+      const part = this.stack.pop()!;
+      try {
+        await part.stop();
+      } catch (err) {
+        this.opts.log.error(`stopping ${part.name} failed`, { error: (err as Error).message });
+      }
+    }
+  }
+
+  private push(name: string, stop: () => unknown): void {
+    this.stack.push({ name, stop });
+  }
+
+  private publish(link: MqttLink, topic: string, payload: string | Buffer, log: Logger, qos: 0 | 1 = 1): void {
+    link.publishLatest(topic, payload, { qos, retain: true }).catch((err: Error) =>
+      log.warn('publish failed', { topic, error: err.message }),
+    );
+  }
+
+  private onTrigger(trigger: Trigger, capture: Capture, link: MqttLink, topics: Topics, log: Logger): void {
+    const clipId = capture.trigger(trigger);
+    log.info(trigger.kind, { source: trigger.source, clipId });
+    link.publishReliable(topics.event, JSON.stringify({ v: 1, type: trigger.kind, at: iso(trigger.at), source: trigger.source, clipId }));
+    this.emit('trigger', { trigger, clipId });
+  }
+
+  private openPairing(pairing: PairingWindow, log: Logger): { code: string; expiresAt: string } {
+    const opened = pairing.open();
+    log.warn(`pairing window open for 120 s: code ${opened.code}`);
+    this.emit('pairing', opened);
+    return { code: opened.code, expiresAt: iso(opened.expiresAt) };
+  }
+
+  private async startHardware(
+    gpio: Gpio,
+    on: { ring: (t: Trigger) => void; longPress: () => void },
+    pairing: PairingWindow,
+  ): Promise<void> {
+    const { button, pir, chime, led } = this.config.gpio;
+    const chimeOut = chime ? new Chime({ output: gpio.output(chime.pin, { activeLow: chime.activeLow }), pulseMs: chime.pulseMs }) : null;
+    if (chimeOut) {
+      await chimeOut.start();
+      this.push('chime', () => chimeOut.stop());
+    }
+    if (led) {
+      const statusLed = new StatusLed({ output: gpio.output(led.pin, { activeLow: led.activeLow }) });
+      await statusLed.start();
+      this.push('led', () => statusLed.stop());
+      statusLed.set('ok');
+      pairing.on('opened', () => statusLed.set('pairing'));
+      pairing.on('closed', () => statusLed.set('ok'));
+    }
+    pairing.on('closed', () => this.emit('pairing', null));
+    if (button) {
+      const b = new Button({
+        input: gpio.input(button.pin, { activeLow: button.activeLow }),
+        debounceMs: button.debounceMs,
+        longPressSeconds: button.longPressSeconds,
+      });
+      b.on('press', ({ at }) => {
+        chimeOut?.ring();
+        on.ring({ kind: 'ring', source: 'button', at });
+      });
+      b.on('long-press', () => on.longPress());
+      await b.start();
+      this.push('button', () => b.stop());
+    }
+    if (pir) {
+      const sensor = new MotionSensor({ input: gpio.input(pir.pin, { activeLow: pir.activeLow }), rearmSeconds: pir.rearmSeconds });
+      sensor.on('motion', ({ at }) => on.ring({ kind: 'motion', source: 'pir', at }));
+      await sensor.start();
+      this.push('pir', () => sensor.stop());
+    }
+  }
+
+  private simulate(gpio: Gpio, what: string): { simulated: string } {
+    if (!(gpio instanceof SimulatedGpio)) throw new Error(`gpio.backend is ${this.config.gpio.backend}: sim needs "simulated"`);
+    const { button, pir } = this.config.gpio;
+    if ((what === 'ring' || what === 'long-press') && !button) throw new Error('no button configured (gpio.button is null)');
+    if (what === 'motion' && !pir) throw new Error('no PIR sensor configured (gpio.pir is null)');
+    if (what === 'ring') void gpio.press(button!.pin, 150);
+    else if (what === 'long-press') void gpio.press(button!.pin, button!.longPressSeconds * 1000 + 500);
+    else if (what === 'motion') void gpio.pulse(pir!.pin, 2000);
+    else throw new Error(`unknown simulation "${what}": use ring, motion or long-press`);
+    return { simulated: what };
+  }
+}

@@ -1,0 +1,44 @@
+/** The owner's notice of a pending request (PROTOCOL.md "Notice"), kept within the 256 KiB limit. */
+import { iso } from '../clock.js';
+import type { ClipRecord } from '../store/index.js';
+import type { RequestRow } from './request-table.js';
+
+export const MAX_NOTICE_BYTES = 256 * 1024;
+/** Room left for everything but thumbnails; thumbnails are added oldest-first while they fit. */
+const THUMBNAIL_BUDGET = MAX_NOTICE_BYTES - 32 * 1024;
+
+export function buildNotice(row: RequestRow, clips: ClipRecord[], host: string): string {
+  const r = row.request;
+  const notice = {
+    v: 1,
+    requestId: row.id,
+    receivedAt: iso(row.receivedAt),
+    requester: {
+      name: r.requester.name,
+      kind: r.requester.kind,
+      ...(r.requester.caseNumber ? { caseNumber: r.requester.caseNumber } : {}),
+      ...(r.requester.contact ? { contact: r.requester.contact } : {}),
+    },
+    reason: r.reason,
+    window: r.window,
+    destination: { host, urlSha256: row.urlSha256 },
+    clips: clips.map((c) => ({
+      id: c.id,
+      start: iso(c.start),
+      end: iso(c.end),
+      bytes: c.bytes,
+      sha256: c.sha256,
+      trigger: c.kind,
+    })) as Record<string, unknown>[],
+    expiresAt: r.expiresAt,
+  };
+  let size = JSON.stringify(notice).length;
+  clips.forEach((clip, i) => {
+    if (!clip.thumbnail) return;
+    const thumbnail = `data:image/jpeg;base64,${clip.thumbnail.toString('base64')}`;
+    if (size + thumbnail.length + 16 > THUMBNAIL_BUDGET) return;
+    notice.clips[i]!.thumbnail = thumbnail;
+    size += thumbnail.length + 16;
+  });
+  return JSON.stringify(notice);
+}

@@ -1,0 +1,178 @@
+/**
+ * Sends approved evidence bundles, one at a time, with retries (PROTOCOL.md "Upload"). Its only input
+ * is the requests table, so an upload cut off by a crash or reboot simply runs again after restart.
+ */
+import { iso } from '../clock.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { AuditLog } from '../audit/index.js';
+import type { ClipRecord } from '../store/index.js';
+import { BundleError, buildEvidenceBundle } from './bundle.js';
+import { checkDestination, DestinationError, type LookupFn } from './destination.js';
+import type { RequestRow, RequestTable } from './request-table.js';
+import { classifyUploadResult, putBundle, retryDelayMs, UploadError } from './upload.js';
+
+export interface UploaderDeps {
+  table: RequestTable;
+  clip(id: string): ClipRecord | undefined;
+  audit: AuditLog;
+  device: { id: string; publicKey: string; sign(message: Buffer): string };
+  limits: { allowInsecureUploads: boolean; allowPrivateDestinations: boolean; maxAttempts: number; timeoutSeconds: number; maxBytes: number };
+  clock: Clock;
+  log: Logger;
+  lookup?: LookupFn | undefined;
+  /** Called with the outcome; the request service publishes statuses and releases holds. */
+  onProgress(row: RequestRow, sent: number, total: number): void;
+  onUploading(row: RequestRow, attempt: number): void;
+  onRetry(row: RequestRow, detail: string, nextAt: number): void;
+  onDone(row: RequestRow, manifestSha256: string, bytes: number): void;
+  onFailed(row: RequestRow, detail: string): void;
+}
+
+export class Uploader {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private abort: AbortController | null = null;
+  private stopped = true;
+
+  constructor(private readonly deps: UploaderDeps) {}
+
+  start(): void {
+    this.stopped = false;
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.abort?.abort();
+    await this.running;
+  }
+
+  /** Looks for due uploads now (after an approval, at start, or when a retry is due). */
+  kick(): void {
+    if (this.stopped || this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.running = this.drain().finally(() => {
+      this.running = null;
+      this.scheduleNext();
+    });
+  }
+
+  private due(): RequestRow[] {
+    const now = this.deps.clock.now();
+    return [...this.deps.table.inState('approved'), ...this.deps.table.inState('uploading')].filter(
+      (r) => (r.nextAttemptAt ?? 0) <= now,
+    );
+  }
+
+  private async drain(): Promise<void> {
+    for (let rows = this.due(); rows.length && !this.stopped; rows = this.due()) {
+      for (const row of rows) {
+        if (this.stopped) return;
+        await this.attempt(row).catch((err: Error) => {
+          // A bug here must not stall every later upload: fail this one loudly.
+          this.deps.log.error('upload attempt crashed', { requestId: row.id, error: err.message });
+          this.finishFailed(row, `internal error: ${err.message}`);
+        });
+      }
+    }
+  }
+
+  private scheduleNext(): void {
+    if (this.stopped) return;
+    const waiting = [...this.deps.table.inState('approved'), ...this.deps.table.inState('uploading')];
+    const next = Math.min(...waiting.map((r) => r.nextAttemptAt ?? 0));
+    if (!Number.isFinite(next)) return;
+    const delay = Math.max(0, next - this.deps.clock.now());
+    this.timer = setTimeout(() => this.kick(), Math.min(delay, 2 ** 31 - 1));
+  }
+
+  private async attempt(row: RequestRow): Promise<void> {
+    const { table, audit, clock, limits } = this.deps;
+    const now = clock.now();
+    if (now >= row.uploadExpiresAt) return this.finishFailed(row, 'the upload URL expired before the upload succeeded');
+    const attempt = row.attempts + 1;
+    table.setState(row.id, 'uploading', `attempt ${attempt}`, now);
+    table.schedule(row.id, attempt, now, now);
+    audit.append('upload-attempt', { requestId: row.id, attempt });
+    this.deps.onUploading(row, attempt);
+
+    let outcome: 'done' | 'retry' | 'fail';
+    let detail: string;
+    try {
+      // Resolved and checked again at every attempt: DNS may have changed since the request arrived.
+      const dest = await checkDestination(row.request.upload.url, {
+        allowInsecure: limits.allowInsecureUploads,
+        allowPrivate: limits.allowPrivateDestinations,
+        ...(this.deps.lookup ? { lookup: this.deps.lookup } : {}),
+      });
+      const clips = row.approvedClipIds.map((id) => {
+        const clip = this.deps.clip(id);
+        if (!clip) throw new BundleError('clip-changed', `approved clip ${id} is no longer in the store`);
+        return {
+          id: clip.id,
+          start: iso(clip.start),
+          end: iso(clip.end),
+          bytes: clip.bytes,
+          sha256: clip.sha256,
+          trigger: clip.kind,
+          path: clip.path,
+        };
+      });
+      const bundle = buildEvidenceBundle({
+        device: this.deps.device.id,
+        devicePublicKey: this.deps.device.publicKey,
+        requestId: row.id,
+        createdAt: iso(now),
+        clips,
+        approval: row.approval!,
+        sign: (m) => this.deps.device.sign(m),
+      });
+      if (bundle.length > limits.maxBytes) {
+        return this.finishFailed(row, `bundle of ${bundle.length} bytes is over requests.upload.maxBytes (${limits.maxBytes})`);
+      }
+      this.abort = new AbortController();
+      const { status } = await putBundle(dest, bundle, {
+        timeoutMs: limits.timeoutSeconds * 1000,
+        signal: this.abort.signal,
+        onProgress: (sent, total) => this.deps.onProgress(row, sent, total),
+      });
+      outcome = classifyUploadResult(status);
+      detail = `HTTP ${status}`;
+      if (outcome === 'done') {
+        audit.append('upload-result', { requestId: row.id, attempt, ok: true, status, manifestSha256: bundle.manifest.sha256, bytes: bundle.length });
+        this.deps.onDone(row, bundle.manifest.sha256, bundle.length);
+        return;
+      }
+    } catch (err) {
+      if (this.stopped) return; // The agent is stopping: the row stays 'uploading' and resumes at next start.
+      if (err instanceof DestinationError) {
+        outcome = err.reason === 'unresolvable' ? 'retry' : 'fail';
+        detail = `destination refused: ${err.message}`;
+      } else if (err instanceof BundleError) {
+        outcome = 'fail';
+        detail = err.message;
+      } else if (err instanceof UploadError) {
+        outcome = classifyUploadResult(err);
+        detail = err.message;
+      } else throw err;
+    } finally {
+      this.abort = null;
+    }
+    audit.append('upload-result', { requestId: row.id, attempt, ok: false, outcome, detail });
+    if (outcome === 'fail') return this.finishFailed(row, detail);
+    const nextAt = clock.now() + retryDelayMs(attempt);
+    if (attempt >= limits.maxAttempts) return this.finishFailed(row, `${detail}; gave up after ${attempt} attempts`);
+    if (nextAt >= row.uploadExpiresAt) return this.finishFailed(row, `${detail}; the upload URL expires before the next attempt`);
+    table.schedule(row.id, attempt, nextAt, clock.now());
+    this.deps.onRetry(row, `${detail}; attempt ${attempt + 1} at ${iso(nextAt)}`, nextAt);
+  }
+
+  private finishFailed(row: RequestRow, detail: string): void {
+    this.deps.table.unschedule(row.id, this.deps.clock.now());
+    this.deps.onFailed(row, detail);
+  }
+}

@@ -1,0 +1,57 @@
+/** The retained `P/D/state` message (PROTOCOL.md "State"), rebuilt from its sources whenever one changes. */
+import { iso } from './clock.js';
+import { VERSION } from './version.js';
+
+export interface StateSources {
+  startedAt: number;
+  camera(): { ok: boolean; source: string; since: number; detail?: string | undefined };
+  storage(): { usedBytes: number; capBytes: number; clips: number; oldest: number | null };
+  pendingRequests(): string[];
+  audit(): { seq: number; head: string } | null;
+}
+
+export function buildState(sources: StateSources): Record<string, unknown> {
+  const camera = sources.camera();
+  const storage = sources.storage();
+  const state: Record<string, unknown> = {
+    v: 1,
+    online: true,
+    version: VERSION,
+    startedAt: iso(sources.startedAt),
+    camera: { ok: camera.ok, source: camera.source, since: iso(camera.since), ...(camera.detail ? { detail: camera.detail } : {}) },
+    storage: {
+      usedBytes: storage.usedBytes,
+      capBytes: storage.capBytes,
+      clips: storage.clips,
+      ...(storage.oldest !== null ? { oldest: iso(storage.oldest) } : {}),
+    },
+    requests: { pending: sources.pendingRequests() },
+  };
+  const audit = sources.audit();
+  if (audit) state.audit = audit;
+  return state;
+}
+
+export const OFFLINE_STATE = JSON.stringify({ v: 1, online: false });
+
+/** Coalesces bursts of changes into one publish after `delayMs`. */
+export class Debounced {
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly run: () => void,
+    private readonly delayMs: number,
+  ) {}
+
+  trigger(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = null;
+      this.run();
+    }, this.delayMs);
+  }
+
+  cancel(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,117 @@
+/** A real agent in this process (real ffmpeg, SQLite, broker) on temp dirs and free ports, for tests. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig, type Config, type ConfigInput } from '../../agent/config.js';
+import { sendControl } from '../../agent/control/index.js';
+import { silentLogger, type Logger } from '../../agent/log.js';
+import { Agent, controlSocketPath, databasePath } from '../../agent/main.js';
+import type { LookupFn } from '../../agent/requests/index.js';
+import { openDatabase } from '../../agent/store/database.js';
+import type { ClipRecord } from '../../agent/store/index.js';
+import { freePort } from './ports.js';
+
+export interface AuditEntry {
+  seq: number;
+  type: string;
+  [key: string]: unknown;
+}
+
+export class TestAgent {
+  readonly clips: ClipRecord[] = [];
+
+  constructor(
+    readonly agent: Agent,
+    readonly config: Config,
+    readonly dir: string,
+    readonly brokerUrl: string,
+  ) {
+    agent.on('clip-ready', (clip) => this.clips.push(clip));
+  }
+
+  control(cmd: string, args: Record<string, unknown> = {}): Promise<unknown> {
+    return sendControl(controlSocketPath(this.config), cmd, args);
+  }
+
+  /** Presses the simulated button and resolves with the finished clip. */
+  async ring(what: 'ring' | 'motion' = 'ring'): Promise<ClipRecord> {
+    const before = this.clips.length;
+    const clipId = new Promise<string>((resolve) => this.agent.once('trigger', ({ clipId: id }) => resolve(id)));
+    await this.control('sim', { what });
+    const id = await clipId;
+    await until(() => this.clips.length > before && this.clips.some((c) => c.id === id), 30_000, `clip ${id}`);
+    return this.clips.find((c) => c.id === id)!;
+  }
+
+  /** Every audit entry so far, read from the database file like an investigator would. */
+  audit(): AuditEntry[] {
+    const db = openDatabase(databasePath(this.config), { readonly: true });
+    try {
+      const rows = db.prepare('SELECT entry FROM audit_log ORDER BY seq').all() as { entry: string }[];
+      return rows.map((r) => JSON.parse(r.entry) as AuditEntry);
+    } finally {
+      db.close();
+    }
+  }
+
+  /** Waits until a refusal with this reason is in the audit log (refusals are written within a second). */
+  async refusal(reason: string): Promise<AuditEntry> {
+    let found: AuditEntry | undefined;
+    await until(() => {
+      found = this.audit().find(
+        (e) => e.type === 'refusal' && (e.reason === reason || Object.hasOwn((e.reasons as object | undefined) ?? {}, reason)),
+      );
+      return found !== undefined;
+    }, 10_000, `an audit refusal "${reason}"`);
+    return found!;
+  }
+
+  async stop(): Promise<void> {
+    await this.agent.stop();
+  }
+
+  async dispose(): Promise<void> {
+    await this.agent.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function startTestAgent(
+  overrides: ConfigInput = {},
+  opts: { lookup?: LookupFn; log?: Logger; dir?: string } = {},
+): Promise<TestAgent> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'agent-'));
+  const embedded = { host: '127.0.0.1', port: await freePort(), wsPort: await freePort() };
+  const input: ConfigInput = {
+    ...overrides,
+    device: { id: 'testdoor', ...overrides.device },
+    runtime: { dir: join(dir, 'run') },
+    storage: { dir: join(dir, 'data'), ...overrides.storage },
+    camera: { synthetic: { width: 320, height: 240, fps: 10 }, ...overrides.camera },
+    record: { preRollSeconds: 1, postRollSeconds: 1, ...overrides.record },
+    mqtt: { embedded, ...overrides.mqtt },
+    web: { enabled: false, ...overrides.web },
+  };
+  const config = parseConfig(input, 'test', {});
+  const agent = new Agent(config, { log: opts.log ?? silentLogger, ...(opts.lookup ? { lookup: opts.lookup } : {}) });
+  await agent.start();
+  return new TestAgent(agent, config, dir, config.mqtt.url ?? `mqtt://127.0.0.1:${embedded.port}`);
+}
+
+export function until(check: () => boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const tick = (): void => {
+      let ok = false;
+      try {
+        ok = check();
+      } catch (err) {
+        return reject(err as Error);
+      }
+      if (ok) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 50);
+    };
+    tick();
+  });
+}

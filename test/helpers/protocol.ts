@@ -1,0 +1,62 @@
+/** Builders for PROTOCOL.md messages, as a requester and an owner would send them. */
+import { randomBytes } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { iso } from '../../agent/clock.js';
+import { b64urlEncode, generateOwnerKey, makeDecisionPayload, signDecision, type DecisionPayload, type OwnerKeyPair } from '../../agent/owner/index.js';
+
+export interface NoticeClip {
+  id: string;
+  sha256: string;
+  bytes: number;
+  start: string;
+  end: string;
+  thumbnail?: string;
+}
+
+export interface Notice {
+  requestId: string;
+  destination: { host: string; urlSha256: string };
+  clips: NoticeClip[];
+  [key: string]: unknown;
+}
+
+export function makeRequest(overrides: Record<string, unknown> & { uploadUrl?: string } = {}): Record<string, unknown> {
+  const now = Date.now();
+  const { uploadUrl, ...rest } = overrides;
+  return {
+    v: 1,
+    id: `rfa-${randomBytes(4).toString('hex')}`,
+    requester: { name: 'Springfield PD', kind: 'police', contact: 'records@spd.example', caseNumber: '24-118' },
+    reason: 'Package theft on Elm St',
+    window: { from: iso(now - 10 * 60_000), to: iso(now) },
+    upload: { url: uploadUrl ?? 'https://evidence.example/put/abc?X-Sig=1', expiresAt: iso(now + 3600_000) },
+    replyTo: 'requesters/spd/receipts',
+    expiresAt: iso(now + 3600_000),
+    ...rest,
+  };
+}
+
+export function newOwner(): OwnerKeyPair & { publicKey: string } {
+  const key = generateOwnerKey();
+  return { ...key, publicKey: b64urlEncode(key.publicKeyRaw) };
+}
+
+/** A signed decision for a notice; `edit` can tamper with the payload before it is signed. */
+export function decisionFor(
+  owner: { privateKey: KeyObject; keyId: string },
+  device: string,
+  notice: Notice,
+  decision: 'approve' | 'deny',
+  opts: { clipIds?: string[]; edit?: (p: DecisionPayload) => DecisionPayload } = {},
+): string {
+  const clips = decision === 'deny' ? [] : notice.clips.filter((c) => !opts.clipIds || opts.clipIds.includes(c.id));
+  let payload = makeDecisionPayload({
+    device,
+    requestId: notice.requestId,
+    decision,
+    clips: clips.map((c) => ({ id: c.id, sha256: c.sha256 })),
+    urlSha256: notice.destination.urlSha256,
+  });
+  if (opts.edit) payload = opts.edit(payload);
+  return JSON.stringify(signDecision(owner.privateKey, owner.keyId, payload));
+}

@@ -1,0 +1,83 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
+import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
+import { Recorder } from '../helpers/mqtt.js';
+import { decisionFor, makeRequest, newOwner, type Notice } from '../helpers/protocol.js';
+
+describe('a request approved by the owner (embedded broker)', () => {
+  let t: TestAgent;
+  let receiver: EvidenceReceiver;
+  let owner: Recorder;
+  let requester: Recorder;
+  const key = newOwner();
+  const received = mkdtempSync(join(tmpdir(), 'received-'));
+
+  beforeAll(async () => {
+    t = await startTestAgent({ requests: { allowInsecureUploads: true, allowPrivateDestinations: true } });
+    receiver = await startEvidenceReceiver({ dir: received, ownerPublicKey: key.publicKey });
+    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey });
+    owner = await Recorder.connect(t.brokerUrl, ['doorbell/testdoor/#']);
+    requester = await Recorder.connect(t.brokerUrl, ['requesters/spd/receipts']);
+    for (let i = 0; i < 3; i++) await t.ring();
+  }, 120_000);
+
+  afterAll(async () => {
+    await owner?.close();
+    await requester?.close();
+    await receiver?.stop();
+    await t?.dispose();
+    rmSync(received, { recursive: true, force: true });
+  });
+
+  it('uploads exactly the approved clips in a bundle whose signatures verify', async () => {
+    expect(new Set(t.clips.map((c) => c.id)).size).toBe(3);
+    const request = makeRequest({ uploadUrl: receiver.url('/put/case-1?X-Sig=secret') });
+    await owner.client.publishAsync('doorbell/testdoor/request', JSON.stringify(request), { qos: 1 });
+
+    const noticeMsg = await owner.waitFor((m) => m.topic === `doorbell/testdoor/owner/inbox/${request.id}` && m.payload.length > 0);
+    const notice = owner.json(noticeMsg) as unknown as Notice;
+    expect(notice.clips.map((c) => c.id).sort()).toEqual(t.clips.map((c) => c.id).sort());
+    expect(notice.clips[0]!.thumbnail).toMatch(/^data:image\/jpeg;base64,/);
+    expect(receiver.requests).toHaveLength(0);
+
+    const chosen = [notice.clips[0]!.id, notice.clips[2]!.id];
+    await owner.client.publishAsync('doorbell/testdoor/owner/decision', decisionFor(key, 'testdoor', notice, 'approve', { clipIds: chosen }), { qos: 1 });
+
+    const done = await owner.waitFor((m) => m.topic === `doorbell/testdoor/request/${request.id}/status` && m.payload.toString().includes('"uploaded"'), 30_000);
+    expect(owner.json(done).state).toBe('uploaded');
+    expect(receiver.requests).toHaveLength(1);
+    const got = receiver.requests[0]!;
+    expect(got.method).toBe('PUT');
+    expect(got.headers['content-type']).toBe('application/x-tar');
+    expect(Number(got.headers['content-length'])).toBe(got.bytes);
+    expect(got.verification?.problems).toEqual([]);
+    expect(got.verification?.ok).toBe(true);
+    const manifest = got.verification!.manifest!;
+    expect(manifest.clips.map((c) => c.id).sort()).toEqual([...chosen].sort());
+    for (const c of manifest.clips) expect(c.sha256).toBe(t.clips.find((x) => x.id === c.id)!.sha256);
+
+    // The notice is cleared and the requester gets its receipt, naming the manifest it received.
+    await owner.waitFor((m) => m.topic === `doorbell/testdoor/owner/inbox/${request.id}` && m.payload.length === 0);
+    const receipt = await requester.waitFor(() => true);
+    expect(requester.json(receipt)).toMatchObject({ v: 1, requestId: request.id, device: 'testdoor', manifestSha256: got.verification!.manifestSha256 });
+    const types = t.audit().map((e) => e.type);
+    expect(types).toEqual(expect.arrayContaining(['request', 'notice', 'decision', 'upload-attempt', 'upload-result']));
+  });
+
+  it('sends nothing when the owner denies, and tells the requester nothing', async () => {
+    const before = receiver.requests.length;
+    const request = makeRequest({ uploadUrl: receiver.url('/put/case-2') });
+    await owner.client.publishAsync('doorbell/testdoor/request', JSON.stringify(request), { qos: 1 });
+    const noticeMsg = await owner.waitFor((m) => m.topic === `doorbell/testdoor/owner/inbox/${request.id}` && m.payload.length > 0);
+    const notice = owner.json(noticeMsg) as unknown as Notice;
+    await owner.client.publishAsync('doorbell/testdoor/owner/decision', decisionFor(key, 'testdoor', notice, 'deny'), { qos: 1 });
+    await owner.waitFor((m) => m.topic === `doorbell/testdoor/request/${request.id}/status` && m.payload.toString().includes('"denied"'));
+    await until(() => t.audit().some((e) => e.type === 'decision' && e.requestId === request.id));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(receiver.requests.length).toBe(before);
+    expect(requester.messages.filter((m) => m.payload.toString().includes(String(request.id)))).toHaveLength(0);
+  });
+});
