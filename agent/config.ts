@@ -237,3 +237,26 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   }
   return parseConfigText(text, file, env);
 }
+
+/** Every leaf key path of the schema (e.g. `record.preRollSeconds`): the README and template are checked against it. */
+export function configKeys(): string[] {
+  const keys: string[] = [];
+  const unwrap = (s: z.core.$ZodType): z.core.$ZodType => {
+    let t = s;
+    for (;;) {
+      const def = t._zod.def as { innerType?: z.core.$ZodType; type: string; in?: z.core.$ZodType };
+      if (def.innerType) t = def.innerType;
+      else if (def.type === 'pipe' && def.in) t = def.in;
+      else return t;
+    }
+  };
+  const walk = (schema: z.core.$ZodType, prefix: string): void => {
+    const s = unwrap(schema);
+    const def = s._zod.def as { type: string; shape?: Record<string, z.core.$ZodType> };
+    if (def.type === 'object' && def.shape) {
+      for (const [k, v] of Object.entries(def.shape)) walk(v, prefix ? `${prefix}.${k}` : k);
+    } else keys.push(prefix);
+  };
+  walk(configSchema, '');
+  return keys;
+}

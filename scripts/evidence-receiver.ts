@@ -120,7 +120,7 @@ export async function startEvidenceReceiver(opts: ReceiverOptions = {}): Promise
   };
 }
 
-function describe(record: ReceivedRequest): string {
+export function describeReceived(record: ReceivedRequest): string {
   const head = `${record.method} ${record.path} → ${record.status}, ${record.bytes} bytes`;
   if (record.error) return `${head}, broke off: ${record.error}`;
   if (!record.verification) return head;
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     port,
     dir: resolve(values.dir),
     ...(values['owner-key'] ? { ownerPublicKey: values['owner-key'] } : {}),
-    onRequest: (record) => console.log(describe(record)),
+    onRequest: (record) => console.log(describeReceived(record)),
   });
   console.log(`evidence receiver listening on ${receiver.url()}, saving bundles to ${resolve(values.dir)}`);
   const shutdown = (): void => {

@@ -17,7 +17,7 @@ import type { ClipSink, RecorderEvents, Segment } from './types.js';
 export interface ClipRecorderDeps {
   /** The pre-roll ring's closed segments, oldest first. */
   segments: () => readonly Segment[];
-  tools: Pick<FfmpegTools, 'joinSegments' | 'extractThumbnail'>;
+  tools: Pick<FfmpegTools, 'joinSegments' | 'extractThumbnail' | 'probeDuration'>;
   sink: ClipSink;
   clock: Clock;
   log: Logger;
@@ -191,6 +191,9 @@ export class ClipRecorder extends EventEmitter<RecorderEvents> {
       const temp = sink.begin({ id, start: videoStart, end: covering.at(-1)!.end, kind: trigger.kind, source: trigger.source, triggeredAt: trigger.at });
       begun = true;
       await tools.joinSegments(covering.map((s) => s.path), temp);
+      // A damaged segment can make ffmpeg write a file with nothing playable in it.
+      const seconds = await tools.probeDuration(temp);
+      if (!(seconds > 0)) throw new Error(`joining ${covering.length} segments gave a clip with no video`);
       clip = await sink.commit(id, await this.thumbnailFor(open, temp, videoStart));
     } catch (err) {
       this.fail(id, (err as Error).message, begun);

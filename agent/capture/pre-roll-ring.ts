@@ -176,7 +176,9 @@ export class PreRollRing extends EventEmitter<RingEvents> {
   }
 
   private poll(): Promise<void> {
-    this.polling ??= this.readList().finally(() => (this.polling = null));
+    this.polling ??= this.readList()
+      .catch((err: Error) => this.deps.log.error('reading the segment list failed', { error: err.message }))
+      .finally(() => (this.polling = null));
     return this.polling;
   }
 
@@ -245,7 +247,11 @@ export class PreRollRing extends EventEmitter<RingEvents> {
     // A clean stop closes the last segment and lists it: read the list once more before it goes.
     await this.polling;
     await this.poll();
-    await this.forgetRun(run);
+    try {
+      await this.forgetRun(run);
+    } catch (err) {
+      this.deps.log.error('cannot clean up after ffmpeg', { error: (err as Error).message });
+    }
     if (!this.running) return;
     const { clock, log } = this.deps;
     const now = clock.now();

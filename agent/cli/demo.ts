@@ -10,7 +10,11 @@ import { runUntilSignal } from './run.js';
 /** The demo is `run` with development defaults: data under ./.doorbell, simulated GPIO, embedded broker. */
 function demoConfig(file: string | undefined): Config {
   if (file) return loadConfig(file);
-  return parseConfig({ gpio: { backend: 'simulated' } }, 'demo defaults');
+  // The demo's evidence receiver runs on this machine over plain http, which a real doorbell refuses.
+  return parseConfig(
+    { gpio: { backend: 'simulated' }, requests: { allowInsecureUploads: true, allowPrivateDestinations: true } },
+    'demo defaults',
+  );
 }
 
 /** Keys r/m/q on a terminal; resolves when the user quits. */
@@ -67,7 +71,7 @@ export const demo: Command = {
       print(
         process.stdin.isTTY
           ? 'Press r to ring, m for motion, l for a long press, q to quit.'
-          : 'Ring from another terminal: npx doorbell sim ring   (Ctrl-C to stop)',
+          : 'Ring from another terminal: npm run sim ring   (Ctrl-C to stop)',
       );
       print('Watch the broker: mosquitto_sub -p 1884 -t "doorbell/#" -v');
       return keyboard(config);

@@ -1,0 +1,75 @@
+/**
+ * The owner's Ed25519 key. WebCrypto where the browser has Ed25519 (private key non-extractable);
+ * otherwise @noble/ed25519 (audited, no dependencies) with the private key bytes kept in IndexedDB.
+ */
+import * as noble from '@noble/ed25519';
+import { hex, sha256, type Bytes } from './encoding.js';
+
+/** What IndexedDB holds: a structured clone of the key material. */
+export type StoredKey =
+  | { kind: 'webcrypto'; privateKey: CryptoKey; publicKeyRaw: Bytes }
+  | { kind: 'noble'; secretKey: Bytes; publicKeyRaw: Bytes };
+
+export interface OwnerKey {
+  keyId: string;
+  publicKeyRaw: Bytes;
+  kind: StoredKey['kind'];
+  sign(message: Bytes): Promise<Bytes>;
+}
+
+/** PROTOCOL.md: the first 16 hex characters of SHA-256 over the 32 raw public-key bytes. */
+export async function keyIdOf(publicKeyRaw: Bytes): Promise<string> {
+  return hex(await sha256(publicKeyRaw)).slice(0, 16);
+}
+
+/** `9f86 d081 884c 7d65`: a keyId grouped so a person can read it aloud and compare it. */
+export function fingerprint(keyId: string): string {
+  return keyId.replace(/(.{4})(?=.)/g, '$1 ');
+}
+
+export async function generateOwnerKey(): Promise<StoredKey> {
+  const pair = await webCryptoKeyPair();
+  if (pair) {
+    const publicKeyRaw = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
+    return { kind: 'webcrypto', privateKey: pair.privateKey, publicKeyRaw };
+  }
+  const secretKey = noble.utils.randomSecretKey() as Bytes;
+  return { kind: 'noble', secretKey, publicKeyRaw: (await noble.getPublicKeyAsync(secretKey)) as Bytes };
+}
+
+/** Undefined when this browser's WebCrypto has no Ed25519 (Chromium before 137, older Safari). */
+async function webCryptoKeyPair(): Promise<CryptoKeyPair | undefined> {
+  try {
+    return (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+  } catch (err) {
+    if (err instanceof DOMException && err.name === 'NotSupportedError') return undefined;
+    if (err instanceof TypeError) return undefined;
+    throw err;
+  }
+}
+
+export async function ownerKey(stored: StoredKey): Promise<OwnerKey> {
+  const keyId = await keyIdOf(stored.publicKeyRaw);
+  const sign =
+    stored.kind === 'webcrypto'
+      ? async (message: Bytes) => new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, stored.privateKey, message))
+      : async (message: Bytes) => (await noble.signAsync(message, stored.secretKey)) as Bytes;
+  return { keyId, publicKeyRaw: stored.publicKeyRaw, kind: stored.kind, sign };
+}
+
+/** False, never an exception, for a malformed key or signature. */
+export async function verifyEd25519(publicKeyRaw: Bytes, message: Bytes, signature: Bytes): Promise<boolean> {
+  if (publicKeyRaw.length !== 32 || signature.length !== 64) return false;
+  try {
+    const key = await crypto.subtle.importKey('raw', publicKeyRaw, { name: 'Ed25519' }, false, ['verify']);
+    return await crypto.subtle.verify({ name: 'Ed25519' }, key, signature, message);
+  } catch (err) {
+    if (!(err instanceof DOMException && err.name === 'NotSupportedError') && !(err instanceof TypeError)) return false;
+  }
+  try {
+    return await noble.verifyAsync(signature, message, publicKeyRaw);
+  } catch {
+    // noble throws on bytes that are not a curve point: for a verifier that is simply "not valid".
+    return false;
+  }
+}

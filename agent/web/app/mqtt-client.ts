@@ -1,0 +1,79 @@
+/** The phone's MQTT-over-WebSocket connection: reconnects on its own and re-subscribes each time. */
+import mqtt, { type MqttClient } from 'mqtt';
+import { randomBytes, b64urlEncode } from './encoding.js';
+
+export type ConnectionState = 'connecting' | 'connected' | 'offline';
+
+export interface BrokerSettings {
+  url: string;
+  username?: string;
+  password?: string;
+}
+
+export interface BrokerConnectionHandlers {
+  /** Called with the topic filters' retained messages too; an empty payload clears a retained one. */
+  message(topic: string, payload: Uint8Array): void;
+  state(state: ConnectionState, detail: string): void;
+}
+
+const RECONNECT_MS = 2000;
+
+export class BrokerConnection {
+  private client: MqttClient | null = null;
+  private subscribed = false;
+
+  constructor(
+    private readonly settings: BrokerSettings,
+    private readonly filters: string[],
+    private readonly on: BrokerConnectionHandlers,
+  ) {}
+
+  /** True once connected and subscribed: a reply to what we publish now cannot be missed. */
+  get ready(): boolean {
+    return this.subscribed && (this.client?.connected ?? false);
+  }
+
+  start(): void {
+    this.on.state('connecting', this.settings.url);
+    const client = mqtt.connect(this.settings.url, {
+      clientId: `owner-app-${b64urlEncode(randomBytes(9))}`,
+      clean: true,
+      reconnectPeriod: RECONNECT_MS,
+      connectTimeout: 10_000,
+      keepalive: 30,
+      ...(this.settings.username ? { username: this.settings.username } : {}),
+      ...(this.settings.password ? { password: this.settings.password } : {}),
+    });
+    this.client = client;
+    client.on('connect', () => {
+      this.subscribed = false;
+      client
+        .subscribeAsync(this.filters, { qos: 1 })
+        .then((granted) => {
+          const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
+          this.subscribed = true;
+          this.on.state('connected', refused.length ? `the broker refused ${refused.join(', ')}` : '');
+        })
+        .catch((err: Error) => this.on.state('offline', `subscribing failed: ${err.message}`));
+    });
+    client.on('reconnect', () => this.on.state('connecting', this.settings.url));
+    client.on('close', () => {
+      this.subscribed = false;
+      this.on.state('offline', 'connection lost; retrying');
+    });
+    client.on('error', (err: Error) => this.on.state('offline', err.message));
+    client.on('message', (topic: string, payload: Uint8Array) => this.on.message(topic, payload));
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    this.subscribed = false;
+    if (client) await client.endAsync(true);
+  }
+
+  async publish(topic: string, payload: string): Promise<void> {
+    if (!this.client || !this.ready) throw new Error('not connected to the doorbell’s broker');
+    await this.client.publishAsync(topic, payload, { qos: 1 });
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * Serves the owner's phone app on the LAN: its static files and two read-only JSON documents.
+ * Nothing on this port can change state: only GET and HEAD are answered.
+ */
+import { createReadStream, existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../log.js';
+
+export interface AppConfig {
+  deviceId: string;
+  deviceName: string;
+  prefix: string;
+  /** The broker's MQTT-over-WebSocket URL as the phone reaches it. */
+  brokerWsUrl: string;
+}
+
+export interface PairingInfo {
+  open: boolean;
+  /** The 6-digit code, while the window is open: PROTOCOL.md shows it on the local web page. */
+  code?: string;
+  expiresAt?: string;
+}
+
+export interface WebServerDeps {
+  /** `HOST:PORT`, e.g. `127.0.0.1:8080` or `[::1]:8080`; port 0 picks a free one. */
+  listen: string;
+  /** The built app: `dist/web` (see `webAssetsDir`). */
+  staticDir: string;
+  appConfig: () => AppConfig;
+  pairing: () => PairingInfo;
+  log: Logger;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.webmanifest': 'application/manifest+json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.ico': 'image/x-icon',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+/** The built app next to the compiled server (dist/agent/web → dist/web), or dist/web when run from source. */
+export function webAssetsDir(): string {
+  const candidates = [new URL('../../web/', import.meta.url), new URL('../../dist/web/', import.meta.url)].map((u) => fileURLToPath(u));
+  const found = candidates.find((dir) => existsSync(resolve(dir, 'index.html')));
+  if (!found) throw new Error(`the phone app is not built (no index.html in ${candidates.join(' or ')}): run \`npm run build\``);
+  return resolve(found);
+}
+
+/** The Content-Security-Policy of every response; `connect-src` names the broker's origin when it parses. */
+export function contentSecurityPolicy(brokerWsUrl: string | undefined): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `connect-src 'self' ${brokerOrigin(brokerWsUrl) ?? 'ws: wss:'}`,
+    "manifest-src 'self'",
+    "worker-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    "form-action 'none'",
+  ].join('; ');
+}
+
+function brokerOrigin(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'ws:' || parsed.protocol === 'wss:' ? `${parsed.protocol}//${parsed.host}` : undefined;
+  } catch {
+    // Not a URL: the policy falls back to any ws:/wss: origin rather than breaking the app.
+    return undefined;
+  }
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:]+)\]|([0-9.]+|localhost)):(\d{1,5})$/.exec(listen);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) throw new Error(`web.listen must be HOST:PORT, e.g. 127.0.0.1:8080, not ${JSON.stringify(listen)}`);
+  return { host: match[1] ?? match[2]!, port };
+}
+
+export class WebServer {
+  private server: Server | null = null;
+  private readonly root: string;
+
+  constructor(private readonly deps: WebServerDeps) {
+    this.root = resolve(deps.staticDir);
+  }
+
+  /** The address the server listens on, once started: `http://HOST:PORT`. */
+  get url(): string {
+    const address = this.server?.address() as AddressInfo | null | undefined;
+    if (!address) throw new Error('WebServer.url used before start()');
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  }
+
+  async start(): Promise<void> {
+    const { host, port } = parseListen(this.deps.listen);
+    if (!existsSync(resolve(this.root, 'index.html'))) {
+      throw new Error(`no phone app in ${this.root} (index.html is missing): run \`npm run build\``);
+    }
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((err: Error) => {
+        this.deps.log.error('web request failed', { path: req.url, error: err.message });
+        if (!res.headersSent) this.sendText(res, 500, 'internal error\n');
+        else res.destroy(err);
+      });
+    });
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'EADDRINUSE' ? new Error(`web port ${this.deps.listen} is already in use`) : err),
+      );
+      server.listen(port, host, () => resolveListen());
+    });
+    this.server = server;
+    this.deps.log.info('phone app served', { url: this.url });
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((done) => server.close(() => done()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.setSecurityHeaders(res);
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      this.sendText(res, 405, 'method not allowed: this port only serves the phone app\n');
+      return;
+    }
+    const pathname = (req.url ?? '/').split('?')[0]!;
+    if (pathname === '/config.json') return this.sendJson(req, res, this.deps.appConfig());
+    if (pathname === '/pairing.json') return this.sendJson(req, res, this.deps.pairing());
+    const file = this.resolveFile(pathname);
+    if (!file) return this.sendText(res, 404, 'not found\n');
+    const info = await stat(file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+      throw err;
+    });
+    if (!info?.isFile()) return this.sendText(res, 404, 'not found\n');
+    const etag = `"${info.size.toString(36)}-${Math.floor(info.mtimeMs).toString(36)}"`;
+    res.setHeader('ETag', etag);
+    // The app updates with the agent: let the browser keep files but revalidate every time.
+    res.setHeader('Cache-Control', 'no-cache');
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': info.size });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    await new Promise<void>((done, fail) => {
+      createReadStream(file).on('error', fail).pipe(res).on('finish', done).on('error', fail);
+    });
+  }
+
+  /** The file a URL path names inside the static folder, or undefined: no escaping it, no hidden files. */
+  private resolveFile(pathname: string): string | undefined {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(pathname);
+    } catch {
+      // Malformed percent-encoding names no file.
+      return undefined;
+    }
+    if (decoded.includes('\0') || decoded.includes('\\')) return undefined;
+    if (decoded.split('/').some((segment) => segment.startsWith('.'))) return undefined;
+    const file = resolve(this.root, `.${decoded === '/' ? '/index.html' : decoded}`);
+    return file.startsWith(this.root + sep) ? file : undefined;
+  }
+
+  private setSecurityHeaders(res: ServerResponse): void {
+    let brokerWsUrl: string | undefined;
+    try {
+      brokerWsUrl = this.deps.appConfig().brokerWsUrl;
+    } catch (err) {
+      this.deps.log.warn('app config unavailable for the security policy', { error: (err as Error).message });
+    }
+    res.setHeader('Content-Security-Policy', contentSecurityPolicy(brokerWsUrl));
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+    res.setHeader('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
+  }
+
+  private sendJson(req: IncomingMessage, res: ServerResponse, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(200, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(text),
+      'Cache-Control': 'no-store',
+    });
+    res.end(req.method === 'HEAD' ? undefined : text);
+  }
+
+  private sendText(res: ServerResponse, status: number, text: string): void {
+    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+    res.end(text);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * `npm run demo:request` (with `npm start` running): acts as a requester asking the demo doorbell for
+ * the last minutes of footage, with a local receiver that saves and checks whatever arrives. Nothing
+ * arrives unless the owner approves (`doorbell owner approve ID --key FILE`).
+ */
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { iso } from '../agent/clock.js';
+import { configPath, loadConfig, parseConfig } from '../agent/config.js';
+import { connectBroker } from '../agent/cli/broker.js';
+import { topicsFor } from '../agent/mqtt/index.js';
+import { describeReceived, startEvidenceReceiver } from './evidence-receiver.js';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      config: { type: 'string', short: 'c' },
+      minutes: { type: 'string', default: '15' },
+      port: { type: 'string', default: '8090' },
+      dir: { type: 'string', default: './.doorbell-received' },
+    },
+  });
+  const file = configPath(values.config);
+  const config = file ? loadConfig(file) : parseConfig({}, 'demo defaults');
+  const minutes = Number(values.minutes);
+  const dir = resolve(values.dir);
+  const receiver = await startEvidenceReceiver({ port: Number(values.port), dir, onRequest: (r) => console.log(`\nreceived: ${describeReceived(r)}`) });
+
+  const id = `rfa-demo-${randomBytes(3).toString('hex')}`;
+  const now = Date.now();
+  const request = {
+    v: 1,
+    id,
+    requester: { name: 'Demo Police Department', kind: 'police', contact: 'records@demo-pd.example', caseNumber: 'DEMO-1' },
+    reason: 'Demo: a parcel went missing from the porch',
+    window: { from: iso(now - minutes * 60_000), to: iso(now) },
+    upload: { url: receiver.url(`/put/${id}`), expiresAt: iso(now + 24 * 3600_000) },
+    replyTo: 'requesters/demo-pd/receipts',
+    expiresAt: iso(now + 3600_000),
+  };
+  const client = await connectBroker(config, 'requester');
+  await client.subscribeAsync(request.replyTo, { qos: 1 });
+  client.on('message', (_topic, payload) => console.log(`receipt: ${payload.toString('utf8')}`));
+  await client.publishAsync(topicsFor(config.mqtt.prefix, config.device.id).request, JSON.stringify(request), { qos: 1 });
+
+  console.log(`request ${id} sent to "${config.device.id}" for the last ${minutes} minutes.`);
+  console.log(`receiver listening on ${receiver.url('/')} (bundles saved in ${dir})`);
+  console.log('As the owner, in another terminal:');
+  console.log('  npm run doorbell -- owner keygen --out owner.key          # once');
+  console.log('  npm run doorbell -- owner add --name Me --key PUBLIC_KEY   # once, with the key it printed');
+  console.log(`  npm run doorbell -- owner approve ${id} --key owner.key    # or: owner deny ${id} --key owner.key`);
+  console.log('A doorbell with no footage in the window, or an owner who denies, sends nothing at all. Ctrl-C to stop.');
+  await new Promise<void>((done) => process.once('SIGINT', () => done()));
+  await client.endAsync();
+  await receiver.stop();
+}
+
+main().catch((err: Error) => {
+  console.error(`demo-request: ${err.message}`);
+  process.exitCode = 1;
+});

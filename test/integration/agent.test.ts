@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startTestAgent, until } from '../helpers/agent.js';
+import { TestMosquitto } from '../helpers/mosquitto.js';
+import { Recorder } from '../helpers/mqtt.js';
+import { freePort } from '../helpers/ports.js';
+
+const CLI = new URL('../../dist/agent/cli.js', import.meta.url).pathname;
+
+describe('ring → clip → MQTT event, on the embedded broker', () => {
+  it('publishes the event with its clip id, the retained state and the snapshot', async () => {
+    const t = await startTestAgent();
+    const sub = await Recorder.connect(t.brokerUrl, ['doorbell/testdoor/#']);
+    try {
+      await sub.waitFor((m) => m.topic === 'doorbell/testdoor/state');
+      // A subscriber arriving later gets the state as a retained message.
+      const late = await Recorder.connect(t.brokerUrl, ['doorbell/testdoor/state']);
+      const state = await late.waitFor(() => true);
+      await late.close();
+      expect(state.retain).toBe(true);
+      expect(late.json(state)).toMatchObject({ v: 1, online: true, camera: { source: 'synthetic' }, requests: { pending: [] } });
+      const pressedAt = Date.now();
+      const clip = await t.ring();
+      const event = sub.json(await sub.waitFor((m) => m.topic === 'doorbell/testdoor/event'));
+      expect(event).toMatchObject({ v: 1, type: 'ring', source: 'button', clipId: clip.id });
+      expect(Math.abs(Date.parse(String(event.at)) - pressedAt)).toBeLessThan(2000);
+      const snapshot = await sub.waitFor((m) => m.topic === 'doorbell/testdoor/snapshot');
+      expect(snapshot.payload.subarray(0, 2).toString('hex')).toBe('ffd8');
+      // The state follows the store: the new clip is counted.
+      await sub.waitFor((m) => m.topic === 'doorbell/testdoor/state' && (sub.json(m).storage as { clips: number }).clips === 1);
+    } finally {
+      await sub.close();
+      await t.dispose();
+    }
+  });
+});
+
+describe('events survive a broker outage and an agent restart (Mosquitto)', () => {
+  const broker = new TestMosquitto();
+  afterAll(() => broker.dispose());
+
+  it('delivers a ring raised while the broker was down once both are back', async () => {
+    await broker.start();
+    const dir = mkdtempSync(join(tmpdir(), 'agent-outage-'));
+    const owner = await Recorder.connect(broker.url, ['doorbell/testdoor/event'], { clientId: 'phone-1', clean: false });
+    let t = await startTestAgent({ mqtt: { url: broker.url } }, { dir });
+    try {
+      await until(() => t.agent.listenerCount('trigger') >= 0 && owner.client.connected);
+      await broker.stop();
+      const clip = await t.ring();
+      await t.stop();
+      await broker.start();
+      t = await startTestAgent({ mqtt: { url: broker.url } }, { dir });
+      const event = await owner.waitFor((m) => owner.json(m).clipId === clip.id, 20_000, 'the event raised while offline');
+      expect(owner.json(event)).toMatchObject({ type: 'ring', clipId: clip.id });
+    } finally {
+      await owner.close();
+      await t.dispose();
+    }
+  });
+});
+
+describe('Last Will', () => {
+  it('marks the doorbell offline when the agent dies without a goodbye', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-will-'));
+    const port = await freePort();
+    const broker = new TestMosquitto();
+    await broker.start();
+    const config = join(dir, 'agent.yaml');
+    writeFileSync(
+      config,
+      [
+        'device: { id: willdoor }',
+        `runtime: { dir: ${join(dir, 'run')} }`,
+        `storage: { dir: ${join(dir, 'data')} }`,
+        'camera: { synthetic: { width: 320, height: 240, fps: 10 } }',
+        `mqtt: { url: "${broker.url}", keepaliveSeconds: 5 }`,
+        `web: { enabled: false, listen: "127.0.0.1:${port}" }`,
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, [CLI, 'run', '--config', config], { stdio: 'ignore' });
+    const sub = await Recorder.connect(broker.url, ['doorbell/willdoor/state']);
+    try {
+      await sub.waitFor((m) => sub.json(m).online === true, 30_000, 'online state');
+      child.kill('SIGKILL');
+      const offline = await sub.waitFor((m) => m.payload.length > 0 && sub.json(m).online === false, 20_000, 'the Last Will');
+      expect(sub.json(offline)).toEqual({ v: 1, online: false });
+    } finally {
+      child.kill('SIGKILL');
+      await sub.close();
+      await broker.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
