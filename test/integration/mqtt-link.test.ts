@@ -92,7 +92,7 @@ describe.each(['embedded', 'mosquitto'] as const)('MQTT link on the %s broker', 
     open.push(sub);
     const { db } = tempDb();
     const { link, outbox } = makeLink(db, url, 'dev1');
-    open.push({ close: () => link.stop() }, { close: () => db.close() });
+    open.push({ close: () => link.stop() }, { close: () => { db.close(); } });
     link.start();
     await link.publishLatest('t/dev1/state', '{"v":1,"online":true}', { retain: true }).catch(() => undefined);
     link.publishReliable('t/dev1/event', '{"v":1,"type":"ring"}');
@@ -112,7 +112,7 @@ describe.each(['embedded', 'mosquitto'] as const)('MQTT link on the %s broker', 
   it('refuses to publish to a wildcard topic', () => {
     const { db } = tempDb();
     const { link } = makeLink(db, url, 'dev-wild');
-    open.push({ close: () => db.close() });
+    open.push({ close: () => { db.close(); } });
     expect(() => link.publishReliable('t/+/event', 'x')).toThrow(/invalid topic/);
     expect(() => link.publishReliable('t/#', 'x')).toThrow(/invalid topic/);
   });
