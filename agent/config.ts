@@ -73,6 +73,10 @@ export const configSchema = z.strictObject({
       maxClipSeconds: z.number().min(5).max(3600).default(120),
       segmentSeconds: z.number().int().min(1).max(2).default(1),
     })
+    .refine((r) => r.preRollSeconds + r.postRollSeconds <= r.maxClipSeconds, {
+      message: 'expected preRollSeconds + postRollSeconds to be at most maxClipSeconds',
+      path: ['maxClipSeconds'],
+    })
     .prefault({}),
   storage: z
     .strictObject({

@@ -183,12 +183,15 @@ export class ClipRecorder extends EventEmitter<RecorderEvents> {
       return;
     }
     const missing = missingMs(covering, start, end);
-    if (missing > MISSING_WARN_MS) log.warn('the clip has holes: the camera was down for part of it', { clipId: id, missingSeconds: missing / 1000 });
+    if (missing > MISSING_WARN_MS) {
+      log.warn('the clip has holes: the camera was down for part of it', { clipId: id, missingSeconds: missing / 1000 });
+    }
     const videoStart = covering[0]!.start;
     let begun = false;
     let clip: ClipRecord;
     try {
-      const temp = sink.begin({ id, start: videoStart, end: covering.at(-1)!.end, kind: trigger.kind, source: trigger.source, triggeredAt: trigger.at });
+      const videoEnd = covering.at(-1)!.end;
+      const temp = sink.begin({ id, start: videoStart, end: videoEnd, kind: trigger.kind, source: trigger.source, triggeredAt: trigger.at });
       begun = true;
       await tools.joinSegments(covering.map((s) => s.path), temp);
       // A damaged segment can make ffmpeg write a file with nothing playable in it.

@@ -28,7 +28,7 @@ const STDERR_LINES = 20;
 const MAX_STDERR_LINE = 1_000;
 /** Enough of ffmpeg's report to still hold the input's "Duration:" line. */
 const PROBE_STDERR_LINES = 200;
-export const MAX_THUMBNAIL_BYTES = 24 * 1024;
+const MAX_THUMBNAIL_BYTES = 24 * 1024;
 /** Tried in order until the JPEG fits MAX_THUMBNAIL_BYTES. */
 const THUMBNAIL_STEPS = [
   { width: 320, quality: 6 },
@@ -102,7 +102,7 @@ export interface StopLadder {
   afterSigtermMs: number;
 }
 
-export const DEFAULT_STOP_LADDER: StopLadder = { afterQuitMs: 2_000, afterSigintMs: 2_000, afterSigtermMs: 5_000 };
+const DEFAULT_STOP_LADDER: StopLadder = { afterQuitMs: 2_000, afterSigintMs: 2_000, afterSigtermMs: 5_000 };
 
 export interface FfmpegExit {
   code: number | null;
@@ -308,10 +308,12 @@ export class FfmpegTools {
     const chunks: Buffer[] = [];
     const out = new PassThrough();
     out.on('data', (chunk: Buffer) => chunks.push(chunk));
-    // -ss after -i decodes up to the offset: exact, and works on MPEG-TS segments where input seeking can land past the only keyframe.
+    // -ss after -i decodes up to the offset: exact, and it works on MPEG-TS segments, where input
+    // seeking can land past the only keyframe and yield nothing.
     const command = this.command()
       .input(input)
-      .outputOptions(['-ss', offset.toFixed(3), '-frames:v', '1', '-vf', `scale='min(${width},iw)':-2`, '-q:v', String(quality), '-f', 'mjpeg'])
+      .outputOptions(['-ss', offset.toFixed(3), '-frames:v', '1', '-vf', `scale='min(${width},iw)':-2`])
+      .outputOptions(['-q:v', String(quality), '-f', 'mjpeg'])
       .output(out);
     await this.runJob(command, `making a thumbnail of ${input}`);
     return Buffer.concat(chunks);

@@ -15,14 +15,7 @@ import { createSource } from './sources.js';
 import type { CameraHealth, CaptureEvents, ClipSink } from './types.js';
 
 export { ClipRecorder, type ClipRecorderDeps } from './clip-recorder.js';
-export {
-  DEFAULT_STOP_LADDER,
-  FfmpegTools,
-  locateFfmpeg,
-  MAX_THUMBNAIL_BYTES,
-  type FfmpegPaths,
-  type StopLadder,
-} from './ffmpeg.js';
+export { FfmpegTools, locateFfmpeg, type FfmpegPaths, type StopLadder } from './ffmpeg.js';
 export { PreRollRing, type PreRollRingDeps } from './pre-roll-ring.js';
 export { createSource, h264Encode, SyntheticSource, type CameraSource, type SyntheticOptions } from './sources.js';
 export type { CameraHealth, CaptureEvents, ClipSink, RecorderEvents, RingEvents, Segment } from './types.js';
@@ -43,13 +36,14 @@ interface Parts {
 /** One camera: its supervised ffmpeg, the pre-roll ring on tmpfs, and the clips triggers make. */
 export class Capture extends EventEmitter<CaptureEvents> {
   private parts: Parts | null = null;
+  private stopped = false;
 
   constructor(private readonly deps: CaptureDeps) {
     super();
   }
 
   async start(): Promise<void> {
-    if (this.parts) throw new Error('Capture.start() called twice');
+    if (this.parts || this.stopped) throw new Error('Capture starts once: make a new one to start again');
     const { config, ffmpeg, sink, clock, log } = this.deps;
     const { record, camera } = config;
     const tools = new FfmpegTools(ffmpeg, log.child({ part: 'ffmpeg' }));
@@ -96,6 +90,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
     const parts = this.parts;
     if (!parts) return;
     this.parts = null;
+    this.stopped = true;
     await parts.ring.stop();
     await parts.recorder.stop();
     await parts.ring.clear();
@@ -109,6 +104,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
 
   health(): CameraHealth {
     if (this.parts) return this.parts.ring.health();
-    return { ok: false, since: this.deps.clock.now(), restarts: 0, lastSegmentAt: null, lastGap: null, detail: 'not started' };
+    const detail = this.stopped ? 'stopped' : 'not started';
+    return { ok: false, since: this.deps.clock.now(), restarts: 0, lastSegmentAt: null, lastGap: null, detail };
   }
 }

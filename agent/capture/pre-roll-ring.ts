@@ -87,13 +87,18 @@ export class PreRollRing extends EventEmitter<RingEvents> {
   async start(): Promise<void> {
     if (this.running) throw new Error('PreRollRing.start() called twice');
     await mkdir(this.deps.dir, { recursive: true });
-    // Segments left by an earlier agent have no wall times: useless, so they go, but their numbers are never reused.
+    // Segments left by an earlier agent have no wall times, so they go; their numbers are still never reused.
     const removed = await this.removeSegments(() => true, true);
     if (removed) this.deps.log.debug('removed segments left by an earlier run', { count: removed });
     this.running = true;
     this.state = { ...this.state, ok: false, since: this.deps.clock.now(), detail: 'starting' };
     this.emit('health', this.health());
-    await this.spawnRun();
+    try {
+      await this.spawnRun();
+    } catch (err) {
+      this.running = false;
+      throw err;
+    }
     this.pollTimer = setInterval(() => void this.poll(), POLL_MS);
   }
 
@@ -168,9 +173,9 @@ export class PreRollRing extends EventEmitter<RingEvents> {
       reportedSkipped: false,
       done: Promise.resolve(),
     };
-    run.done = proc.exited.then(
-      (exit) => this.ended(run, exit),
-    ).catch((err: Error) => log.error('handling the end of ffmpeg failed', { error: err.message }));
+    run.done = proc.exited
+      .then((exit) => this.ended(run, exit))
+      .catch((err: Error) => log.error('handling the end of ffmpeg failed', { error: err.message }));
     this.run = run;
     log.info('ffmpeg started', { pid: proc.pid, source: source.describe(), firstSegment: firstNumber });
   }
@@ -210,7 +215,8 @@ export class PreRollRing extends EventEmitter<RingEvents> {
       log.warn('stream time and wall clock drifted apart by more than 2 s; re-anchored', { segment: newest.name });
     }
     for (const entry of fresh) {
-      const segment = { path: join(dir, entry.name), start: run.streamClock.toWall(entry.start), end: run.streamClock.toWall(entry.end) };
+      const { streamClock } = run;
+      const segment = { path: join(dir, entry.name), start: streamClock.toWall(entry.start), end: streamClock.toWall(entry.end) };
       this.noteGap(segment);
       this.list.push(segment);
       run.lastListed = entry.number;

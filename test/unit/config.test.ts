@@ -81,3 +81,11 @@ describe('config', () => {
     expect(loadConfig(file, {}).device.id).toBe('porch');
   });
 });
+
+describe('config cross-checks', () => {
+  it('refuses a pre-roll and post-roll that do not fit in the longest clip', () => {
+    expect(problemsOf('record:\n  preRollSeconds: 60\n  postRollSeconds: 600\n  maxClipSeconds: 120\n')).toEqual([
+      'record.maxClipSeconds: expected preRollSeconds + postRollSeconds to be at most maxClipSeconds',
+    ]);
+  });
+});
