@@ -40,6 +40,13 @@ const pir = z.strictObject({
   rearmSeconds: z.number().min(0).max(600).default(10),
 });
 const output = z.strictObject({ pin, activeLow: z.boolean().default(false) });
+const rtspUrl = z.string().regex(/^rtsps?:\/\/\S+$/, 'expected an rtsp:// or rtsps:// URL');
+const fraction = z.number().min(0).max(1);
+const motionZone = z.strictObject({
+  kind: z.enum(['include', 'exclude']),
+  // Corners as fractions of the frame, [0, 0] top left: the zone survives a change of resolution.
+  points: z.array(z.tuple([fraction, fraction])).min(3).max(64),
+});
 
 export const configSchema = z.strictObject({
   device: z
@@ -55,8 +62,9 @@ export const configSchema = z.strictObject({
   ffmpeg: z.strictObject({ path: z.string().min(1).optional() }).prefault({}),
   camera: z
     .strictObject({
-      source: z.enum(['synthetic']).default('synthetic'),
+      source: z.enum(['synthetic', 'rtsp', 'onvif', 'v4l2', 'libcamera']).default('synthetic'),
       stallSeconds: z.number().min(2).max(120).default(10),
+      connectTimeoutSeconds: z.number().min(1).max(60).default(10),
       synthetic: z
         .strictObject({
           width: z.number().int().min(64).max(3840).default(1280),
@@ -64,6 +72,67 @@ export const configSchema = z.strictObject({
           fps: z.number().int().min(1).max(60).default(15),
         })
         .prefault({}),
+      rtsp: z
+        .strictObject({
+          url: rtspUrl,
+          // A low-resolution second stream of the same camera, read for motion detection only.
+          subUrl: rtspUrl.optional(),
+          transport: z.enum(['tcp', 'udp']).default('tcp'),
+        })
+        .optional(),
+      onvif: z
+        .strictObject({
+          xaddr: z.string().regex(/^https?:\/\/\S+$/, 'expected the device service URL, e.g. http://192.168.1.30/onvif/device_service').optional(),
+          address: z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'expected HOST or HOST:PORT').optional(),
+          username: z.string().default(''),
+          password: z.string().default(''),
+          // A profile's token or name; the main profile defaults to the largest, the sub profile to none.
+          mainProfile: z.string().min(1).optional(),
+          subProfile: z.string().min(1).optional(),
+        })
+        .refine((o) => (o.xaddr === undefined) !== (o.address === undefined), {
+          message: 'expected exactly one of xaddr and address',
+        })
+        .optional(),
+      v4l2: z
+        .strictObject({
+          device: z.string().min(1).default('/dev/video0'),
+          width: z.number().int().min(64).max(3840).default(1280),
+          height: z.number().int().min(64).max(2160).default(720),
+          fps: z.number().int().min(1).max(60).default(15),
+          // Default: H.264 when the camera offers it (copied), else MJPEG, else YUYV (encoded once).
+          inputFormat: z.enum(['h264', 'mjpeg', 'yuyv422']).optional(),
+        })
+        .prefault({}),
+      libcamera: z
+        .strictObject({
+          width: z.number().int().min(64).max(4608).default(1280),
+          height: z.number().int().min(64).max(2592).default(720),
+          fps: z.number().int().min(1).max(60).default(15),
+          extraArgs: z.array(z.string()).default([]),
+        })
+        .prefault({}),
+      motion: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          width: z.number().int().min(32).max(640).default(160),
+          height: z.number().int().min(24).max(480).default(90),
+          fps: z.number().int().min(1).max(15).default(5),
+          pixelThreshold: z.number().int().min(1).max(255).default(25),
+          minAreaPercent: z.number().min(0.05).max(60).default(1),
+          consecutiveFrames: z.number().int().min(1).max(30).default(3),
+          backgroundAlpha: z.number().min(0.001).max(0.5).default(0.05),
+          zones: z.array(motionZone).max(16).default([]),
+        })
+        .prefault({}),
+    })
+    .superRefine((camera, ctx) => {
+      if (camera.source === 'rtsp' && !camera.rtsp) {
+        ctx.addIssue({ code: 'custom', path: ['rtsp', 'url'], message: 'expected camera.rtsp.url when camera.source is rtsp' });
+      }
+      if (camera.source === 'onvif' && !camera.onvif) {
+        ctx.addIssue({ code: 'custom', path: ['onvif'], message: 'expected camera.onvif.xaddr or .address when camera.source is onvif' });
+      }
     })
     .prefault({}),
   record: z
@@ -107,9 +176,19 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  homeassistant: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      discoveryPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected topic levels without wildcards')
+        .default('homeassistant'),
+      motionOffDelaySeconds: z.number().int().min(1).max(3600).default(30),
+    })
+    .prefault({}),
   gpio: z
     .strictObject({
-      backend: z.enum(['simulated', 'onoff', 'gpiod']).default('simulated'),
+      backend: z.enum(['simulated', 'auto', 'onoff', 'gpiod']).default('simulated'),
       button: button.nullable().prefault({}),
       pir: pir.nullable().prefault({}),
       chime: output.extend({ pulseMs: z.number().int().min(10).max(5000).default(300) }).optional(),

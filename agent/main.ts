@@ -16,6 +16,9 @@ import { DeviceKey, Enrollment, NonceStore, OwnerRegistry, PairingWindow } from 
 import { RequestService, type LookupFn } from './requests/index.js';
 import { buildState, Debounced, OFFLINE_STATE } from './state.js';
 import { ClipStore, type ClipRecord } from './store/index.js';
+import { HomeAssistantDiscovery } from './homeassistant/index.js';
+import { databaseWritable, EventLoopLag, segmentFreshness, SystemdNotifier, Watchdog } from './systemd/index.js';
+import { VERSION } from './version.js';
 import { openDatabase } from './store/database.js';
 import { Button, Chime, MotionSensor, SimulatedGpio, StatusLed, createGpio, type Gpio } from '../hardware/index.js';
 
@@ -32,6 +35,8 @@ export interface AgentOptions {
   clock?: Clock;
   /** Replaces DNS for upload destinations (tests). */
   lookup?: LookupFn;
+  /** Where NOTIFY_SOCKET and WATCHDOG_USEC come from (tests pass {} so they never talk to systemd). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export function controlSocketPath(config: Config): string {
@@ -173,6 +178,16 @@ export class Agent extends EventEmitter<AgentEvents> {
       );
       await link.stop();
     });
+    new HomeAssistantDiscovery({
+      publish: (topic, payload, retain) => link.publishReliable(topic, payload, { retain }),
+      deviceId,
+      deviceName: config.device.name,
+      prefix: config.mqtt.prefix,
+      version: VERSION,
+      enabled: config.homeassistant.enabled,
+      discoveryPrefix: config.homeassistant.discoveryPrefix,
+      motionOffDelaySeconds: config.homeassistant.motionOffDelaySeconds,
+    }).start();
     await link.subscribe(topics.pair, (topic, payload) => {
       const result = pairing.offer(payload);
       if (!result.ok) {
@@ -229,6 +244,37 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     await control.start();
     this.push('control', () => control.stop());
+
+    // READY=1 once store, capture and link are up (not waiting for the broker: it may be away for
+    // hours); the watchdog is fed only while capture, database and event loop are healthy.
+    const notifier = new SystemdNotifier({ env: opts.env ?? process.env, log: part('systemd') });
+    const lag = new EventLoopLag({ maxLagMs: 5_000 });
+    lag.start();
+    this.push('event loop lag', () => lag.stop());
+    const { stallSeconds, connectTimeoutSeconds } = config.camera;
+    const watchdog = new Watchdog({
+      notifier,
+      intervalMs: notifier.watchdogIntervalMs(),
+      log: part('watchdog'),
+      checks: [
+        // Longer than capture's own stall detection plus its restart backoff (capped at 60 s).
+        segmentFreshness({
+          lastSegmentAt: () => capture.health().lastSegmentAt,
+          startedAt,
+          now: () => clock.now(),
+          maxAgeMs: (2 * (stallSeconds + connectTimeoutSeconds) + 120) * 1000,
+        }),
+        databaseWritable(db, config.storage.dir),
+        lag.check(),
+      ],
+    });
+    await notifier.ready();
+    await notifier.status('running');
+    watchdog.start();
+    this.push('watchdog', async () => {
+      watchdog.stop();
+      await notifier.stopping();
+    });
     log.info('agent started', { device: deviceId, broker: brokerUrl, storage: config.storage.dir });
   }
 

@@ -1,7 +1,6 @@
-import { createWriteStream, existsSync } from 'node:fs';
-import { databasePath } from '../main.js';
+import { createWriteStream } from 'node:fs';
 import { exportAudit, verifyAuditChain } from '../audit/index.js';
-import { openDatabase } from '../store/database.js';
+import { openCliDatabase } from './database.js';
 import { configFrom, configOption, print, type Command } from './command.js';
 
 export const audit: Command = {
@@ -10,9 +9,7 @@ export const audit: Command = {
   options: { ...configOption, out: { type: 'string' } },
   async run(args, flags) {
     const config = configFrom(flags);
-    const file = databasePath(config);
-    if (!existsSync(file)) throw new Error(`no database at ${file} yet`);
-    const db = openDatabase(file, { readonly: true });
+    const db = openCliDatabase(config, { readonly: true });
     try {
       if (args[0] === 'verify') {
         const verdict = verifyAuditChain(db);

@@ -3,8 +3,8 @@ import { createReadStream, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { iso } from '../clock.js';
-import { databasePath } from '../main.js';
-import { openDatabase } from '../store/database.js';
+import type { Db } from '../store/database.js';
+import { openCliDatabase } from './database.js';
 import { readClip, readClips, type ClipRecord } from '../store/index.js';
 import type { Config } from '../config.js';
 import { configFrom, configOption, formatBytes, jsonOption, print, printJson, type Command } from './command.js';
@@ -25,10 +25,8 @@ export function clipJson(c: ClipRecord): Record<string, unknown> {
   };
 }
 
-function withClips<T>(config: Config, use: (db: ReturnType<typeof openDatabase>) => T): T {
-  const file = databasePath(config);
-  if (!existsSync(file)) throw new Error(`no clip store at ${config.storage.dir} yet (the agent creates it on first start)`);
-  const db = openDatabase(file, { readonly: true });
+function withClips<T>(config: Config, use: (db: Db) => T): T {
+  const db = openCliDatabase(config, { readonly: true });
   try {
     return use(db);
   } finally {

@@ -3,6 +3,7 @@ import { audit } from './audit.js';
 import { clips } from './clips.js';
 import { configCheck } from './config-check.js';
 import { demo } from './demo.js';
+import { doctor } from './doctor.js';
 import { owner } from './owner.js';
 import { pair } from './pair.js';
 import { request, requests } from './requests.js';
@@ -20,6 +21,7 @@ export const commands: Record<string, Command> = {
   requests,
   request,
   audit,
+  doctor,
   config: configCheck,
   version,
 };

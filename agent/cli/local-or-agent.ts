@@ -8,10 +8,10 @@ import { systemClock } from '../clock.js';
 import type { Config } from '../config.js';
 import { AgentNotRunningError, sendControl } from '../control/index.js';
 import { silentLogger } from '../log.js';
-import { controlSocketPath, databasePath } from '../main.js';
+import { controlSocketPath } from '../main.js';
 import { Outbox, topicsFor } from '../mqtt/index.js';
 import { DeviceKey, Enrollment, OwnerRegistry } from '../owner/index.js';
-import { openDatabase } from '../store/database.js';
+import { openCliDatabase } from './database.js';
 
 export async function withEnrollment<T>(
   config: Config,
@@ -23,7 +23,7 @@ export async function withEnrollment<T>(
   } catch (err) {
     if (!(err instanceof AgentNotRunningError)) throw err;
   }
-  const db = openDatabase(databasePath(config));
+  const db = openCliDatabase(config, { create: true });
   try {
     const clock = systemClock;
     const log = silentLogger;

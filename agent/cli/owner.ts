@@ -2,16 +2,17 @@ import { existsSync } from 'node:fs';
 import { iso } from '../clock.js';
 import { databasePath } from '../main.js';
 import { b64urlEncode, generateOwnerKey, OwnerRegistry, writeKeyFile, type OwnerKey } from '../owner/index.js';
-import { openDatabase } from '../store/database.js';
+import { openCliDatabase } from './database.js';
+import type { Config } from '../config.js';
 import { systemClock } from '../clock.js';
 import { silentLogger } from '../log.js';
 import { configFrom, configOption, jsonOption, print, printJson, type Command } from './command.js';
 import { decide } from './decide.js';
 import { withEnrollment } from './local-or-agent.js';
 
-function listKeys(dbFile: string): OwnerKey[] {
-  if (!existsSync(dbFile)) return [];
-  const db = openDatabase(dbFile);
+function listKeys(config: Config): OwnerKey[] {
+  if (!existsSync(databasePath(config))) return [];
+  const db = openCliDatabase(config);
   try {
     const owners = new OwnerRegistry({ db, clock: systemClock, log: silentLogger });
     owners.start();
@@ -67,7 +68,7 @@ export const owner: Command = {
       return 0;
     }
     if (sub === 'list') {
-      const keys = listKeys(databasePath(config));
+      const keys = listKeys(config);
       if (flags.json) {
         printJson(keys.map((k) => ({ ...k, addedAt: iso(k.addedAt), revokedAt: k.revokedAt === null ? null : iso(k.revokedAt) })));
       } else if (keys.length === 0) print('no owner keys enrolled (doorbell pair, or doorbell owner add)');

@@ -1,9 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { iso } from '../clock.js';
-import { databasePath } from '../main.js';
 import { topicsFor } from '../mqtt/index.js';
 import { encodeGeohash, RequestTable, type RequestRow } from '../requests/index.js';
-import { openDatabase } from '../store/database.js';
+import { openCliDatabase } from './database.js';
 import type { Config } from '../config.js';
 import { connectBroker } from './broker.js';
 import { configFrom, configOption, jsonOption, print, printJson, type Command } from './command.js';
@@ -28,9 +27,7 @@ export function requestJson(r: RequestRow): Record<string, unknown> {
 }
 
 function readRequests<T>(config: Config, use: (table: RequestTable) => T): T {
-  const file = databasePath(config);
-  if (!existsSync(file)) throw new Error(`no database at ${file} yet (the agent creates it on first start)`);
-  const db = openDatabase(file, { readonly: true });
+  const db = openCliDatabase(config, { readonly: true });
   try {
     const table = new RequestTable(db);
     const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'requests'").get();

@@ -93,7 +93,7 @@ export async function startTestAgent(
     web: { enabled: false, ...overrides.web },
   };
   const config = parseConfig(input, 'test', {});
-  const agent = new Agent(config, { log: opts.log ?? silentLogger, ...(opts.lookup ? { lookup: opts.lookup } : {}) });
+  const agent = new Agent(config, { log: opts.log ?? silentLogger, env: {}, ...(opts.lookup ? { lookup: opts.lookup } : {}) });
   await agent.start();
   return new TestAgent(agent, config, dir, config.mqtt.url ?? `mqtt://127.0.0.1:${embedded.port}`);
 }
