@@ -19,6 +19,7 @@ import { ClipStore, type ClipRecord } from './store/index.js';
 import { HomeAssistantDiscovery } from './homeassistant/index.js';
 import { databaseWritable, EventLoopLag, segmentFreshness, SystemdNotifier, Watchdog } from './systemd/index.js';
 import { VERSION } from './version.js';
+import { WebServer, webAssetsDir } from './web/index.js';
 import { openDatabase } from './store/database.js';
 import { Button, Chime, MotionSensor, SimulatedGpio, StatusLed, createGpio, type Gpio } from '../hardware/index.js';
 
@@ -27,6 +28,7 @@ export interface AgentEvents {
   'clip-ready': [ClipRecord];
   'clip-failed': [{ clipId: string; error: string }];
   'broker-ready': [{ url: string; wsUrl: string }];
+  'web-ready': [{ url: string }];
   pairing: [{ code: string; expiresAt: number } | null];
 }
 
@@ -95,11 +97,13 @@ export class Agent extends EventEmitter<AgentEvents> {
 
     // The broker link: the embedded development broker when none is configured.
     let brokerUrl = config.mqtt.url;
+    let brokerWsUrl = config.web.brokerWsUrl ?? '';
     if (!brokerUrl) {
       const broker = new EmbeddedBroker({ options: config.mqtt.embedded, log: part('broker') });
       await broker.start();
       this.push('embedded broker', () => broker.stop());
       brokerUrl = broker.url;
+      brokerWsUrl ||= broker.wsUrl;
       this.emit('broker-ready', { url: broker.url, wsUrl: broker.wsUrl });
     }
     const outbox = new Outbox({ db, log: part('outbox'), now: () => clock.now() });
@@ -224,6 +228,24 @@ export class Agent extends EventEmitter<AgentEvents> {
       longPress: () => this.openPairing(pairing, log),
     }, pairing);
 
+    if (config.web.enabled) {
+      let pairingOpen: { code: string; expiresAt: number } | null = null;
+      pairing.on('opened', (o) => (pairingOpen = o));
+      pairing.on('closed', () => (pairingOpen = null));
+      const web = new WebServer({
+        listen: config.web.listen,
+        staticDir: webAssetsDir(),
+        // An empty broker URL makes the app ask the owner for it.
+        appConfig: () => ({ deviceId, deviceName: config.device.name, prefix: config.mqtt.prefix, brokerWsUrl }),
+        pairing: () =>
+          pairingOpen && pairing.isOpen() ? { open: true, code: pairingOpen.code, expiresAt: iso(pairingOpen.expiresAt) } : { open: false },
+        log: part('web'),
+      });
+      await web.start();
+      this.push('web', () => web.stop());
+      this.emit('web-ready', { url: web.url });
+    }
+
     const control = new ControlServer({
       socketPath: controlSocketPath(config),
       log: part('control'),
@@ -309,7 +331,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   private openPairing(pairing: PairingWindow, log: Logger): { code: string; expiresAt: string } {
     const opened = pairing.open();
-    log.warn(`pairing window open for 120 s: code ${opened.code}`);
+    log.info(`pairing window open for 120 s: code ${opened.code}`);
     this.emit('pairing', opened);
     return { code: opened.code, expiresAt: iso(opened.expiresAt) };
   }

@@ -53,6 +53,10 @@ export const demo: Command = {
     const agent = new Agent(config, { log });
     const here = (p: string): string => relative(process.cwd(), p) || '.';
     agent.on('broker-ready', ({ url, wsUrl }) => print(`  broker     ${url}   (WebSocket ${wsUrl})`));
+    agent.on('web-ready', ({ url }) => print(`  owner app  ${url}`));
+    agent.on('pairing', (open) =>
+      print(open ? `  pairing window open for 120 s: code ${open.code}` : '  pairing window closed'),
+    );
     agent.on('trigger', ({ trigger, clipId }) =>
       print(`${iso(trigger.at).slice(11, 23)}  ${trigger.kind} (${trigger.source}) → clip ${clipId}`),
     );

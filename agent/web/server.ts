@@ -49,16 +49,19 @@ const CONTENT_TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-/** The built app next to the compiled server (dist/agent/web → dist/web), or dist/web when run from source. */
-export function webAssetsDir(): string {
-  const candidates = [new URL('../../web/', import.meta.url), new URL('../../dist/web/', import.meta.url)].map((u) => fileURLToPath(u));
+/**
+ * The built app next to the compiled server (dist/agent/web → dist/web), or dist/web when run from
+ * source (agent/web → dist/web). `from` is this module's URL; tests pass another layout's.
+ */
+export function webAssetsDir(from: string | URL = import.meta.url): string {
+  const candidates = [new URL('../../web/', from), new URL('../../dist/web/', from)].map((u) => fileURLToPath(u));
   const found = candidates.find((dir) => existsSync(resolve(dir, 'index.html')));
   if (!found) throw new Error(`the phone app is not built (no index.html in ${candidates.join(' or ')}): run \`npm run build\``);
   return resolve(found);
 }
 
 /** The Content-Security-Policy of every response; `connect-src` names the broker's origin when it parses. */
-export function contentSecurityPolicy(brokerWsUrl: string | undefined): string {
+function contentSecurityPolicy(brokerWsUrl: string | undefined): string {
   return [
     "default-src 'self'",
     "script-src 'self'",
@@ -85,7 +88,7 @@ function brokerOrigin(url: string | undefined): string | undefined {
   }
 }
 
-export function parseListen(listen: string): { host: string; port: number } {
+function parseListen(listen: string): { host: string; port: number } {
   const match = /^(?:\[([0-9a-fA-F:]+)\]|([0-9.]+|localhost)):(\d{1,5})$/.exec(listen);
   const port = Number(match?.[3]);
   if (!match || port > 65535) throw new Error(`web.listen must be HOST:PORT, e.g. 127.0.0.1:8080, not ${JSON.stringify(listen)}`);

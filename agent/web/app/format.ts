@@ -13,13 +13,12 @@ export function formatTime(isoTime: string): string {
   return Number.isFinite(ms) ? timeOnly.format(ms) : '—';
 }
 
+/** "Nov 22, 2026, 2:00 – 2:30 PM": one date when both ends share it. */
 export function formatWindow(from: string, to: string): string {
   const a = Date.parse(from);
   const b = Date.parse(to);
   if (!Number.isFinite(a) || !Number.isFinite(b)) return '—';
-  const sameDay = new Date(a).toDateString() === new Date(b).toDateString();
-  const end = sameDay ? new Intl.DateTimeFormat(undefined, { timeStyle: 'short' }).format(b) : dateTime.format(b);
-  return `${dateTime.format(a)} – ${end}`;
+  return a <= b ? dateTime.formatRange(a, b) : `${dateTime.format(a)} – ${dateTime.format(b)}`;
 }
 
 export function formatBytes(bytes: number): string {
@@ -40,7 +39,7 @@ export function formatDuration(ms: number): string {
   if (minutes < 60) return `${minutes} min ${seconds % 60} s`;
   const hours = Math.floor(minutes / 60);
   if (hours < 48) return `${hours} h ${minutes % 60} min`;
-  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+  return hours % 24 ? `${Math.floor(hours / 24)} d ${hours % 24} h` : `${hours / 24} d`;
 }
 
 /** "expires in 2 d 3 h" or "expired". */

@@ -14,6 +14,8 @@ export interface BrokerConnectionHandlers {
   /** Called with the topic filters' retained messages too; an empty payload clears a retained one. */
   message(topic: string, payload: Uint8Array): void;
   state(state: ConnectionState, detail: string): void;
+  /** A new session began: retained messages are about to be delivered again. */
+  session(): void;
 }
 
 const RECONNECT_MS = 2000;
@@ -41,12 +43,15 @@ export class BrokerConnection {
       reconnectPeriod: RECONNECT_MS,
       connectTimeout: 10_000,
       keepalive: 30,
+      // The default keeps time in a worker made from a blob: URL, which the page's policy forbids.
+      timerVariant: 'native',
       ...(this.settings.username ? { username: this.settings.username } : {}),
       ...(this.settings.password ? { password: this.settings.password } : {}),
     });
     this.client = client;
     client.on('connect', () => {
       this.subscribed = false;
+      this.on.session();
       client
         .subscribeAsync(this.filters, { qos: 1 })
         .then((granted) => {

@@ -1,0 +1,315 @@
+/** The app's controller: loads what the phone kept, talks to the doorbell, and carries out the owner's actions. */
+import { makeDecisionPayload, signDecision } from './decision.js';
+import { base64, fromUtf8 } from './encoding.js';
+import { RequestHistory } from './history.js';
+import { fingerprint, generateOwnerKey, ownerKey, type OwnerKey, type StoredKey } from './keys.js';
+import { Model, type PairingRecord } from './model.js';
+import { BrokerConnection } from './mqtt-client.js';
+import { isValidOwnerName, makePairingOffer, PAIRING_TIMEOUT_MS, isPairingCode } from './pairing.js';
+import {
+  isRefusal,
+  parseEvent,
+  parseMessage,
+  parseNotice,
+  parsePaired,
+  parseState,
+  parseStatus,
+  parseTransparency,
+  topicsFor,
+  type PairedAnnouncement,
+  type Topics,
+} from './protocol.js';
+import {
+  fetchServedConfig,
+  linkOverrides,
+  mergeSettings,
+  saveOverrides,
+  settingsProblem,
+  storedOverrides,
+  type ConnectionSettings,
+  type SettingsOverrides,
+} from './settings.js';
+import { KeyValueStore } from './storage.js';
+import { checkHead } from './transparency.js';
+
+const MAX_EVENTS = 20;
+
+interface SavedOwner {
+  stored: StoredKey;
+  pairing: PairingRecord;
+}
+
+export class App {
+  readonly model = new Model();
+  private store!: KeyValueStore;
+  private history: RequestHistory | undefined;
+  private connection: BrokerConnection | undefined;
+  private topics: Topics | undefined;
+  private key: OwnerKey | undefined;
+  private awaitingPaired: ((announcement: PairedAnnouncement) => void) | undefined;
+  private readonly deciding = new Set<string>();
+
+  async start(): Promise<void> {
+    if (!window.isSecureContext || !crypto.subtle) {
+      throw new Error('Open this page over HTTPS (or on localhost): browsers only sign and keep keys on secure pages.');
+    }
+    this.store = await KeyValueStore.open();
+    const link = linkOverrides(location.hash);
+    if (link) {
+      await saveOverrides(this.store, { ...(await storedOverrides(this.store)), ...link });
+      history.replaceState(null, '', `${location.pathname}${location.search}`);
+    }
+    await this.applySettings();
+  }
+
+  get historyEntries(): RequestHistory | undefined {
+    return this.history;
+  }
+
+  get keyKind(): string | undefined {
+    return this.key?.kind;
+  }
+
+  isDeciding(requestId: string): boolean {
+    return this.deciding.has(requestId);
+  }
+
+  async saveSettings(overrides: SettingsOverrides): Promise<void> {
+    await saveOverrides(this.store, overrides);
+    await this.applySettings();
+  }
+
+  async resetSettings(): Promise<void> {
+    await this.store.delete('settings');
+    await this.applySettings();
+  }
+
+  /** Sends a pairing offer with a fresh key and waits for the doorbell to confirm that key. */
+  async pair(code: string, name: string): Promise<void> {
+    const m = this.model;
+    const fail = (detail: string): void => {
+      m.attempt = { state: 'failed', detail };
+      m.emit('pairing');
+    };
+    if (!isPairingCode(code)) return fail('Type the 6 digits the doorbell shows.');
+    if (!isValidOwnerName(name)) return fail('Give this phone a name of 1 to 64 characters.');
+    if (!this.connection?.ready || !this.topics) return fail('Not connected to the doorbell yet; try again when the status says Connected.');
+    // A new key for every attempt: one enrolled but never confirmed here would be refused as a duplicate.
+    const stored = await generateOwnerKey();
+    const key = await ownerKey(stored);
+    m.attempt = { state: 'waiting', keyId: key.keyId };
+    m.emit('pairing');
+    const confirmed = new Promise<PairedAnnouncement | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), PAIRING_TIMEOUT_MS);
+      this.awaitingPaired = (announcement) => {
+        if (announcement.keyId !== key.keyId || announcement.revoked) return;
+        clearTimeout(timer);
+        resolve(announcement);
+      };
+    });
+    try {
+      await this.connection.publish(this.topics.pair, JSON.stringify(await makePairingOffer(code, name, key.publicKeyRaw)));
+    } catch (err) {
+      this.awaitingPaired = undefined;
+      return fail(`The offer could not be sent: ${(err as Error).message}`);
+    }
+    const announcement = await confirmed;
+    this.awaitingPaired = undefined;
+    if (!announcement) {
+      m.attempt = { state: 'refused', keyId: key.keyId };
+      m.emit('pairing');
+      return;
+    }
+    // Ask the browser not to evict this site's storage: it holds the only copy of the key.
+    navigator.storage?.persist?.().catch((err: Error) => console.warn('persistent storage not granted', err.message));
+    const pairing: PairingRecord = { keyId: key.keyId, name, pairedAt: announcement.at || new Date().toISOString(), devicePublicKey: announcement.devicePublicKey };
+    await this.store.put(this.ownerStoreKey(), { stored, pairing } satisfies SavedOwner);
+    this.key = key;
+    m.pairing = pairing;
+    m.attempt = undefined;
+    m.emit('pairing');
+    await this.recheckHead();
+  }
+
+  /** Signs and sends the owner's decision on a pending request. */
+  async decide(requestId: string, decision: 'approve' | 'deny'): Promise<void> {
+    const m = this.model;
+    const notice = m.notices.get(requestId);
+    m.decisionErrors.delete(requestId);
+    this.deciding.add(requestId);
+    m.emit('decision');
+    try {
+      if (!notice) throw new Error('this request is no longer waiting for a decision');
+      if (!this.key || !this.topics || !this.connection) throw new Error('pair this phone with the doorbell first');
+      const payload = makeDecisionPayload(m.settings.deviceId!, notice, decision, m.selection(requestId));
+      const envelope = await signDecision(this.key, payload);
+      const clipIds = payload.clips.map((c) => c.id);
+      // Marked sent before publishing: the device's refusal can arrive before our publish is acknowledged.
+      m.sent.set(requestId, { decision, at: payload.issuedAt, clipIds });
+      try {
+        await this.connection.publish(this.topics.decision, JSON.stringify(envelope));
+      } catch (err) {
+        m.sent.delete(requestId);
+        throw err;
+      }
+      this.history?.recordDecision(requestId, decision, clipIds, payload.issuedAt);
+      await this.history?.save();
+      m.emit('history');
+    } catch (err) {
+      m.decisionErrors.set(requestId, (err as Error).message);
+    } finally {
+      this.deciding.delete(requestId);
+      m.emit('decision');
+    }
+  }
+
+  /** Forgets the key and pairing here; the doorbell keeps the key until `doorbell owner revoke`. */
+  async forgetDoorbell(): Promise<void> {
+    await this.store.delete(this.ownerStoreKey());
+    this.key = undefined;
+    this.model.pairing = undefined;
+    this.model.emit('pairing');
+  }
+
+  private async applySettings(): Promise<void> {
+    const m = this.model;
+    await this.connection?.stop();
+    this.connection = undefined;
+    const settings = mergeSettings(await fetchServedConfig(), await storedOverrides(this.store));
+    m.settings = settings;
+    m.settingsProblem = settingsProblem(settings);
+    m.notices.clear();
+    m.statuses.clear();
+    Object.assign(m.doorbell, { state: undefined, snapshot: undefined, head: undefined, headVerdict: undefined, events: [] });
+    await this.loadOwner();
+    m.emit('settings');
+    if (m.settingsProblem) return;
+    const s = settings as ConnectionSettings;
+    this.topics = topicsFor(s.prefix, s.deviceId);
+    this.history = new RequestHistory(this.store, `history:${this.scope()}`);
+    await this.history.load();
+    m.doorbell.events = (await this.store.get<typeof m.doorbell.events>(`events:${this.scope()}`)) ?? [];
+    m.emit('history');
+    m.emit('doorbell');
+    const t = this.topics;
+    this.connection = new BrokerConnection(
+      { url: s.brokerWsUrl, ...(s.username ? { username: s.username } : {}), ...(s.password ? { password: s.password } : {}) },
+      [t.inboxFilter, t.statusFilter, t.state, t.event, t.snapshot, t.transparency, t.paired],
+      {
+        state: (state, detail) => {
+          m.connection = { state, detail };
+          m.emit('connection');
+        },
+        // Notices cleared while the phone was away are not re-sent: start from what is retained now.
+        session: () => {
+          m.notices.clear();
+          m.emit('inbox');
+        },
+        message: (topic, payload) => {
+          this.onMessage(topic, payload).catch((err: Error) => console.warn(`ignored a message on ${topic}: ${err.message}`));
+        },
+      },
+    );
+    this.connection.start();
+  }
+
+  private async loadOwner(): Promise<void> {
+    const saved = await this.store.get<SavedOwner>(this.ownerStoreKey());
+    this.key = saved ? await ownerKey(saved.stored) : undefined;
+    this.model.pairing = saved?.pairing;
+    this.model.attempt = undefined;
+  }
+
+  private async onMessage(topic: string, payload: Uint8Array): Promise<void> {
+    const t = this.topics!;
+    const m = this.model;
+    if (topic === t.snapshot) {
+      const jpeg = payload.length > 2 && payload[0] === 0xff && payload[1] === 0xd8;
+      m.doorbell.snapshot = jpeg ? `data:image/jpeg;base64,${base64(payload)}` : undefined;
+      m.emit('doorbell');
+      return;
+    }
+    const inboxId = t.inboxId(topic);
+    if (inboxId && payload.length === 0) {
+      m.notices.delete(inboxId);
+      m.emit('inbox');
+      return;
+    }
+    const statusId = t.statusId(topic);
+    if (payload.length === 0) return; // a cleared retained status or state: nothing to show
+    const json = parseMessage(fromUtf8(payload));
+    if (inboxId) return this.onNotice(inboxId, json);
+    if (statusId) return this.onStatus(statusId, json);
+    if (topic === t.state) {
+      m.doorbell.state = parseState(json);
+      m.emit('doorbell');
+    } else if (topic === t.event) {
+      m.doorbell.events = [parseEvent(json), ...m.doorbell.events].slice(0, MAX_EVENTS);
+      m.emit('doorbell');
+      await this.store.put(`events:${this.scope()}`, m.doorbell.events);
+    } else if (topic === t.transparency) {
+      m.doorbell.head = parseTransparency(json);
+      await this.recheckHead();
+    } else if (topic === t.paired) {
+      this.onPaired(parsePaired(json));
+    }
+  }
+
+  private async onNotice(requestId: string, json: Record<string, unknown>): Promise<void> {
+    const notice = parseNotice(json);
+    if (notice.requestId !== requestId) throw new Error(`the notice names ${notice.requestId}, its topic ${requestId}`);
+    this.model.notices.set(requestId, notice);
+    this.model.seenNotices.set(requestId, notice);
+    this.model.emit('inbox');
+    if (this.history?.recordNotice(notice)) {
+      this.model.emit('history');
+      await this.history.save();
+    }
+  }
+
+  private async onStatus(requestId: string, json: Record<string, unknown>): Promise<void> {
+    const m = this.model;
+    const status = parseStatus(json);
+    if (status.requestId !== requestId) throw new Error(`the status names ${status.requestId}, its topic ${requestId}`);
+    m.statuses.set(requestId, status);
+    // A refusal arriving after this phone sent a decision is the answer to it: let the owner try again.
+    if (isRefusal(status) && m.sent.has(requestId)) {
+      m.sent.delete(requestId);
+      m.decisionErrors.set(requestId, `The doorbell refused this decision (${status.detail!.slice('decision refused:'.length).trim()}).`);
+      m.emit('decision');
+    }
+    m.emit('status');
+    if (this.history?.recordStatus(status)) {
+      m.emit('history');
+      await this.history.save();
+    }
+  }
+
+  private onPaired(announcement: PairedAnnouncement): void {
+    this.awaitingPaired?.(announcement);
+    const pairing = this.model.pairing;
+    if (announcement.revoked && pairing && announcement.keyId === pairing.keyId) {
+      console.warn(`this phone's key ${fingerprint(pairing.keyId)} was revoked on the doorbell`);
+      this.forgetDoorbell().catch((err: Error) => console.error('could not forget the revoked key', err));
+      this.model.attempt = { state: 'failed', detail: 'The doorbell revoked this phone’s key. Pair again to approve requests.' };
+    }
+  }
+
+  private async recheckHead(): Promise<void> {
+    const d = this.model.doorbell;
+    if (!d.head) return;
+    const lastKey = `head:${this.scope()}`;
+    const previous = await this.store.get<{ seq: number; head: string }>(lastKey);
+    d.headVerdict = await checkHead(d.head, this.model.pairing?.devicePublicKey, previous);
+    if (d.headVerdict.ok) await this.store.put(lastKey, { seq: d.head.seq, head: d.head.head });
+    this.model.emit('doorbell');
+  }
+
+  private scope(): string {
+    return `${this.model.settings.prefix ?? ''}/${this.model.settings.deviceId ?? ''}`;
+  }
+
+  private ownerStoreKey(): string {
+    return `owner:${this.scope()}`;
+  }
+}

@@ -1,0 +1,22 @@
+/** Entry point: start the app, draw the shell, and register the service worker that makes it installable. */
+import { App } from './app.js';
+import { h, replaceChildren } from './views/dom.js';
+import { Shell } from './views/shell.js';
+
+async function main(): Promise<void> {
+  const root = document.getElementById('app');
+  if (!root) throw new Error('index.html has no #app element');
+  const app = new App();
+  try {
+    await app.start();
+  } catch (err) {
+    replaceChildren(root, h('main', { class: 'screen' }, h('p', { class: 'callout callout--error', role: 'alert' }, (err as Error).message)));
+    throw err;
+  }
+  new Shell(app).mount(root);
+  if ('serviceWorker' in navigator) {
+    navigator.serviceWorker.register('/sw.js').catch((err: Error) => console.warn('offline shell unavailable', err.message));
+  }
+}
+
+void main();

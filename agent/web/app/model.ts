@@ -1,0 +1,77 @@
+/** Everything the screens show, and a change signal so each screen redraws only what it shows. */
+import type { ConnectionState } from './mqtt-client.js';
+import type { DoorbellEvent, DoorbellState, Notice, RequestStatus, TransparencyHead } from './protocol.js';
+import type { ConnectionSettings } from './settings.js';
+import type { HeadVerdict } from './transparency.js';
+
+export type Change = 'connection' | 'settings' | 'pairing' | 'inbox' | 'status' | 'decision' | 'doorbell' | 'history';
+
+export interface PairingRecord {
+  keyId: string;
+  /** The name the owner gave this phone. */
+  name: string;
+  pairedAt: string;
+  /** Base64url Ed25519 key the doorbell announced at pairing: trusted from then on. */
+  devicePublicKey: string;
+}
+
+export type PairingAttempt =
+  | { state: 'waiting'; keyId: string }
+  | { state: 'refused'; keyId: string }
+  | { state: 'failed'; detail: string };
+
+export interface SentDecision {
+  decision: 'approve' | 'deny';
+  at: string;
+  clipIds: string[];
+}
+
+export interface DoorbellView {
+  state?: DoorbellState;
+  events: DoorbellEvent[];
+  /** `data:` URL of the latest snapshot JPEG (the policy allows data: images, not blob:). */
+  snapshot?: string;
+  head?: TransparencyHead;
+  headVerdict?: HeadVerdict;
+}
+
+export class Model {
+  settings: Partial<ConnectionSettings> = {};
+  settingsProblem: string | undefined;
+  connection: { state: ConnectionState; detail: string } = { state: 'offline', detail: '' };
+  pairing: PairingRecord | undefined;
+  attempt: PairingAttempt | undefined;
+  /** Pending notices: the retained inbox. */
+  readonly notices = new Map<string, Notice>();
+  /** Every notice seen since the page loaded, so a request stays readable after it leaves the inbox. */
+  readonly seenNotices = new Map<string, Notice>();
+  readonly statuses = new Map<string, RequestStatus>();
+  readonly sent = new Map<string, SentDecision>();
+  readonly decisionErrors = new Map<string, string>();
+  readonly doorbell: DoorbellView = { events: [] };
+  private readonly selections = new Map<string, Set<string>>();
+  private readonly listeners = new Set<(change: Change) => void>();
+
+  on(listener: (change: Change) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(change: Change): void {
+    for (const listener of this.listeners) listener(change);
+  }
+
+  /** The clips chosen for approval; all of them until the owner changes that. */
+  selection(requestId: string): Set<string> {
+    let selected = this.selections.get(requestId);
+    if (!selected) {
+      selected = new Set(this.notices.get(requestId)?.clips.map((c) => c.id) ?? []);
+      this.selections.set(requestId, selected);
+    }
+    return selected;
+  }
+
+  get deviceName(): string {
+    return this.settings.deviceName ?? this.settings.deviceId ?? 'Doorbell';
+  }
+}

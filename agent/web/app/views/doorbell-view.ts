@@ -1,0 +1,108 @@
+/** The doorbell itself: online, camera, storage, the latest events and snapshot, and the signed audit head. */
+import type { App } from '../app.js';
+import { b64urlDecode } from '../encoding.js';
+import { formatBytes, formatDateTime, formatTime } from '../format.js';
+import { fingerprint, keyIdOf } from '../keys.js';
+import type { Change } from '../model.js';
+import { h, replaceChildren } from './dom.js';
+import type { View } from './view.js';
+
+export class DoorbellScreen implements View {
+  readonly element = h('section', { class: 'screen', 'aria-label': 'The doorbell' });
+  readonly title: string;
+  private deviceKeyId: string | undefined;
+
+  constructor(private readonly app: App) {
+    this.title = app.model.deviceName;
+    this.draw();
+    const key = app.model.pairing?.devicePublicKey;
+    if (key) {
+      keyIdOf(b64urlDecode(key))
+        .then((id) => {
+          this.deviceKeyId = id;
+          this.draw();
+        })
+        .catch((err: Error) => console.warn('the device key learned at pairing is malformed', err));
+    }
+  }
+
+  update(change: Change): void {
+    if (change === 'doorbell' || change === 'connection') this.draw();
+  }
+
+  private draw(): void {
+    replaceChildren(this.element, this.stateCard(), this.snapshotCard(), this.eventsCard(), this.transparencyCard());
+  }
+
+  private stateCard(): HTMLElement {
+    const s = this.app.model.doorbell.state;
+    if (!s) return h('div', { class: 'card' }, h('h2', {}, 'State'), h('p', { class: 'muted' }, 'No state received yet.'));
+    const row = (term: string, value: string | HTMLElement) => [h('dt', {}, term), h('dd', {}, value)];
+    const storage = s.storage;
+    return h(
+      'div',
+      { class: 'card stack', 'data-online': String(s.online) },
+      h('h2', {}, 'State'),
+      h('dl', { class: 'facts' },
+        row('Doorbell', h('span', { class: `state state--${s.online ? 'ok' : 'error'}` }, s.online ? 'Online' : 'Offline')),
+        s.camera
+          ? row('Camera', h('span', { class: `state state--${s.camera.ok ? 'ok' : 'error'}` }, s.camera.ok ? 'Working' : `Not working${s.camera.detail ? `: ${s.camera.detail}` : ''}`))
+          : null,
+        s.camera?.since ? row(s.camera.ok ? 'Working since' : 'Down since', formatDateTime(s.camera.since)) : null,
+        storage ? row('Storage', `${formatBytes(storage.usedBytes)} of ${formatBytes(storage.capBytes)} · ${storage.clips} clips`) : null,
+        s.requests ? row('Waiting for you', String(s.requests.pending.length)) : null,
+        s.version ? row('Agent version', s.version) : null,
+      ),
+      storage && storage.capBytes > 0
+        ? h('meter', { min: 0, max: storage.capBytes, value: storage.usedBytes, high: storage.capBytes * 0.9, 'aria-label': 'Storage used' })
+        : null,
+    );
+  }
+
+  private snapshotCard(): HTMLElement {
+    const d = this.app.model.doorbell;
+    const last = d.events[0];
+    return h(
+      'div',
+      { class: 'card stack' },
+      h('h2', {}, 'Latest snapshot'),
+      d.snapshot
+        ? h('img', { class: 'snapshot', src: d.snapshot, alt: last ? `Snapshot of the ${last.type} at ${formatTime(last.at)}` : 'Latest snapshot' })
+        : h('p', { class: 'muted' }, 'No snapshot yet.'),
+    );
+  }
+
+  private eventsCard(): HTMLElement {
+    const events = this.app.model.doorbell.events;
+    return h(
+      'div',
+      { class: 'card stack' },
+      h('h2', {}, 'Recent rings and motion'),
+      events.length === 0
+        ? h('p', { class: 'muted' }, 'None since this phone started listening.')
+        : h('ul', { class: 'events' }, events.map((e) => h('li', {}, h('strong', {}, e.type === 'ring' ? 'Ring' : 'Motion'), ` · ${formatDateTime(e.at)} · ${e.source}`))),
+    );
+  }
+
+  private transparencyCard(): HTMLElement {
+    const { head, headVerdict } = this.app.model.doorbell;
+    return h(
+      'div',
+      { class: 'card stack' },
+      h('h2', {}, 'Audit log'),
+      h('p', { class: 'help' }, 'The doorbell records every request, decision and upload in a hash-chained log and signs its latest entry.'),
+      head
+        ? h('dl', { class: 'facts' },
+            h('dt', {}, 'Entries'), h('dd', {}, String(head.seq)),
+            h('dt', {}, 'Head'), h('dd', {}, h('code', {}, `${head.head.slice(0, 16)}…`)),
+            h('dt', {}, 'Signed'), h('dd', {}, formatDateTime(head.at)),
+            h('dt', {}, 'Device key'), h('dd', {}, this.deviceKeyId ? h('span', { class: 'fingerprint' }, fingerprint(this.deviceKeyId)) : '—'),
+          )
+        : h('p', { class: 'muted' }, 'No signed head received yet.'),
+      head && headVerdict
+        ? h('p', { class: `callout ${headVerdict.ok ? 'callout--ok' : 'callout--error'}`, 'data-head-verified': String(headVerdict.ok) },
+            headVerdict.ok ? 'Signature verified with the key this doorbell had at pairing.' : `Not verified: ${headVerdict.reason}.`)
+        : null,
+    );
+  }
+}

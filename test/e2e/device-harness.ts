@@ -1,0 +1,308 @@
+/**
+ * The doorbell's side of the phone app's protocol, built from the agent's real owner and audit
+ * modules over a real SQLite file, without cameras or uploads: it answers pairing offers, publishes
+ * notices, state, events and the signed audit head, and checks every decision with `verifyDecision`.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectAsync, type MqttClient } from 'mqtt';
+import { AuditLog } from '../../agent/audit/index.js';
+import { iso, systemClock } from '../../agent/clock.js';
+import { newId } from '../../agent/ids.js';
+import { silentLogger } from '../../agent/log.js';
+import { topicsFor, type Topics } from '../../agent/mqtt/index.js';
+import {
+  DeviceKey,
+  Enrollment,
+  NonceStore,
+  OwnerRegistry,
+  PairingWindow,
+  parseDecisionEnvelope,
+  sha256Hex,
+  verifyDecision,
+  type DecisionClip,
+  type DecisionEnvelope,
+  type DecisionVerdict,
+  type PairingOfferResult,
+  type PairingOpened,
+} from '../../agent/owner/index.js';
+import { openDatabase, type Db } from '../../agent/store/database.js';
+
+export interface HarnessClip {
+  id: string;
+  start: string;
+  end: string;
+  bytes: number;
+  sha256: string;
+  trigger: 'ring' | 'motion';
+  thumbnail: string;
+}
+
+export interface HarnessRequest {
+  id: string;
+  state: string;
+  clips: HarnessClip[];
+  uploadUrl: string;
+  urlSha256: string;
+}
+
+export interface ReceivedDecision {
+  envelope: DecisionEnvelope;
+  verdict: DecisionVerdict;
+}
+
+const THUMBNAIL_SOURCES = ['testsrc2=size=320x180', 'smptehdbars=size=320x180', 'mandelbrot=size=320x180'];
+
+/** Three different real JPEG thumbnails (320×180) made by ffmpeg. */
+export function makeThumbnails(dir: string): Buffer[] {
+  return THUMBNAIL_SOURCES.map((source, i) => {
+    const file = join(dir, `thumb-${i}.jpg`);
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', source, '-frames:v', '1', '-q:v', '6', file]);
+    return readFileSync(file);
+  });
+}
+
+export class DeviceHarness {
+  readonly dir = mkdtempSync(join(tmpdir(), 'phone-device-'));
+  readonly topics: Topics;
+  readonly decisions: ReceivedDecision[] = [];
+  readonly pairingResults: PairingOfferResult[] = [];
+  readonly requests = new Map<string, HarnessRequest>();
+  private db: Db | undefined;
+  private client: MqttClient | undefined;
+  private deviceKey!: DeviceKey;
+  private audit!: AuditLog;
+  owners!: OwnerRegistry;
+  private nonces!: NonceStore;
+  private enrollment!: Enrollment;
+  private pairing!: PairingWindow;
+  private readonly waiters: (() => void)[] = [];
+  private window: PairingOpened | undefined;
+  /** Decision messages that were not even a valid envelope: the app must never send one. */
+  readonly malformed: string[] = [];
+
+  constructor(
+    private readonly opts: { brokerUrl: string; prefix: string; deviceId: string; thumbnails: Buffer[] },
+  ) {
+    this.topics = topicsFor(opts.prefix, opts.deviceId);
+  }
+
+  get devicePublicKey(): string {
+    return this.deviceKey.publicKey;
+  }
+
+  async start(): Promise<void> {
+    const log = silentLogger;
+    const clock = systemClock;
+    const db = openDatabase(join(this.dir, 'doorbell.db'));
+    this.db = db;
+    this.deviceKey = new DeviceKey({ dir: this.dir, log });
+    this.deviceKey.start();
+    this.audit = new AuditLog({ db, clock, log, signer: this.deviceKey });
+    this.audit.start();
+    this.owners = new OwnerRegistry({ db, clock, log });
+    this.owners.start();
+    this.nonces = new NonceStore({ db, clock, log });
+    this.nonces.start();
+    this.pairing = new PairingWindow({ clock, log });
+    this.pairing.on('opened', (opened) => (this.window = opened));
+    this.pairing.on('closed', () => (this.window = undefined));
+    const client = await connectAsync(this.opts.brokerUrl, { clientId: `doorbell-${this.opts.deviceId}`, reconnectPeriod: 200 });
+    this.client = client;
+    this.enrollment = new Enrollment({
+      owners: this.owners,
+      audit: this.audit,
+      clock,
+      devicePublicKey: this.deviceKey.publicKey,
+      announce: (payload) => void client.publishAsync(this.topics.paired, payload, { qos: 1 }),
+    });
+    this.audit.onAppend(() => void this.publishHead());
+    client.on('message', (topic, payload) => {
+      if (topic === this.topics.pair) this.onPairingOffer(payload);
+      else if (topic === this.topics.decision) this.onDecision(payload);
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+    await client.subscribeAsync([this.topics.pair, this.topics.decision], { qos: 1 });
+    await this.publishState();
+    await this.publishHead();
+  }
+
+  async stop(): Promise<void> {
+    this.pairing?.stop();
+    this.nonces?.stop();
+    this.audit?.stop();
+    await this.client?.endAsync(true);
+    this.db?.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** What a long press does: a fresh 6-digit code for 120 s. */
+  openPairing(): string {
+    return this.pairing.open().code;
+  }
+
+  /** What the agent's `/pairing.json` says. */
+  pairingInfo(): { open: boolean; code?: string; expiresAt?: string } {
+    return this.window && this.pairing.isOpen() ? { open: true, code: this.window.code, expiresAt: iso(this.window.expiresAt) } : { open: false };
+  }
+
+  /** A pending request with `clipCount` clips, published as a retained notice and a pending status. */
+  async publishRequest(opts: { requester: string; kind: string; caseNumber?: string; reason: string; clipCount?: number }): Promise<HarnessRequest> {
+    const now = Date.now();
+    const id = `rfa-${newId(now).slice(-8).toLowerCase()}`;
+    const uploadUrl = `https://evidence.example/put/${id}?X-Sig=${randomBytes(8).toString('hex')}`;
+    const clips = Array.from({ length: opts.clipCount ?? 3 }, (_, i): HarnessClip => {
+      const start = now - (40 - i * 10) * 60_000;
+      return {
+        id: newId(start),
+        start: iso(start),
+        end: iso(start + (20 + i * 5) * 1000),
+        bytes: 2_400_000 + i * 350_000,
+        sha256: randomBytes(32).toString('hex'),
+        trigger: i === 1 ? 'motion' : 'ring',
+        thumbnail: `data:image/jpeg;base64,${this.opts.thumbnails[i % this.opts.thumbnails.length]!.toString('base64')}`,
+      };
+    });
+    const request: HarnessRequest = { id, state: 'pending', clips, uploadUrl, urlSha256: sha256Hex(uploadUrl) };
+    this.requests.set(id, request);
+    const notice = {
+      v: 1,
+      requestId: id,
+      receivedAt: iso(now),
+      requester: { name: opts.requester, kind: opts.kind, ...(opts.caseNumber ? { caseNumber: opts.caseNumber } : {}) },
+      reason: opts.reason,
+      window: { from: iso(now - 45 * 60_000), to: iso(now - 5 * 60_000) },
+      destination: { host: 'evidence.example', urlSha256: request.urlSha256 },
+      clips,
+      expiresAt: iso(now + 3 * 24 * 3600_000),
+    };
+    this.audit.append('notice', { requestId: id });
+    await this.client!.publishAsync(this.topics.inbox(id), JSON.stringify(notice), { qos: 1, retain: true });
+    await this.publishStatus(id, 'pending', 'waiting for the owner');
+    await this.publishState();
+    return request;
+  }
+
+  async ring(): Promise<void> {
+    const at = iso(Date.now());
+    await this.client!.publishAsync(this.topics.event, JSON.stringify({ v: 1, type: 'ring', at, source: 'button', clipId: newId() }), { qos: 1 });
+    await this.client!.publishAsync(this.topics.snapshot, this.opts.thumbnails[0]!, { qos: 0, retain: true });
+  }
+
+  /** Resolves with the next decision for `requestId` (or one already received). */
+  async waitForDecision(requestId: string, timeoutMs = 15_000): Promise<ReceivedDecision> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.decisions.find((d) => JSON.parse(d.envelope.payload).requestId === requestId);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no decision for ${requestId} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 200);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  private onPairingOffer(payload: Buffer): void {
+    const result = this.pairing.offer(payload);
+    this.pairingResults.push(result);
+    if (!result.ok) {
+      this.audit.appendRefusal(this.topics.pair, result.reason, {});
+      return;
+    }
+    this.enrollment.enroll(result.name, result.publicKey, 'pairing');
+  }
+
+  /** The checks and consequences of RequestService, minus the real upload: progress, then uploaded. */
+  private onDecision(payload: Buffer): void {
+    const parsed = parseDecisionEnvelope(payload);
+    if (!parsed.ok) {
+      this.malformed.push(parsed.reason);
+      return;
+    }
+    const verdict = verifyDecision(parsed.envelope, {
+      deviceId: this.opts.deviceId,
+      now: Date.now(),
+      keyStatus: (keyId) => this.owners.keyStatus(keyId),
+      keyFor: (keyId) => this.owners.activeKey(keyId),
+      request: (id) => {
+        const r = this.requests.get(id);
+        return r && { state: r.state, clips: r.clips.map((c): DecisionClip => ({ id: c.id, sha256: c.sha256 })), urlSha256: r.urlSha256 };
+      },
+      nonceSeen: (nonce) => this.nonces.seen(nonce),
+    });
+    this.decisions.push({ envelope: parsed.envelope, verdict });
+    if (!verdict.ok) {
+      this.audit.appendRefusal(this.topics.decision, verdict.reason, {});
+      if (verdict.requestId && this.requests.has(verdict.requestId)) {
+        void this.publishStatus(verdict.requestId, 'pending', `decision refused: ${verdict.reason}`);
+      }
+      return;
+    }
+    const d = verdict.decision;
+    this.nonces.remember(d.nonce, Date.parse(d.expiresAt));
+    this.audit.append('decision', { requestId: d.requestId, decision: d.decision, keyId: parsed.envelope.keyId });
+    void this.carryOut(d.requestId, d.decision, d.clips.map((c) => c.id));
+  }
+
+  private async carryOut(requestId: string, decision: 'approve' | 'deny', clipIds: string[]): Promise<void> {
+    const request = this.requests.get(requestId)!;
+    await this.client!.publishAsync(this.topics.inbox(requestId), Buffer.alloc(0), { qos: 1, retain: true });
+    if (decision === 'deny') {
+      request.state = 'denied';
+      await this.publishStatus(requestId, 'denied', 'denied by the owner');
+      return;
+    }
+    request.state = 'approved';
+    await this.publishStatus(requestId, 'approved', `approved: ${clipIds.length} clip(s)`);
+    const total = request.clips.filter((c) => clipIds.includes(c.id)).reduce((sum, c) => sum + c.bytes + 2048, 2048);
+    request.state = 'uploading';
+    await this.publishStatus(requestId, 'uploading', 'sending', { sentBytes: Math.round(total * 0.4), totalBytes: total });
+    // The harness stays in `uploading` until the test says the upload finished, so the progress bar can be seen.
+  }
+
+  /** What the device does when nobody decided in time: state expired, notice cleared. */
+  async expire(requestId: string): Promise<void> {
+    this.requests.get(requestId)!.state = 'expired';
+    await this.client!.publishAsync(this.topics.inbox(requestId), Buffer.alloc(0), { qos: 1, retain: true });
+    await this.publishStatus(requestId, 'expired', 'nobody decided before the request expired');
+  }
+
+  async finishUpload(requestId: string): Promise<void> {
+    const request = this.requests.get(requestId)!;
+    request.state = 'uploaded';
+    this.audit.append('closed', { requestId, state: 'uploaded' });
+    await this.publishStatus(requestId, 'uploaded', 'evidence bundle delivered');
+    await this.publishState();
+  }
+
+  private async publishStatus(id: string, state: string, detail: string, progress?: { sentBytes: number; totalBytes: number }): Promise<void> {
+    const status = { v: 1, requestId: id, state, at: iso(Date.now()), detail, ...(progress ? { progress } : {}) };
+    await this.client!.publishAsync(this.topics.status(id), JSON.stringify(status), { qos: 1, retain: true });
+  }
+
+  private async publishState(): Promise<void> {
+    const pending = [...this.requests.values()].filter((r) => r.state === 'pending').map((r) => r.id);
+    const state = {
+      v: 1,
+      online: true,
+      version: '0.1.0',
+      startedAt: iso(Date.now() - 3600_000),
+      camera: { ok: true, source: 'rtsp', since: iso(Date.now() - 3600_000) },
+      storage: { usedBytes: 3_200_000_000, capBytes: 16_000_000_000, clips: 412 },
+      requests: { pending },
+      audit: this.audit.head(),
+    };
+    await this.client!.publishAsync(this.topics.state, JSON.stringify(state), { qos: 1, retain: true });
+  }
+
+  private async publishHead(): Promise<void> {
+    await this.client?.publishAsync(this.topics.transparency, JSON.stringify(this.audit.signedHead()), { qos: 1, retain: true });
+  }
+}

@@ -1,0 +1,167 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../agent/log.js';
+import { WebServer, webAssetsDir } from '../../agent/web/index.js';
+import { buildPhoneApp } from './app-driver.js';
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A raw request: node:http sends the path exactly as given, so traversal attempts reach the server unchanged. */
+function send(base: string, method: string, path: string, headers: Record<string, string> = {}): Promise<Reply> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(method === 'POST' ? '{}' : undefined);
+  });
+}
+
+const appConfig = { deviceId: 'frontdoor', deviceName: 'Front door', prefix: 'doorbell', brokerWsUrl: 'ws://127.0.0.1:8884' };
+let pairing: { open: boolean; code?: string; expiresAt?: string } = { open: false };
+let server: WebServer;
+let dir: string;
+let staticDir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'web-server-'));
+  staticDir = buildPhoneApp(join(dir, 'web'));
+  server = new WebServer({ listen: '127.0.0.1:0', staticDir, appConfig: () => appConfig, pairing: () => pairing, log: silentLogger });
+  await server.start();
+});
+
+afterAll(async () => {
+  await server?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('WebServer', () => {
+  it('serves the app shell with the right content types', async () => {
+    const index = await send(server.url, 'GET', '/');
+    expect(index.status).toBe(200);
+    expect(index.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(index.body).toContain('<script type="module" src="/app.js"></script>');
+    expect((await send(server.url, 'GET', '/app.js')).headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect((await send(server.url, 'GET', '/style.css')).headers['content-type']).toBe('text/css; charset=utf-8');
+    expect((await send(server.url, 'GET', '/manifest.webmanifest')).headers['content-type']).toBe('application/manifest+json; charset=utf-8');
+    expect((await send(server.url, 'GET', '/icon-192.png')).headers['content-type']).toBe('image/png');
+    const head = await send(server.url, 'HEAD', '/app.js');
+    expect(head.status).toBe(200);
+    expect(head.body).toBe('');
+    expect(Number(head.headers['content-length'])).toBeGreaterThan(1000);
+  });
+
+  it('revalidates with an ETag instead of resending', async () => {
+    const first = await send(server.url, 'GET', '/style.css');
+    expect(first.headers['cache-control']).toBe('no-cache');
+    const again = await send(server.url, 'GET', '/style.css', { 'If-None-Match': String(first.headers.etag) });
+    expect(again.status).toBe(304);
+    expect(again.body).toBe('');
+  });
+
+  it('puts the strict security headers on every response, errors included', async () => {
+    const replies = await Promise.all([
+      send(server.url, 'GET', '/'),
+      send(server.url, 'GET', '/config.json'),
+      send(server.url, 'GET', '/no-such-file.js'),
+      send(server.url, 'POST', '/config.json'),
+      send(server.url, 'GET', '/../package.json'),
+    ]);
+    for (const reply of replies) {
+      const csp = String(reply.headers['content-security-policy']);
+      expect(csp).toContain("default-src 'self'");
+      expect(csp).toContain("script-src 'self';");
+      expect(csp).toContain("style-src 'self';");
+      expect(csp).toContain("img-src 'self' data:;");
+      expect(csp).toContain("connect-src 'self' ws://127.0.0.1:8884;");
+      expect(csp).toContain("object-src 'none'");
+      expect(csp).toContain("base-uri 'none'");
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).toContain("form-action 'none'");
+      expect(csp).not.toContain('unsafe');
+      expect(reply.headers['x-content-type-options']).toBe('nosniff');
+      expect(reply.headers['referrer-policy']).toBe('no-referrer');
+    }
+  });
+
+  it('changes nothing: anything but GET and HEAD is 405', async () => {
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+      const reply = await send(server.url, method, '/pairing.json');
+      expect(reply.status).toBe(405);
+      expect(reply.headers.allow).toBe('GET, HEAD');
+    }
+  });
+
+  it('never serves a file outside the app folder, however the path is spelled', async () => {
+    for (const path of ['/../package.json', '/%2e%2e/package.json', '/%2E%2E%2Fpackage.json', '/..%2f..%2fpackage.json', '/.%2e/.%2e/package.json', '/..\\package.json', '/%00index.html']) {
+      const reply = await send(server.url, 'GET', path);
+      expect(reply.status, path).toBe(404);
+      expect(reply.body, path).not.toContain('doorbell-agent');
+    }
+  });
+
+  it('lists no directories and hides dotfiles', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'web-static-'));
+    try {
+      writeFileSync(join(dir, 'index.html'), '<!doctype html><title>t</title>');
+      writeFileSync(join(dir, '.env'), 'SECRET=1');
+      mkdirSync(join(dir, 'clips'));
+      writeFileSync(join(dir, 'clips', 'a.txt'), 'a');
+      const other = new WebServer({ listen: '127.0.0.1:0', staticDir: dir, appConfig: () => appConfig, pairing: () => pairing, log: silentLogger });
+      await other.start();
+      try {
+        expect((await send(other.url, 'GET', '/clips/')).status).toBe(404);
+        expect((await send(other.url, 'GET', '/clips')).status).toBe(404);
+        expect((await send(other.url, 'GET', '/.env')).status).toBe(404);
+        expect((await send(other.url, 'GET', '/clips/a.txt')).body).toBe('a');
+      } finally {
+        await other.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves the app config and the pairing window, never cached', async () => {
+    const config = await send(server.url, 'GET', '/config.json');
+    expect(config.status).toBe(200);
+    expect(config.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(config.headers['cache-control']).toBe('no-store');
+    expect(JSON.parse(config.body)).toEqual(appConfig);
+    expect(JSON.parse((await send(server.url, 'GET', '/pairing.json')).body)).toEqual({ open: false });
+    pairing = { open: true, code: '042917', expiresAt: '2026-11-22T14:07:00.000Z' };
+    expect(JSON.parse((await send(server.url, 'GET', '/pairing.json?t=1')).body)).toEqual(pairing);
+  });
+});
+
+describe('webAssetsDir', () => {
+  it('finds dist/web from the compiled server (dist/agent/web) and from the sources (agent/web)', () => {
+    const root = join(dir, 'checkout');
+    mkdirSync(join(root, 'dist/web'), { recursive: true });
+    writeFileSync(join(root, 'dist/web/index.html'), '');
+    expect(webAssetsDir(pathToFileURL(join(root, 'dist/agent/web/server.js')))).toBe(join(root, 'dist/web'));
+    expect(webAssetsDir(pathToFileURL(join(root, 'agent/web/server.ts')))).toBe(join(root, 'dist/web'));
+  });
+
+  it('says to build when there is no app', () => {
+    expect(() => webAssetsDir(pathToFileURL(join(dir, 'nowhere/agent/web/server.ts')))).toThrow(/npm run build/);
+  });
+});
+
+describe('WebServer.start', () => {
+  it('refuses an address that is not HOST:PORT', async () => {
+    const bad = new WebServer({ listen: 'example.com:80', staticDir, appConfig: () => appConfig, pairing: () => pairing, log: silentLogger });
+    await expect(bad.start()).rejects.toThrow(/HOST:PORT/);
+  });
+});
