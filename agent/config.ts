@@ -232,6 +232,8 @@ export const configSchema = z.strictObject({
         .default('127.0.0.1:8080'),
       // The broker's WebSocket URL as the phone reaches it; the embedded broker's when none is configured.
       brokerWsUrl: z.string().regex(/^wss?:\/\//, 'expected a ws:// or wss:// URL').optional(),
+      // PEM files for HTTPS: phones give WebCrypto and service workers only to secure pages.
+      tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
     })
     .prefault({}),
   log: z

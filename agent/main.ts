@@ -234,6 +234,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       pairing.on('closed', () => (pairingOpen = null));
       const web = new WebServer({
         listen: config.web.listen,
+        tls: config.web.tls,
         staticDir: webAssetsDir(),
         // An empty broker URL makes the app ask the owner for it.
         appConfig: () => ({ deviceId, deviceName: config.device.name, prefix: config.mqtt.prefix, brokerWsUrl }),

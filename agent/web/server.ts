@@ -1,10 +1,12 @@
 /**
- * Serves the owner's phone app on the LAN: its static files and two read-only JSON documents.
- * Nothing on this port can change state: only GET and HEAD are answered.
+ * Serves the owner's phone app on the LAN, over HTTPS when given a certificate: its static files and
+ * two read-only JSON documents. Nothing on this port can change state: only GET and HEAD are answered.
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,9 +27,17 @@ export interface PairingInfo {
   expiresAt?: string;
 }
 
+/** Paths of PEM files (`web.tls`); relative paths are taken from the working directory. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
+}
+
 export interface WebServerDeps {
   /** `HOST:PORT`, e.g. `127.0.0.1:8080` or `[::1]:8080`; port 0 picks a free one. */
   listen: string;
+  /** Serve HTTPS with this certificate and key, read once at start. */
+  tls?: TlsFiles;
   /** The built app: `dist/web` (see `webAssetsDir`). */
   staticDir: string;
   appConfig: () => AppConfig;
@@ -88,6 +98,60 @@ function brokerOrigin(url: string | undefined): string | undefined {
   }
 }
 
+/** Reads and checks the certificate and key, so a bad file stops the start with a message naming it. */
+async function loadTls(files: TlsFiles, log: Logger): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = async (which: keyof TlsFiles): Promise<{ path: string; pem: Buffer }> => {
+    const path = resolve(files[which]);
+    try {
+      return { path, pem: await readFile(path) };
+    } catch (err) {
+      throw new Error(`web.tls.${which}: cannot read ${path}: ${(err as Error).message}`);
+    }
+  };
+  const cert = await read('cert');
+  const key = await read('key');
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert.pem);
+  } catch (err) {
+    throw new Error(`web.tls.cert: ${cert.path} is not a PEM certificate (${(err as Error).message})`);
+  }
+  let privateKey: ReturnType<typeof createPrivateKey>;
+  try {
+    privateKey = createPrivateKey(key.pem);
+  } catch (err) {
+    throw new Error(`web.tls.key: ${key.path} is not a PEM private key (${(err as Error).message})`);
+  }
+  const keyType = certificate.publicKey.asymmetricKeyType;
+  if (keyType === 'ed25519' || keyType === 'ed448') {
+    // Chromium and Safari offer no EdDSA signature scheme in TLS: the handshake fails outright.
+    throw new Error(`web.tls.cert: ${cert.path} has an ${keyType} key, which browsers do not accept for HTTPS: make an ECDSA P-256 (or RSA) certificate`);
+  }
+  if (!certificate.checkPrivateKey(privateKey)) {
+    throw new Error(`web.tls: the key in ${key.path} does not belong to the certificate in ${cert.path}`);
+  }
+  if (Date.parse(certificate.validTo) < Date.now()) {
+    log.warn('the phone app certificate has expired: phones will refuse the page', { cert: cert.path, validTo: certificate.validTo });
+  }
+  return { cert: cert.pem, key: key.pem };
+}
+
+/** The hosts browsers treat as potentially trustworthy over plain http. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host.endsWith('.localhost') || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Whether the browser that sent `req` counts this page as a secure context. */
+function secureForBrowser(req: IncomingMessage, tls: boolean): boolean {
+  if (tls) return true;
+  try {
+    return isLoopbackHost(new URL(`http://${req.headers.host ?? ''}`).hostname);
+  } catch {
+    // An unparseable Host header: treat the page as insecure.
+    return false;
+  }
+}
+
 function parseListen(listen: string): { host: string; port: number } {
   const match = /^(?:\[([0-9a-fA-F:]+)\]|([0-9.]+|localhost)):(\d{1,5})$/.exec(listen);
   const port = Number(match?.[3]);
@@ -96,19 +160,19 @@ function parseListen(listen: string): { host: string; port: number } {
 }
 
 export class WebServer {
-  private server: Server | null = null;
+  private server: Server | HttpsServer | null = null;
   private readonly root: string;
 
   constructor(private readonly deps: WebServerDeps) {
     this.root = resolve(deps.staticDir);
   }
 
-  /** The address the server listens on, once started: `http://HOST:PORT`. */
+  /** The address the server listens on, once started: `http://HOST:PORT`, or `https://…` with `tls`. */
   get url(): string {
     const address = this.server?.address() as AddressInfo | null | undefined;
     if (!address) throw new Error('WebServer.url used before start()');
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return `http://${host}:${address.port}`;
+    return `${this.deps.tls ? 'https' : 'http'}://${host}:${address.port}`;
   }
 
   async start(): Promise<void> {
@@ -116,13 +180,15 @@ export class WebServer {
     if (!existsSync(resolve(this.root, 'index.html'))) {
       throw new Error(`no phone app in ${this.root} (index.html is missing): run \`npm run build\``);
     }
-    const server = createServer((req, res) => {
+    const tls = this.deps.tls ? await loadTls(this.deps.tls, this.deps.log) : undefined;
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((err: Error) => {
         this.deps.log.error('web request failed', { path: req.url, error: err.message });
         if (!res.headersSent) this.sendText(res, 500, 'internal error\n');
         else res.destroy(err);
       });
-    });
+    };
+    const server = tls ? createHttpsServer(tls, onRequest) : createServer(onRequest);
     await new Promise<void>((resolveListen, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(err.code === 'EADDRINUSE' ? new Error(`web port ${this.deps.listen} is already in use`) : err),
@@ -131,6 +197,7 @@ export class WebServer {
     });
     this.server = server;
     this.deps.log.info('phone app served', { url: this.url });
+    this.warnAboutInsecureSetups(host);
   }
 
   async stop(): Promise<void> {
@@ -141,8 +208,27 @@ export class WebServer {
     await new Promise<void>((done) => server.close(() => done()));
   }
 
+  /** Phones treat a plain-http page on the LAN as insecure, and block ws:// from an HTTPS page. */
+  private warnAboutInsecureSetups(host: string): void {
+    if (!this.deps.tls && !isLoopbackHost(host)) {
+      this.deps.log.warn('the phone app is served over plain http on the network: it works, but shows a warning; set web.tls (see the README)');
+    }
+    let brokerWsUrl = '';
+    try {
+      brokerWsUrl = this.deps.appConfig().brokerWsUrl;
+    } catch (err) {
+      this.deps.log.warn('app config unavailable', { error: (err as Error).message });
+    }
+    const brokerHost = brokerOrigin(brokerWsUrl) ? new URL(brokerWsUrl).hostname : '';
+    if (this.deps.tls && brokerWsUrl.startsWith('ws://') && !isLoopbackHost(brokerHost)) {
+      this.deps.log.warn('the phone app is served over HTTPS but the broker over ws://: browsers block that; give the broker a wss:// listener and set web.brokerWsUrl', {
+        brokerWsUrl,
+      });
+    }
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.setSecurityHeaders(res);
+    this.setSecurityHeaders(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       this.sendText(res, 405, 'method not allowed: this port only serves the phone app\n');
@@ -191,7 +277,7 @@ export class WebServer {
     return file.startsWith(this.root + sep) ? file : undefined;
   }
 
-  private setSecurityHeaders(res: ServerResponse): void {
+  private setSecurityHeaders(req: IncomingMessage, res: ServerResponse): void {
     let brokerWsUrl: string | undefined;
     try {
       brokerWsUrl = this.deps.appConfig().brokerWsUrl;
@@ -201,7 +287,8 @@ export class WebServer {
     res.setHeader('Content-Security-Policy', contentSecurityPolicy(brokerWsUrl));
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
-    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+    // Browsers ignore COOP on an insecure page, and say so in the console: send it only where it counts.
+    if (secureForBrowser(req, this.deps.tls !== undefined)) res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
     res.setHeader('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
   }
 

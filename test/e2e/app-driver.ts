@@ -18,15 +18,15 @@ export function buildPhoneApp(outDir: string): string {
   return outDir;
 }
 
-/** Fails (never skips) without Chromium: CI installs Debian's package. */
-export async function launchPhoneBrowser(): Promise<Browser> {
+/** Fails (never skips) without Chromium: CI installs Debian's package. `extraArgs` are more Chromium switches. */
+export async function launchPhoneBrowser(extraArgs: string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`${CHROMIUM_PATH} is missing: install Debian's chromium (apt-get install chromium) to run the phone app tests`);
   }
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
   });
 }
 

@@ -4,10 +4,9 @@
  * decisions, reload, the doorbell's state and audit head, and the software-key fallback.
  * The steps run in order, like one owner's session.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../agent/log.js';
@@ -20,8 +19,6 @@ import { DeviceHarness, makeThumbnails, type HarnessRequest } from './device-har
 
 const DEVICE = 'frontdoor';
 const PREFIX = 'doorbell';
-/** `UPDATE_SCREENSHOTS=1` also refreshes the README's screenshots in docs/screenshots. */
-const DOCS_SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
 
 /** Makes the browser's WebCrypto lack Ed25519, as in Chromium before 137 or older Safari. */
 const NO_WEBCRYPTO_ED25519 = `
@@ -46,12 +43,6 @@ let keyId: string;
 let police: HarnessRequest;
 let neighbour: HarnessRequest;
 let insurer: HarnessRequest;
-
-function saveForDocs(artifact: string, name: string): void {
-  if (process.env.UPDATE_SCREENSHOTS !== '1') return;
-  mkdirSync(DOCS_SCREENSHOTS, { recursive: true });
-  copyFileSync(artifact, join(DOCS_SCREENSHOTS, name));
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'phone-app-'));
@@ -119,7 +110,7 @@ describe('the phone app', () => {
     await expect.poll(() => card.locator('img').evaluateAll((imgs) => imgs.map((i) => (i as unknown as { naturalWidth: number }).naturalWidth))).toEqual([320, 320, 320]);
     await expect.poll(() => phone.page.locator('a.notice').count()).toBe(2);
     expect(await phone.page.locator('nav.tabs .badge').textContent()).toBe('2');
-    saveForDocs(await phone.screenshot('inbox'), 'inbox.png');
+    await phone.screenshot('inbox');
     await phone.page.emulateMedia({ colorScheme: 'dark' });
     await phone.screenshot('inbox-dark');
     await phone.page.emulateMedia({ colorScheme: 'light' });
@@ -135,7 +126,7 @@ describe('the phone app', () => {
     await phone.selectClips(police.id, [first!.id, third!.id]);
     expect(await phone.page.locator('[data-action="approve"]').textContent()).toBe('Approve 2 clips');
     await phone.page.evaluate('window.scrollTo(0, 0)');
-    saveForDocs(await phone.screenshot('approve'), 'approve.png');
+    await phone.screenshot('approve');
 
     await phone.page.locator('[data-action="approve"]').click();
     await phone.page.locator('[data-sent="approve"]').waitFor();

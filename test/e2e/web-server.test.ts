@@ -1,5 +1,7 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -95,6 +97,15 @@ describe('WebServer', () => {
     }
   });
 
+  it('sends Cross-Origin-Opener-Policy only where the browser honours it (a loopback page), not to a page it calls insecure', async () => {
+    expect((await send(server.url, 'GET', '/')).headers['cross-origin-opener-policy']).toBe('same-origin');
+    expect((await send(server.url, 'GET', '/', { Host: 'localhost:8080' })).headers['cross-origin-opener-policy']).toBe('same-origin');
+    const lan = await send(server.url, 'GET', '/', { Host: '192.168.1.20:8080' });
+    expect(lan.status).toBe(200);
+    expect(lan.headers['cross-origin-opener-policy']).toBeUndefined();
+    expect(String(lan.headers['content-security-policy'])).toContain("script-src 'self'");
+  });
+
   it('changes nothing: anything but GET and HEAD is 405', async () => {
     for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
       const reply = await send(server.url, method, '/pairing.json');
@@ -163,5 +174,63 @@ describe('WebServer.start', () => {
   it('refuses an address that is not HOST:PORT', async () => {
     const bad = new WebServer({ listen: 'example.com:80', staticDir, appConfig: () => appConfig, pairing: () => pairing, log: silentLogger });
     await expect(bad.start()).rejects.toThrow(/HOST:PORT/);
+  });
+});
+
+describe('WebServer over HTTPS (web.tls)', () => {
+  /** A self-signed certificate for 127.0.0.1 with `newkey` (e.g. `ec -pkeyopt ec_paramgen_curve:prime256v1`). */
+  function certificate(name: string, newkey: string[]): { cert: string; key: string } {
+    const cert = join(dir, `${name}.crt`);
+    const key = join(dir, `${name}.key`);
+    execFileSync('openssl', ['req', '-x509', '-newkey', ...newkey, '-nodes', '-days', '1', '-subj', '/CN=doorbell.lan', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'pipe' });
+    return { cert, key };
+  }
+  const p256 = ['ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
+  const withTls = (tls: { cert: string; key: string }): WebServer =>
+    new WebServer({ listen: '127.0.0.1:0', staticDir, tls, appConfig: () => appConfig, pairing: () => pairing, log: silentLogger });
+
+  it('serves the app over HTTPS with the configured certificate, and reports an https:// URL', async () => {
+    const tls = certificate('good', p256);
+    const secure = withTls(tls);
+    await secure.start();
+    try {
+      expect(secure.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      // Trusting only this certificate proves it is the one served.
+      const reply = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+        const req = httpsRequest(`${secure.url}/`, { ca: readFileSync(tls.cert) }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(reply.status).toBe(200);
+      expect(reply.body).toContain('<script type="module" src="/app.js"></script>');
+      expect(reply.headers['cross-origin-opener-policy']).toBe('same-origin');
+    } finally {
+      await secure.stop();
+    }
+  });
+
+  it('refuses to start, naming the file, when the certificate or key is missing, not PEM, mismatched or Ed25519', async () => {
+    const good = certificate('a', p256);
+    const other = certificate('b', p256);
+    const ed25519 = certificate('ed', ['ed25519']);
+    const garbage = join(dir, 'garbage.pem');
+    writeFileSync(garbage, 'not a certificate\n');
+    const cases: [{ cert: string; key: string }, RegExp][] = [
+      [{ cert: join(dir, 'missing.crt'), key: good.key }, /^web\.tls\.cert: cannot read .*missing\.crt: ENOENT/],
+      [{ cert: good.cert, key: join(dir, 'missing.key') }, /^web\.tls\.key: cannot read .*missing\.key: ENOENT/],
+      [{ cert: garbage, key: good.key }, /^web\.tls\.cert: .*garbage\.pem is not a PEM certificate/],
+      [{ cert: good.cert, key: garbage }, /^web\.tls\.key: .*garbage\.pem is not a PEM private key/],
+      [{ cert: good.cert, key: other.key }, /^web\.tls: the key in .*b\.key does not belong to the certificate in .*a\.crt/],
+      [ed25519, /^web\.tls\.cert: .*ed\.crt has an ed25519 key, which browsers do not accept for HTTPS: make an ECDSA P-256/],
+    ];
+    for (const [tls, message] of cases) {
+      const server = withTls(tls);
+      await expect(server.start(), JSON.stringify(tls)).rejects.toThrow(message);
+      expect(() => server.url).toThrow(/before start/);
+    }
   });
 });

@@ -50,9 +50,6 @@ export class App {
   private readonly deciding = new Set<string>();
 
   async start(): Promise<void> {
-    if (!window.isSecureContext || !crypto.subtle) {
-      throw new Error('Open this page over HTTPS (or on localhost): browsers only sign and keep keys on secure pages.');
-    }
     this.store = await KeyValueStore.open();
     const link = linkOverrides(location.hash);
     if (link) {
@@ -177,7 +174,7 @@ export class App {
     this.connection = undefined;
     const settings = mergeSettings(await fetchServedConfig(), await storedOverrides(this.store));
     m.settings = settings;
-    m.settingsProblem = settingsProblem(settings);
+    m.settingsProblem = settingsProblem(settings, location.protocol);
     m.notices.clear();
     m.statuses.clear();
     Object.assign(m.doorbell, { state: undefined, snapshot: undefined, head: undefined, headVerdict: undefined, events: [] });

@@ -1,4 +1,4 @@
-/** Entry point: start the app, draw the shell, and register the service worker that makes it installable. */
+/** Entry point: start the app, draw the shell, and (on a secure page) register the service worker that makes it installable. */
 import { App } from './app.js';
 import { h, replaceChildren } from './views/dom.js';
 import { Shell } from './views/shell.js';
@@ -14,7 +14,8 @@ async function main(): Promise<void> {
     throw err;
   }
   new Shell(app).mount(root);
-  if ('serviceWorker' in navigator) {
+  // Browsers offer service workers only to secure pages; over plain http the app simply is not installable.
+  if (window.isSecureContext && 'serviceWorker' in navigator) {
     navigator.serviceWorker.register('/sw.js').catch((err: Error) => console.warn('offline shell unavailable', err.message));
   }
 }

@@ -1,4 +1,5 @@
 /** The pairing offer (PROTOCOL.md "Owner enrollment"): the phone proves it saw the doorbell's code. */
+import { hmacSha256 } from './digest.js';
 import { b64urlEncode, hex, utf8, type Bytes } from './encoding.js';
 
 /** A wrong code is refused silently by the device, so silence this long is the refusal. */
@@ -18,8 +19,7 @@ export function isPairingCode(code: string): boolean {
 /** `mac` = hex HMAC-SHA256 with the 6-digit code (ASCII) as key over the raw public-key bytes. */
 export async function makePairingOffer(code: string, name: string, publicKeyRaw: Bytes): Promise<PairingOffer> {
   if (!isPairingCode(code)) throw new Error('the pairing code has 6 digits');
-  const key = await crypto.subtle.importKey('raw', utf8(code), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, publicKeyRaw));
+  const mac = await hmacSha256(utf8(code), publicKeyRaw);
   return { v: 1, name, publicKey: b64urlEncode(publicKeyRaw), mac: hex(mac) };
 }
 

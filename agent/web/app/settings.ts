@@ -18,11 +18,26 @@ export type SettingsOverrides = Partial<ConnectionSettings>;
 
 const OVERRIDES_KEY = 'settings';
 
-export function settingsProblem(s: Partial<ConnectionSettings>): string | undefined {
+/** `pageProtocol` is this page's `location.protocol`: an HTTPS page may not open a plain ws:// connection. */
+export function settingsProblem(s: Partial<ConnectionSettings>, pageProtocol: string): string | undefined {
   if (!s.brokerWsUrl || !/^wss?:\/\/[^\s]+$/.test(s.brokerWsUrl)) return 'the broker address must be a ws:// or wss:// URL';
+  if (pageProtocol === 'https:' && s.brokerWsUrl.startsWith('ws://') && !isLoopbackUrl(s.brokerWsUrl)) {
+    return 'this page is served over HTTPS, so browsers only allow a wss:// broker address (see web.tls in the README)';
+  }
   if (!isId(s.deviceId)) return 'the device id is 1 to 64 letters, digits, dots, dashes or underscores';
   if (!s.prefix || /[+#]/.test(s.prefix) || s.prefix.split('/').some((level) => level === '')) return 'the topic prefix is not a valid topic';
   return undefined;
+}
+
+/** Browsers treat loopback as trustworthy: ws://127.0.0.1 is not mixed content on an HTTPS page. */
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const host = new URL(url).hostname;
+    return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  } catch {
+    // Unparseable: not loopback, and the connection attempt reports what is wrong with it.
+    return false;
+  }
 }
 
 /** The overrides a pairing link carries in the URL fragment, or undefined when it carries none. */

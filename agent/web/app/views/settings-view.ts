@@ -57,7 +57,7 @@ export class SettingsScreen implements View {
     });
     replaceChildren(
       this.element,
-      m.settingsProblem ? h('p', { class: 'callout callout--error', role: 'alert' }, `The connection settings are incomplete: ${m.settingsProblem}.`) : null,
+      m.settingsProblem ? h('p', { class: 'callout callout--error', role: 'alert' }, `The connection settings need fixing: ${m.settingsProblem}.`) : null,
       this.keyCard(),
       h(
         'form',

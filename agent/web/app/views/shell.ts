@@ -13,6 +13,14 @@ import type { View } from './view.js';
 
 const CONNECTION_TEXT = { connected: 'Connected', connecting: 'Connecting…', offline: 'Offline' } as const;
 
+export const INSECURE_PAGE_WARNING = 'Not served over HTTPS: someone on your network could tamper with this page. Set web.tls (see the README).';
+
+/** On every screen of a page served over plain http (not localhost): the app works, but the owner should know why it should not. */
+function insecurePageWarning(): HTMLElement | null {
+  if (window.isSecureContext) return null;
+  return h('p', { class: 'insecure-banner', role: 'alert', 'data-insecure': 'true' }, INSECURE_PAGE_WARNING);
+}
+
 export class Shell {
   private readonly title = h('h1', { class: 'appbar__title' });
   private readonly backLink = h('a', { class: 'appbar__back' }, '‹');
@@ -27,7 +35,7 @@ export class Shell {
 
   mount(root: HTMLElement): void {
     this.root = root;
-    replaceChildren(root, h('header', { class: 'appbar' }, this.backLink, this.title, this.connection), this.main, this.tabs);
+    replaceChildren(root, h('header', { class: 'appbar' }, this.backLink, this.title, this.connection), insecurePageWarning(), this.main, this.tabs);
     this.app.model.on((change) => this.update(change));
     window.addEventListener('hashchange', () => this.navigate());
     // One clock for every countdown on screen.
