@@ -32,6 +32,7 @@ export class Button extends Emitter<ButtonEvents> {
   /** The debounced logical level. */
   private level: Level = 0;
   private lastEdge: Level = 0;
+  private lastEdgeAt = 0;
   /** First edge of the burst being debounced, or null when the line is quiet. */
   private burstAt: number | null = null;
   /** Time of the current press; null when released, or held since before start (not a press). */
@@ -60,7 +61,14 @@ export class Button extends Emitter<ButtonEvents> {
   }
 
   private edge({ value, at }: Edge): void {
+    // Debounce by the edges' own timestamps: when a busy event loop delivers a whole press and
+    // release at once, the level between them still counts if it was stable for debounceMs.
+    if (this.burstAt !== null && at - this.lastEdgeAt >= this.deps.debounceMs) {
+      if (this.settleTimer) clearTimeout(this.settleTimer);
+      this.settle();
+    }
     this.lastEdge = value;
+    this.lastEdgeAt = at;
     this.burstAt ??= at;
     if (this.settleTimer) clearTimeout(this.settleTimer);
     this.settleTimer = setTimeout(() => this.settle(), this.deps.debounceMs);

@@ -34,7 +34,8 @@ export interface LineOptions {
   activeLow: boolean;
 }
 
-export type GpioBackend = 'simulated' | 'onoff' | 'gpiod';
+/** `auto` resolves to `onoff` or `gpiod` on this machine (see auto.ts). */
+export type GpioBackend = 'simulated' | 'auto' | 'onoff' | 'gpiod';
 
 export interface Gpio {
   input(pin: number, opts: LineOptions): DigitalInput;

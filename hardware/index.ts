@@ -1,5 +1,6 @@
 /** GPIO for the doorbell: backends (simulated, onoff/sysfs, gpiod/character device), button, PIR, outputs. */
 import type { Logger } from '../agent/log.js';
+import { chooseGpioBackend, probeGpioEnvironment, type GpioProbeOptions } from './auto.js';
 import { GpiodGpio } from './gpiod.js';
 import type { Gpio, GpioBackend } from './gpio.js';
 import { OnoffGpio } from './onoff.js';
@@ -11,6 +12,14 @@ export { Button, type ButtonDeps, type ButtonEvents } from './button.js';
 export { MotionSensor, type MotionEvents, type MotionSensorDeps } from './pir.js';
 export { Chime, StatusLed, type LedMode } from './outputs.js';
 export { SimulatedGpio, type OutputWrite } from './simulated.js';
+export {
+  chooseGpioBackend,
+  explainGpioChoice,
+  probeGpioEnvironment,
+  type GpioChoice,
+  type GpioEnvironment,
+  type GpioProbeOptions,
+} from './auto.js';
 export { OnoffGpio, loadOnoff, type OnoffGpioOptions, type OnoffModule, type OnoffLine } from './onoff.js';
 export { GpiodGpio, type GpiodGpioOptions } from './gpiod.js';
 export {
@@ -38,11 +47,16 @@ export {
 
 export interface CreateGpioOptions {
   log: Logger;
-  /** Where sysfs is mounted, for the onoff backend's pin mapping (default `/sys`). */
+  /** Where sysfs is mounted, for the onoff backend's pin mapping and `auto`'s probe (default `/sys`). */
   sysfsRoot?: string;
+  /** Where `auto` looks besides sysfs (default: /dev, $PATH, this install's onoff). */
+  probe?: Omit<GpioProbeOptions, 'sysfsRoot'>;
 }
 
-/** Builds the configured backend; nothing touches the hardware until a line's start(). */
+/**
+ * Builds the configured backend; nothing touches the hardware until a line's start(). `auto` looks
+ * at the machine now (a few stat calls) and throws a GpioError listing the fixes when nothing fits.
+ */
 export function createGpio(backend: 'simulated', opts: CreateGpioOptions): SimulatedGpio;
 export function createGpio(backend: GpioBackend, opts: CreateGpioOptions): Gpio;
 export function createGpio(backend: GpioBackend, opts: CreateGpioOptions): Gpio {
@@ -53,5 +67,10 @@ export function createGpio(backend: GpioBackend, opts: CreateGpioOptions): Gpio 
       return new OnoffGpio({ log: opts.log, sysfsRoot: opts.sysfsRoot });
     case 'gpiod':
       return new GpiodGpio({ log: opts.log });
+    case 'auto': {
+      const choice = chooseGpioBackend(probeGpioEnvironment({ ...opts.probe, sysfsRoot: opts.sysfsRoot }));
+      opts.log.info(`gpio.backend auto: using ${choice.backend}`, { why: choice.why });
+      return createGpio(choice.backend, opts);
+    }
   }
 }

@@ -54,10 +54,11 @@ class SimulatedInput extends Emitter<InputEvents> implements DigitalInput {
     return applyActiveLow(this.raw, this.activeLow);
   }
 
-  setRaw(raw: Level): void {
+  /** `at` is when the edge happened, like a kernel timestamp: a busy event loop may hear of it later. */
+  setRaw(raw: Level, at: number = this.clock.now()): void {
     if (raw === this.raw) return;
     this.raw = raw;
-    if (this.started) this.emit('edge', { value: this.read(), at: this.clock.now() });
+    if (this.started) this.emit('edge', { value: this.read(), at });
   }
 }
 
@@ -118,9 +119,9 @@ export class SimulatedGpio extends Emitter<SimulatedEvents> implements Gpio {
     );
   }
 
-  /** Sets the raw (electrical) level of an input pin. */
-  set(pin: number, raw: Level): void {
-    this.inputAt(pin).setRaw(raw);
+  /** Sets the raw (electrical) level of an input pin; `at` stamps the edge (default: now). */
+  set(pin: number, raw: Level, at?: number): void {
+    this.inputAt(pin).setRaw(raw, at);
   }
 
   /** A button press held `holdMs`, with a bounce burst on press and on release. Resolves after release. */
@@ -165,11 +166,12 @@ export class SimulatedGpio extends Emitter<SimulatedEvents> implements Gpio {
   /** Schedules one bounce burst ending on `target`; resolves after its last edge. */
   private bounce(line: SimulatedInput, target: Level, delayMs: number): Promise<void> {
     const other = invert(target);
+    const start = this.clock.now();
     return new Promise((resolve) => {
       BOUNCE_OFFSETS_MS.forEach((offset, i) => {
         const last = i === BOUNCE_OFFSETS_MS.length - 1;
         const edge = (): void => {
-          line.setRaw(i % 2 === 0 ? target : other);
+          line.setRaw(i % 2 === 0 ? target : other, start + delayMs + offset);
           if (last) resolve();
         };
         if (delayMs + offset === 0) edge();

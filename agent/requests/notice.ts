@@ -4,6 +4,8 @@ import type { ClipRecord } from '../store/index.js';
 import type { RequestRow } from './request-table.js';
 
 export const MAX_NOTICE_BYTES = 256 * 1024;
+/** At about 250 bytes a clip without its thumbnail, this many always fit in a notice. */
+export const MAX_NOTICE_CLIPS = 500;
 /** Room left for everything but thumbnails; thumbnails are added oldest-first while they fit. */
 const THUMBNAIL_BUDGET = MAX_NOTICE_BYTES - 32 * 1024;
 
@@ -32,7 +34,7 @@ export function buildNotice(row: RequestRow, clips: ClipRecord[], host: string):
     })) as Record<string, unknown>[],
     expiresAt: r.expiresAt,
   };
-  let size = JSON.stringify(notice).length;
+  let size = Buffer.byteLength(JSON.stringify(notice));
   clips.forEach((clip, i) => {
     if (!clip.thumbnail) return;
     const thumbnail = `data:image/jpeg;base64,${clip.thumbnail.toString('base64')}`;

@@ -14,7 +14,7 @@ import type { ClipRecord } from '../store/index.js';
 import type { Db } from '../store/database.js';
 import { encodeGeohash, geohashNeighbours } from './geohash.js';
 import type { LookupFn } from './destination.js';
-import { buildNotice } from './notice.js';
+import { buildNotice, MAX_NOTICE_CLIPS } from './notice.js';
 import { MAX_REQUEST_BYTES, validateRequest } from './request-schema.js';
 import { RequestTable, type RequestRow, type RequestState } from './request-table.js';
 import { Uploader } from './uploader.js';
@@ -178,17 +178,27 @@ export class RequestService extends EventEmitter<{ changed: [] }> {
       this.deps.log.info('request rejected', { reason: result.reason, requestId: result.requestId });
       return;
     }
-    // The queue may have let a duplicate in behind us while we resolved the host.
-    if (this.table.get(result.request.id)) return;
+    // Checked again: the duplicate check above ran before validation awaited DNS.
+    const again = this.duplicateOf(payload);
+    if (again) {
+      audit.appendRefusal(topic, again.reason, { requestId: again.id });
+      return;
+    }
     const r = result.request;
     // A receipt must never land on this doorbell's own topics (or another's): only the requester's.
     if (r.replyTo && (r.replyTo === config.mqtt.prefix || r.replyTo.startsWith(`${config.mqtt.prefix}/`))) {
       audit.appendRefusal(topic, 'bad-reply-to', { requestId: r.id, detail: 'replyTo lies under the doorbell topic prefix' });
       return;
     }
-    const matched = clips.overlapping(parseIso(r.window.from), parseIso(r.window.to));
+    const overlapping = clips.overlapping(parseIso(r.window.from), parseIso(r.window.to));
+    // One notice must carry every clip the owner may approve: a huge window is cut to its first clips.
+    const matched = overlapping.slice(0, MAX_NOTICE_CLIPS);
     const state: RequestState = matched.length ? 'pending' : 'no-footage';
-    const detail = matched.length ? `${matched.length} clip(s) match` : 'no clip overlaps the requested window';
+    const detail = !matched.length
+      ? 'no clip overlaps the requested window'
+      : matched.length < overlapping.length
+        ? `the first ${matched.length} of ${overlapping.length} matching clips`
+        : `${matched.length} clip(s) match`;
     this.deps.db.transaction(() => {
       this.table.insert({
         id: r.id,

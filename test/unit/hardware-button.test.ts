@@ -40,6 +40,21 @@ describe('Button', () => {
     expect(events).toEqual([{ type: 'press', at: T0 }]);
   });
 
+  it('counts a press that a busy event loop delivers late, all at once, by its edge timestamps', async () => {
+    const { gpio, button, events } = setup();
+    await button.start();
+    // Pressed at T0, released at T0+150 (with bounce), but every edge reaches us only at T0+400.
+    vi.setSystemTime(T0 + 400);
+    for (const [raw, at] of [[0, T0], [1, T0 + 2], [0, T0 + 4], [1, T0 + 150], [0, T0 + 152], [1, T0 + 155]] as const) {
+      gpio.set(PIN, raw, at);
+    }
+    await vi.advanceTimersByTimeAsync(200);
+    expect(events).toEqual([
+      { type: 'press', at: T0 },
+      { type: 'release', at: T0 + 150, heldMs: 150 },
+    ]);
+  });
+
   it('ignores a spike shorter than the debounce time', async () => {
     const { gpio, button, events } = setup();
     await button.start();

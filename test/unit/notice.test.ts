@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { ClipRecord } from '../../agent/store/index.js';
+import { buildNotice, MAX_NOTICE_BYTES, MAX_NOTICE_CLIPS } from '../../agent/requests/notice.js';
+import type { RequestRow } from '../../agent/requests/index.js';
+
+const T0 = Date.parse('2026-11-22T14:00:00.000Z');
+
+function clip(i: number): ClipRecord {
+  return {
+    id: `01JD${String(i).padStart(22, '0')}`,
+    start: T0 + i * 20_000,
+    end: T0 + i * 20_000 + 15_000,
+    bytes: 2_412_331,
+    sha256: randomBytes(32).toString('hex'),
+    kind: 'ring',
+    source: 'button',
+    triggeredAt: T0 + i * 20_000 + 5000,
+    thumbnail: Buffer.concat([Buffer.from([0xff, 0xd8]), randomBytes(24 * 1024 - 2)]),
+    createdAt: T0,
+    path: `/x/${i}.mp4`,
+  };
+}
+
+const row = {
+  id: 'rfa-1',
+  receivedAt: T0,
+  urlSha256: 'a'.repeat(64),
+  request: {
+    v: 1,
+    id: 'rfa-1',
+    requester: { name: 'Ünïcödé PD — ☃', kind: 'police', caseNumber: '24-118' },
+    reason: '☃'.repeat(2000),
+    window: { from: '2026-11-22T14:00:00.000Z', to: '2026-11-23T14:00:00.000Z' },
+    upload: { url: 'https://evidence.example/put', expiresAt: '2026-11-29T00:00:00.000Z' },
+    expiresAt: '2026-11-25T00:00:00.000Z',
+  },
+} as unknown as RequestRow;
+
+describe('owner notice', () => {
+  it('stays within 256 KiB of UTF-8 for the most clips a request can match, thumbnails added while they fit', () => {
+    const clips = Array.from({ length: MAX_NOTICE_CLIPS }, (_, i) => clip(i));
+    const text = buildNotice(row, clips, 'evidence.example');
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(MAX_NOTICE_BYTES);
+    const notice = JSON.parse(text) as { clips: { id: string; thumbnail?: string }[] };
+    expect(notice.clips).toHaveLength(MAX_NOTICE_CLIPS);
+    expect(notice.clips[0]!.thumbnail).toMatch(/^data:image\/jpeg;base64,/);
+    expect(notice.clips.at(-1)!.thumbnail).toBeUndefined();
+  });
+
+  it('carries every thumbnail when they fit', () => {
+    const text = buildNotice(row, [clip(0), clip(1), clip(2)], 'evidence.example');
+    const notice = JSON.parse(text) as { clips: { thumbnail?: string }[]; destination: { host: string } };
+    expect(notice.clips.every((c) => c.thumbnail)).toBe(true);
+    expect(notice.destination.host).toBe('evidence.example');
+  });
+});
