@@ -209,6 +209,12 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.push('requests', () => requests.stop());
 
     capture.on('health', () => publishState.trigger());
+    let lastVideoMotion = -Infinity;
+    capture.on('motion', ({ at }) => {
+      if (at - lastVideoMotion < config.camera.motion.rearmSeconds * 1000) return;
+      lastVideoMotion = at;
+      this.onTrigger({ kind: 'motion', source: 'video', at }, capture, link, topics, log);
+    });
     capture.on('snapshot', ({ jpeg }) => this.publish(link, topics.snapshot, jpeg, log, 0));
     capture.on('clip-ready', ({ clip }) => {
       log.info('clip ready', { clipId: clip.id, seconds: (clip.end - clip.start) / 1000, bytes: clip.bytes });
@@ -326,7 +332,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   private onTrigger(trigger: Trigger, capture: Capture, link: MqttLink, topics: Topics, log: Logger): void {
     const clipId = capture.trigger(trigger);
     log.info(trigger.kind, { source: trigger.source, clipId });
-    link.publishReliable(topics.event, JSON.stringify({ v: 1, type: trigger.kind, at: iso(trigger.at), source: trigger.source, clipId }));
+    try {
+      link.publishReliable(topics.event, JSON.stringify({ v: 1, type: trigger.kind, at: iso(trigger.at), source: trigger.source, clipId }));
+    } catch (err) {
+      // This runs in a GPIO timer: a throw (the outbox on a full disk) would end the whole agent.
+      log.error('the event could not be queued for MQTT', { clipId, error: (err as Error).message });
+    }
     this.emit('trigger', { trigger, clipId });
   }
 

@@ -5,10 +5,10 @@
  * with SIGKILL). No `progress` listener is ever attached: fluent would run ffprobe on the input, a
  * second session many cameras refuse.
  */
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile, spawn, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { delimiter, dirname, join } from 'node:path';
+import { basename, delimiter, dirname, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import ffmpeg, { type FfmpegCommand } from 'fluent-ffmpeg';
@@ -23,6 +23,9 @@ export interface FfmpegPaths {
 
 const INSTALL_HINT = 'install it with `sudo apt-get install ffmpeg`, or set ffmpeg.path in the config';
 const JOB_TIMEOUT_MS = 60_000;
+const REPORT_TIMEOUT_MS = 15_000;
+/** Marks a feeder's lines among ffmpeg's in RunningFfmpeg.stderr(). */
+export const FEEDER_PREFIX = 'feeder: ';
 const JOB_KILL_GRACE_MS = 5_000;
 const STDERR_LINES = 20;
 const MAX_STDERR_LINE = 1_000;
@@ -47,7 +50,8 @@ async function isExecutable(file: string): Promise<boolean> {
   }
 }
 
-async function onPath(name: string): Promise<string | null> {
+/** The first executable `name` in a PATH folder, or null. */
+export async function onPath(name: string): Promise<string | null> {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     if (dir && (await isExecutable(join(dir, name)))) return join(dir, name);
   }
@@ -113,6 +117,21 @@ export interface FfmpegExit {
   clean: boolean;
   /** Set when ffmpeg could not be started at all. */
   error?: string;
+  /** How the feeder ended, when ffmpeg read from one (e.g. "rpicam-vid exited with code 255: no cameras available"). */
+  feeder?: string;
+}
+
+/** A program whose stdout is ffmpeg's input (`-i pipe:0`), such as the Pi camera's rpicam-vid. */
+export interface Feeder {
+  command: string;
+  args: string[];
+}
+
+export interface SpawnOptions {
+  ladder?: StopLadder;
+  /** Receives ffmpeg's stdout (the motion branch's raw frames); without it stdout is discarded. */
+  onStdout?: (chunk: Buffer) => void;
+  feeder?: Feeder;
 }
 
 /** Keeps the last few stderr lines, bounded in count and length. */
@@ -135,20 +154,69 @@ class StderrTail {
   }
 }
 
-/** A long-running ffmpeg started by FfmpegTools.spawn(). */
-export class RunningFfmpeg {
-  private stopping: Promise<FfmpegExit> | null = null;
+/** A feeder process piped into ffmpeg: started with it, stopped first, and never outliving it. */
+class RunningFeeder {
+  readonly tail = new StderrTail();
+  readonly ended: Promise<string>;
 
   constructor(
-    private readonly child: ChildProcessWithoutNullStreams,
-    private readonly ended: Promise<Omit<FfmpegExit, 'requested' | 'clean'>>,
-    private readonly tail: StderrTail,
-    private readonly ladder: StopLadder,
-    private readonly log: Logger,
-  ) {}
+    private readonly child: ChildProcessByStdio<null, Readable, Readable>,
+    private readonly name: string,
+  ) {
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (text: string) => this.tail.push(text));
+    this.ended = new Promise((resolve) => {
+      child.once('error', (err) => resolve(`${name} could not start: ${err.message}`));
+      child.once('close', (code, signal) => {
+        const last = this.tail.get().at(-1);
+        resolve(`${name} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}${last ? `: ${last}` : ''}`);
+      });
+    });
+  }
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** SIGTERM, then SIGKILL if it is still there after `graceMs`. */
+  async end(graceMs: number): Promise<string> {
+    this.signal('SIGTERM');
+    const timer = setTimeout(() => this.signal('SIGKILL'), graceMs);
+    try {
+      return await this.ended;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** A long-running ffmpeg started by FfmpegTools.spawn(), with its feeder if it has one. */
+export class RunningFfmpeg {
+  private stopping: Promise<FfmpegExit> | null = null;
+  private readonly ended: Promise<Omit<FfmpegExit, 'requested' | 'clean'>>;
+
+  constructor(
+    private readonly child: ChildProcessWithoutNullStreams,
+    ffmpegEnded: Promise<Omit<FfmpegExit, 'requested' | 'clean' | 'feeder'>>,
+    private readonly tail: StderrTail,
+    private readonly ladder: StopLadder,
+    private readonly log: Logger,
+    private readonly feeder: RunningFeeder | null,
+  ) {
+    // Settles only once both are gone, so a restart never meets a camera its old feeder still holds.
+    this.ended = ffmpegEnded.then(async (end) => (feeder ? { ...end, feeder: await feeder.end(ladder.afterSigtermMs) } : end));
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get feederPid(): number | undefined {
+    return this.feeder?.pid;
   }
 
   /** Settles once, when the process has gone (by itself or by stop()). */
@@ -160,12 +228,17 @@ export class RunningFfmpeg {
     });
   }
 
-  /** The last ~20 stderr lines, for error messages. */
+  /** The last ~20 stderr lines of ffmpeg (then of its feeder), for error messages. */
   stderr(): string[] {
-    return this.tail.get();
+    const feederLines = this.feeder ? this.feeder.tail.get().map((line) => `${FEEDER_PREFIX}${line}`) : [];
+    return [...this.tail.get(), ...feederLines];
   }
 
-  /** `q` on stdin, then SIGINT, then SIGTERM, and SIGKILL only when all of those were ignored. */
+  /**
+   * `q` on stdin, then SIGINT, then SIGTERM, and SIGKILL only when all of those were ignored. With a
+   * feeder, stdin is the video: the first step stops the feeder instead, and ffmpeg, seeing the end
+   * of its input, closes the last segment and exits.
+   */
   stop(): Promise<FfmpegExit> {
     this.stopping ??= this.climbLadder();
     return this.stopping;
@@ -174,16 +247,18 @@ export class RunningFfmpeg {
   private async climbLadder(): Promise<FfmpegExit> {
     let gone = false;
     void this.ended.then(() => (gone = true));
+    const feeder = this.feeder;
+    const quit: [string, () => void] = feeder ? ['SIGINT to the feeder', () => feeder.signal('SIGINT')] : ['q', () => this.child.stdin.end('q')];
     const steps: [string, () => void, number][] = [
-      ['q', () => this.child.stdin.end('q'), this.ladder.afterQuitMs],
+      [...quit, this.ladder.afterQuitMs],
       ['SIGINT', () => this.child.kill('SIGINT'), this.ladder.afterSigintMs],
       ['SIGTERM', () => this.child.kill('SIGTERM'), this.ladder.afterSigtermMs],
       ['SIGKILL', () => this.child.kill('SIGKILL'), 0],
     ];
     for (const [step, send, waitMs] of steps) {
       if (gone) break;
-      if (step !== 'q') this.log.warn(`ffmpeg did not stop; sending ${step}`, { pid: this.child.pid });
-      else this.log.debug('asking ffmpeg to stop (q)', { pid: this.child.pid });
+      if (step === quit[0]) this.log.debug(`asking ffmpeg to stop (${step})`, { pid: this.child.pid });
+      else this.log.warn(`ffmpeg did not stop; sending ${step}`, { pid: this.child.pid });
       send();
       if (waitMs > 0) await Promise.race([this.ended, delay(waitMs)]);
     }
@@ -193,6 +268,16 @@ export class RunningFfmpeg {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Encoder names from `ffmpeg -encoders` (lines such as ` V....D libx264   libx264 H.264 ...`). */
+export function parseEncoderList(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of text.split('\n')) {
+    const m = /^\s[VAS.][F.][S.][X.][B.][D.]\s+(\S+)/.exec(line);
+    if (m && m[1] !== '=') names.add(m[1]!);
+  }
+  return names;
 }
 
 /** Quotes a path for the concat demuxer's script; `file:` keeps it from resolving against `pipe:`. */
@@ -283,21 +368,52 @@ export class FfmpegTools {
     }
   }
 
-  /** Starts a long-running ffmpeg with stdin open for `q`. Stop it with RunningFfmpeg.stop(). */
-  spawn(args: string[], ladder: StopLadder = DEFAULT_STOP_LADDER): RunningFfmpeg {
+  /**
+   * Starts a long-running ffmpeg with stdin open for `q`, or fed by `options.feeder`'s stdout.
+   * Stop it with RunningFfmpeg.stop(). A `ladder` given directly is the older form of `options.ladder`.
+   */
+  spawn(args: string[], ladder?: StopLadder, options: SpawnOptions = {}): RunningFfmpeg {
+    const feeder = options.feeder ? this.startFeeder(options.feeder) : null;
     const child = spawn(this.paths.ffmpeg, ['-hide_banner', '-nostats', '-loglevel', 'warning', ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const tail = new StderrTail();
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (text: string) => tail.push(text));
-    child.stdout.resume();
+    const onStdout = options.onStdout;
+    if (onStdout) child.stdout.on('data', (chunk: Buffer) => onStdout(chunk));
+    else child.stdout.resume();
     child.stdin.on('error', (err) => this.log.debug('ffmpeg stdin closed', { error: err.message }));
-    const ended = new Promise<Omit<FfmpegExit, 'requested' | 'clean'>>((resolve) => {
+    if (feeder) feeder.stdout.pipe(child.stdin);
+    const ended = new Promise<Omit<FfmpegExit, 'requested' | 'clean' | 'feeder'>>((resolve) => {
       child.once('error', (err) => resolve({ code: null, signal: null, error: err.message }));
       child.once('close', (code, signal) => resolve({ code, signal }));
     });
-    return new RunningFfmpeg(child, ended, tail, ladder, this.log);
+    return new RunningFfmpeg(child, ended, tail, ladder ?? options.ladder ?? DEFAULT_STOP_LADDER, this.log, feeder?.running ?? null);
+  }
+
+  /** Runs ffmpeg to completion and returns its stderr whatever the exit code (listing a device's formats "fails" by design). */
+  async report(args: string[], timeoutMs = REPORT_TIMEOUT_MS): Promise<{ code: number | null; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      execFile(this.paths.ffmpeg, ['-hide_banner', ...args], { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, _stdout, stderr) => {
+        const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean }) | null;
+        if (e && typeof e.code === 'string') reject(new Error(`ffmpeg ${args.join(' ')} could not run: ${e.message}`));
+        else if (e?.killed) reject(new Error(`ffmpeg ${args.join(' ')} gave no result within ${timeoutMs / 1000} s`));
+        else resolve({ code: e ? Number(e.code ?? 1) : 0, stderr });
+      });
+    });
+  }
+
+  /** The encoders this ffmpeg was built with (a listed hardware encoder may still lack its hardware). */
+  async encoders(): Promise<Set<string>> {
+    const { stdout } = await promisify(execFile)(this.paths.ffmpeg, ['-hide_banner', '-encoders'], { timeout: REPORT_TIMEOUT_MS });
+    return parseEncoderList(stdout);
+  }
+
+  private startFeeder(feeder: Feeder): { stdout: Readable; running: RunningFeeder } {
+    const child = spawn(feeder.command, feeder.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const running = new RunningFeeder(child, basename(feeder.command));
+    return { stdout: child.stdout, running };
   }
 
   private command(stderrLines = STDERR_LINES): FfmpegCommand {

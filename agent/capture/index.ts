@@ -1,6 +1,7 @@
 /**
- * Capture's public surface: the camera's pre-roll ring and the clip recorder, composed by Capture.
- * Everything ffmpeg stays behind ./ffmpeg.ts.
+ * Capture's public surface: the camera source, its pre-roll ring, the clip recorder and video motion
+ * detection, composed by Capture. Everything ffmpeg stays behind ./ffmpeg.ts, everything node-onvif
+ * behind ./onvif.ts.
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
@@ -9,16 +10,66 @@ import type { Config } from '../config.js';
 import type { Trigger } from '../events.js';
 import type { Logger } from '../log.js';
 import { ClipRecorder } from './clip-recorder.js';
+import { createSource } from './create-source.js';
 import { FfmpegTools, type FfmpegPaths } from './ffmpeg.js';
+import { motionOutputArgs, SubStreamReader, VideoMotion } from './motion-stream.js';
 import { PreRollRing } from './pre-roll-ring.js';
-import { createSource } from './sources.js';
 import type { CameraHealth, CaptureEvents, ClipSink } from './types.js';
 
 export { ClipRecorder, type ClipRecorderDeps } from './clip-recorder.js';
-export { FfmpegTools, locateFfmpeg, type FfmpegPaths, type StopLadder } from './ffmpeg.js';
-export { PreRollRing, type PreRollRingDeps } from './pre-roll-ring.js';
-export { createSource, h264Encode, SyntheticSource, type CameraSource, type SyntheticOptions } from './sources.js';
+export { createSource } from './create-source.js';
+export {
+  FfmpegTools,
+  locateFfmpeg,
+  parseEncoderList,
+  type Feeder,
+  type FfmpegExit,
+  type FfmpegPaths,
+  type RunningFfmpeg,
+  type SpawnOptions,
+  type StopLadder,
+} from './ffmpeg.js';
+export { libcameraInputArgs, LibcameraSource, rpicamVidArgs, type LibcameraOptions } from './libcamera.js';
+export {
+  FrameSplitter,
+  LIGHT_CHANGE_PERCENT,
+  MotionDetector,
+  rasteriseZones,
+  type FrameState,
+  type FrameVerdict,
+  type MotionOptions,
+  type MotionZone,
+} from './motion.js';
+export { motionOutputArgs, SubStreamReader, VideoMotion, type MotionSettings, type VideoMotionEvents } from './motion-stream.js';
+export {
+  chooseProfile,
+  deviceServiceUrl,
+  discoverOnvif,
+  OnvifCamera,
+  withCredentials,
+  WS_DISCOVERY,
+  type DiscoveredDevice,
+  type OnvifDeviceInfo,
+  type OnvifLogin,
+  type OnvifProfile,
+} from './onvif.js';
+export { OnvifSource, type OnvifSourceOptions } from './onvif-source.js';
+export { PreRollRing, type PreRollRingDeps, type StdoutBranch } from './pre-roll-ring.js';
+export { redactSecrets, rtspInputArgs, RtspSource, urlSecrets, type RtspOptions } from './rtsp.js';
+export { h264Encode, SyntheticSource, type CameraSource, type SyntheticOptions } from './sources.js';
 export type { CameraHealth, CaptureEvents, ClipSink, RecorderEvents, RingEvents, Segment } from './types.js';
+export {
+  chooseH264Encoder,
+  chooseV4l2Input,
+  h264EncoderArgs,
+  parseV4l2Formats,
+  v4l2InputArgs,
+  V4l2Source,
+  type H264Encoder,
+  type V4l2Format,
+  type V4l2InputFormat,
+  type V4l2Options,
+} from './v4l2.js';
 
 export interface CaptureDeps {
   config: Config;
@@ -31,9 +82,13 @@ export interface CaptureDeps {
 interface Parts {
   ring: PreRollRing;
   recorder: ClipRecorder;
+  subStream: SubStreamReader | null;
 }
 
-/** One camera: its supervised ffmpeg, the pre-roll ring on tmpfs, and the clips triggers make. */
+/**
+ * One camera: its supervised ffmpeg, the pre-roll ring on tmpfs, the clips triggers make, and (when
+ * camera.motion.enabled) `motion` events from the video.
+ */
 export class Capture extends EventEmitter<CaptureEvents> {
   private parts: Parts | null = null;
   private stopped = false;
@@ -48,7 +103,9 @@ export class Capture extends EventEmitter<CaptureEvents> {
     const { record, camera } = config;
     const tools = new FfmpegTools(ffmpeg, log.child({ part: 'ffmpeg' }));
     const source = createSource(config);
-    await source.prepare?.(tools, log);
+    const motion = camera.motion.enabled ? new VideoMotion({ settings: camera.motion, clock, log: log.child({ part: 'motion' }) }) : null;
+    motion?.start();
+    motion?.on('motion', (e) => this.emit('motion', e));
     const recorder: ClipRecorder = new ClipRecorder({
       segments: () => ring.segments(),
       tools,
@@ -71,6 +128,8 @@ export class Capture extends EventEmitter<CaptureEvents> {
       clock,
       log,
       retainFrom: () => recorder.retainFrom(),
+      // Without a sub-stream, motion reads a scaled branch of this same ffmpeg (never a second session).
+      stdoutBranch: motion && !source.hasMotionStream ? { args: motionOutputArgs(camera.motion), open: () => motion.openRun() } : undefined,
     });
     ring.on('health', (health) => this.emit('health', health));
     ring.on('segment', () => recorder.segmentClosed());
@@ -81,8 +140,21 @@ export class Capture extends EventEmitter<CaptureEvents> {
     recorder.on('clip-failed', (e) => this.emit('clip-failed', e));
     recorder.start();
     await ring.start();
-    this.parts = { ring, recorder };
-    log.info('capture started', { source: source.describe(), preRollSeconds: record.preRollSeconds });
+    const subStream = motion && source.hasMotionStream
+      ? new SubStreamReader({
+          source,
+          motion,
+          settings: camera.motion,
+          tools,
+          clock,
+          log: log.child({ part: 'motion' }),
+          stallSeconds: camera.stallSeconds,
+        })
+      : null;
+    subStream?.start();
+    this.parts = { ring, recorder, subStream };
+    const motionFrom = !motion ? 'off' : subStream ? 'the sub-stream' : 'a branch of the main stream';
+    log.info('capture started', { source: source.describe(), preRollSeconds: record.preRollSeconds, motion: motionFrom });
   }
 
   /** Stops ffmpeg (which closes its last segment), writes the open clips with what exists, then frees tmpfs. */
@@ -91,6 +163,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
     if (!parts) return;
     this.parts = null;
     this.stopped = true;
+    await parts.subStream?.stop();
     await parts.ring.stop();
     await parts.recorder.stop();
     await parts.ring.clear();

@@ -7,10 +7,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { reapOrphans, recordPids } from './orphans.js';
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import type { FfmpegExit, FfmpegTools, RunningFfmpeg, StopLadder } from './ffmpeg.js';
+import { FEEDER_PREFIX, type FfmpegExit, type FfmpegTools, type RunningFfmpeg, type StopLadder } from './ffmpeg.js';
 import { parseSegmentList, SEGMENT_PATTERN, segmentNumber, type ListedSegment } from './segment-list.js';
 import type { CameraSource } from './sources.js';
 import { StreamClock } from './stream-clock.js';
@@ -29,6 +30,15 @@ export interface PreRollRingDeps {
   /** The earliest wall time an open clip still needs (null: none); segments ending after it are kept. */
   retainFrom?: () => number | null;
   stopLadder?: StopLadder;
+  /** A second output of the same ffmpeg, written to its stdout (the motion detector's grey frames). */
+  stdoutBranch?: StdoutBranch;
+}
+
+export interface StdoutBranch {
+  /** ffmpeg output arguments, ending in `pipe:1`. */
+  args: string[];
+  /** Called at every ffmpeg start; returns that run's stdout listener. */
+  open(): (chunk: Buffer) => void;
 }
 
 const LIST_NAME = 'segments.csv';
@@ -61,11 +71,17 @@ function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
-function exitReason(exit: FfmpegExit, stderr: string[]): string {
-  if (exit.error) return `ffmpeg could not start: ${exit.error}`;
+/** Why a run ended, for the state: ffmpeg's stderr names its input, so it goes through the source's redact(). */
+function exitReason(exit: FfmpegExit, stderr: string[], redact: (text: string) => string): string {
+  if (exit.error) return redact(`ffmpeg could not start: ${exit.error}`);
+  // A feeder that died first (the Pi camera busy or missing) is the cause; ffmpeg only saw its input end.
+  const feeder = exit.feeder && exit.code !== null ? `; ${exit.feeder}` : '';
+  // Exit 0 unasked: the input ended (an RTSP server going away says goodbye that way); the last
+  // stderr line is then only a muxer warning, not the cause.
+  if (exit.code === 0) return redact(`the camera's stream ended (ffmpeg exited normally)${feeder}`);
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-  const last = stderr.at(-1);
-  return `ffmpeg ${how}${last ? `: ${last}` : ''}`;
+  const last = stderr.filter((line) => !line.startsWith(FEEDER_PREFIX)).at(-1);
+  return redact(`ffmpeg ${how}${last ? `: ${last}` : ''}${feeder}`);
 }
 
 export class PreRollRing extends EventEmitter<RingEvents> {
@@ -87,19 +103,15 @@ export class PreRollRing extends EventEmitter<RingEvents> {
   async start(): Promise<void> {
     if (this.running) throw new Error('PreRollRing.start() called twice');
     await mkdir(this.deps.dir, { recursive: true });
+    await reapOrphans(this.deps.dir, this.deps.log);
     // Segments left by an earlier agent have no wall times, so they go; their numbers are still never reused.
     const removed = await this.removeSegments(() => true, true);
     if (removed) this.deps.log.debug('removed segments left by an earlier run', { count: removed });
     this.running = true;
     this.state = { ...this.state, ok: false, since: this.deps.clock.now(), detail: 'starting' };
     this.emit('health', this.health());
-    try {
-      await this.spawnRun();
-    } catch (err) {
-      this.running = false;
-      throw err;
-    }
     this.pollTimer = setInterval(() => void this.poll(), POLL_MS);
+    await this.launch();
   }
 
   /** Stops ffmpeg gracefully; the segments stay until clear() so open clips can still be finished. */
@@ -111,7 +123,7 @@ export class PreRollRing extends EventEmitter<RingEvents> {
     const run = this.run;
     if (run) {
       const exit = await run.proc.stop();
-      if (!exit.clean && !run.exited) this.deps.log.warn('ffmpeg had to be killed at stop', { code: exit.code, signal: exit.signal });
+      if (!exit.clean && !run.exited) this.deps.log.warn('ffmpeg had to be killed at stop', { exitStatus: exit.code, signal: exit.signal });
       await run.done;
     }
     this.setHealth({ ok: false, detail: 'stopped' });
@@ -138,18 +150,26 @@ export class PreRollRing extends EventEmitter<RingEvents> {
     return this.run && !this.run.exited ? (this.run.proc.pid ?? null) : null;
   }
 
+  /** The process feeding the running ffmpeg (rpicam-vid), for diagnostics. */
+  feederPid(): number | null {
+    return this.run && !this.run.exited ? (this.run.proc.feederPid ?? null) : null;
+  }
+
   private get listPath(): string {
     return join(this.deps.dir, LIST_NAME);
   }
 
   private async spawnRun(): Promise<void> {
-    const { dir, source, tools, segmentSeconds, clock, log } = this.deps;
+    const { dir, source, tools, segmentSeconds, clock, log, stdoutBranch } = this.deps;
+    await source.prepare?.(tools, log);
     await rm(this.listPath, { force: true });
     if (!this.running) return;
     const firstNumber = this.nextNumber;
     const proc = tools.spawn(
       [
         ...source.inputArgs(),
+        // Video only: audio is never recorded (privacy, and G.711 from cameras cannot be copied into MP4).
+        '-map', '0:v:0',
         ...source.videoArgs(),
         '-f', 'segment', '-segment_time', String(segmentSeconds), '-segment_format', 'mpegts',
         '-reset_timestamps', '0', '-segment_list', this.listPath, '-segment_list_type', 'csv',
@@ -157,8 +177,10 @@ export class PreRollRing extends EventEmitter<RingEvents> {
         // Continues the numbering, so a restarted ffmpeg never overwrites a segment a clip may still read.
         '-segment_start_number', String(firstNumber),
         join(dir, SEGMENT_PATTERN),
+        ...(stdoutBranch?.args ?? []),
       ],
       this.deps.stopLadder,
+      { feeder: source.feeder?.(), onStdout: stdoutBranch?.open() },
     );
     const run: Run = {
       proc,
@@ -177,6 +199,7 @@ export class PreRollRing extends EventEmitter<RingEvents> {
       .then((exit) => this.ended(run, exit))
       .catch((err: Error) => log.error('handling the end of ffmpeg failed', { error: err.message }));
     this.run = run;
+    await recordPids(dir, [proc.pid, proc.feederPid]);
     log.info('ffmpeg started', { pid: proc.pid, source: source.describe(), firstSegment: firstNumber });
   }
 
@@ -263,8 +286,10 @@ export class PreRollRing extends EventEmitter<RingEvents> {
     const now = clock.now();
     if (run.flowingSince !== null && now - run.flowingSince >= HEALTHY_RESET_MS) this.attempt = 0;
     const delayMs = Math.min(RESTART_CAP_MS, RESTART_BASE_MS * 2 ** this.attempt++);
-    const why = run.stalled ? `no video for ${this.deps.stallSeconds} s` : exitReason(exit, run.proc.stderr());
-    log.warn('ffmpeg ended; restarting', { why, code: exit.code, signal: exit.signal, restartInMs: delayMs, stderr: run.proc.stderr() });
+    const redact = (text: string): string => this.deps.source.redact(text);
+    const why = run.stalled ? `no video for ${this.deps.stallSeconds} s` : exitReason(exit, run.proc.stderr(), redact);
+    // `exitStatus`, not `code`: the logger masks fields named like pairing codes.
+    log.warn('ffmpeg ended; restarting', { why, exitStatus: exit.code, signal: exit.signal, restartInMs: delayMs, stderr: run.proc.stderr().map(redact) });
     this.setHealth({ ok: false, detail: `${why}; restarting in ${delayMs / 1000} s` });
     this.restartTimer = setTimeout(() => void this.restart(), delayMs);
   }
@@ -272,12 +297,20 @@ export class PreRollRing extends EventEmitter<RingEvents> {
   private async restart(): Promise<void> {
     if (!this.running) return;
     this.setHealth({ restarts: this.state.restarts + 1 });
+    await this.launch();
+  }
+
+  /** Prepares the source and starts ffmpeg; when either fails (camera not answering yet), tries again with backoff. */
+  private async launch(): Promise<void> {
+    if (!this.running) return;
     try {
       await this.spawnRun();
     } catch (err) {
+      if (!this.running) return;
       const delayMs = Math.min(RESTART_CAP_MS, RESTART_BASE_MS * 2 ** this.attempt++);
-      this.deps.log.error('cannot restart ffmpeg', { error: (err as Error).message, retryInMs: delayMs });
-      this.setHealth({ ok: false, detail: `cannot restart ffmpeg: ${(err as Error).message}` });
+      const why = this.deps.source.redact((err as Error).message);
+      this.deps.log.error('cannot start ffmpeg', { error: why, retryInMs: delayMs });
+      this.setHealth({ ok: false, detail: `cannot start the camera: ${why}; retrying in ${delayMs / 1000} s` });
       this.restartTimer = setTimeout(() => void this.restart(), delayMs);
     }
   }

@@ -46,4 +46,5 @@ export interface RingEvents {
   health: [CameraHealth];
 }
 
-export type CaptureEvents = RecorderEvents & { health: [CameraHealth] };
+/** `motion`: video motion started (once per episode); `at` is wall-clock milliseconds. */
+export type CaptureEvents = RecorderEvents & { health: [CameraHealth]; motion: [{ at: number }] };

@@ -4,6 +4,7 @@ import { clips } from './clips.js';
 import { configCheck } from './config-check.js';
 import { demo } from './demo.js';
 import { doctor } from './doctor.js';
+import { onvif } from './onvif.js';
 import { owner } from './owner.js';
 import { pair } from './pair.js';
 import { request, requests } from './requests.js';
@@ -22,6 +23,7 @@ export const commands: Record<string, Command> = {
   request,
   audit,
   doctor,
+  onvif,
   config: configCheck,
   version,
 };

@@ -2,6 +2,7 @@
 import type { Config } from '../config.js';
 import {
   checkSysfsExportable,
+  explainGpioChoice,
   explainGpiodFailure,
   findPinctrlChip,
   GpioError,
@@ -77,7 +78,8 @@ async function checkAuto(ctx: CheckContext, name: string, pins: { use: string; p
   const last = tried[tried.length - 1]!;
   return {
     ...failure(name, last.err),
-    detail: tried.map((t) => `${t.backend}: ${(t.err as Error).message}`).join('; '),
+    // What auto itself finds on this machine, so the owner sees why neither backend is usable.
+    detail: `${tried.map((t) => `${t.backend}: ${(t.err as Error).message}`).join('; ')}. ${explainGpioChoice({ sysfsRoot: ctx.probes.sysfsRoot }).split('\n').join('; ')}`,
   };
 }
 

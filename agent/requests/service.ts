@@ -139,7 +139,12 @@ export class RequestService extends EventEmitter<{ changed: [] }> {
           await this.handleRequest(next.topic, next.kind, next.payload);
         } catch (err) {
           this.deps.log.error('request handling failed', { topic: next.topic, error: (err as Error).message });
-          this.deps.audit.appendRefusal(next.topic, 'internal-error', { detail: (err as Error).message });
+          try {
+            this.deps.audit.appendRefusal(next.topic, 'internal-error', { detail: (err as Error).message });
+          } catch (auditErr) {
+            // A full disk fails the audit write too: throwing here would be an unhandled rejection that ends the agent.
+            this.deps.log.error('the failed request could not be audited', { topic: next.topic, error: (auditErr as Error).message });
+          }
         }
       }
     } finally {

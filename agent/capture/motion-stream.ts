@@ -1,0 +1,162 @@
+/**
+ * Where the motion detector's frames come from. With the camera's own low-resolution stream
+ * (rtsp.subUrl, an ONVIF sub profile) a second, small ffmpeg reads it (SubStreamReader); without one,
+ * the pre-roll ffmpeg gets a second output, a scaled grey branch of the stream it already reads,
+ * so a camera that allows one or two sessions never sees a second connection for the same stream.
+ * Either way ffmpeg writes W×H-byte grey frames to stdout and VideoMotion turns them into events.
+ */
+import { EventEmitter } from 'node:events';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { FfmpegTools, RunningFfmpeg } from './ffmpeg.js';
+import { FrameSplitter, MotionDetector, type MotionOptions } from './motion.js';
+import type { CameraSource } from './sources.js';
+
+export type MotionSettings = MotionOptions & { fps: number };
+
+export interface VideoMotionEvents {
+  motion: [{ at: number }];
+}
+
+/** ffmpeg output arguments writing the detector's frames to stdout; area scaling averages away much of the sensor noise. */
+export function motionOutputArgs(o: { width: number; height: number; fps: number }): string[] {
+  return ['-map', '0:v:0', '-vf', `fps=${o.fps},scale=${o.width}:${o.height}:flags=area,format=gray`, '-f', 'rawvideo', 'pipe:1'];
+}
+
+/** Feeds frames from whichever ffmpeg run is current into the detector; emits `motion` once per episode. */
+export class VideoMotion extends EventEmitter<VideoMotionEvents> {
+  private detector: MotionDetector | null = null;
+  private lastFrame: number | null = null;
+
+  constructor(private readonly deps: { settings: MotionSettings; clock: Clock; log: Logger }) {
+    super();
+  }
+
+  /** Builds the detector and its zone mask; throws on zones that leave nothing to watch. */
+  start(): void {
+    this.detector ??= new MotionDetector(this.deps.settings);
+  }
+
+  /** When the newest frame arrived; null before the first. */
+  lastFrameAt(): number | null {
+    return this.lastFrame;
+  }
+
+  /** A sink for a new ffmpeg run's stdout. The background is forgotten: the scene may have changed while the stream was down. */
+  openRun(): (chunk: Buffer) => void {
+    const detector = this.detector;
+    if (!detector) throw new Error('VideoMotion.openRun() before start()');
+    detector.reset();
+    const splitter = new FrameSplitter(detector.frameBytes, (frame) => this.onFrame(detector, frame));
+    return (chunk) => splitter.write(chunk);
+  }
+
+  private onFrame(detector: MotionDetector, frame: Uint8Array): void {
+    const now = this.deps.clock.now();
+    this.lastFrame = now;
+    const verdict = detector.push(frame);
+    if (verdict.state === 'light-change') {
+      this.deps.log.debug('whole-frame light change; background re-learned', { changedPercent: Math.round(verdict.changedPercent) });
+    }
+    if (verdict.motionStarted) {
+      this.deps.log.info('video motion', { changedPercent: Math.round(verdict.changedPercent * 10) / 10 });
+      this.emit('motion', { at: now });
+    }
+  }
+}
+
+export interface SubStreamReaderDeps {
+  /** A source with its own low-resolution stream (`hasMotionStream`). */
+  source: CameraSource;
+  motion: VideoMotion;
+  settings: MotionSettings;
+  tools: FfmpegTools;
+  clock: Clock;
+  log: Logger;
+  stallSeconds: number;
+}
+
+const RESTART_BASE_MS = 1_000;
+const RESTART_CAP_MS = 60_000;
+const HEALTHY_RESET_MS = 60_000;
+const CHECK_MS = 1_000;
+
+/** A supervised ffmpeg reading the sub-stream for motion only: restarted with backoff when it dies or stops delivering frames. */
+export class SubStreamReader {
+  private proc: RunningFfmpeg | null = null;
+  private running = false;
+  private attempt = 0;
+  private startedAt = 0;
+  private stalled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private checker: NodeJS.Timeout | undefined;
+  private done: Promise<void> = Promise.resolve();
+  private launching: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: SubStreamReaderDeps) {}
+
+  start(): void {
+    if (this.running) throw new Error('SubStreamReader.start() called twice');
+    this.running = true;
+    void this.launch();
+    this.checker = setInterval(() => this.checkStall(), CHECK_MS);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    clearTimeout(this.timer);
+    clearInterval(this.checker);
+    await this.launching;
+    await this.proc?.stop();
+    await this.done;
+  }
+
+  private launch(): Promise<void> {
+    this.launching = this.spawn().catch((err: Error) => this.retry(this.deps.source.redact(err.message)));
+    return this.launching;
+  }
+
+  private async spawn(): Promise<void> {
+    const { source, motion, settings, tools, clock, log } = this.deps;
+    // An ONVIF camera knows its sub profile's URI only once resolved.
+    await source.prepare?.(tools, log);
+    if (!this.running) return;
+    if (!source.motionInputArgs) throw new Error(`a ${source.kind} camera has no motion stream`);
+    const proc = tools.spawn([...source.motionInputArgs(), ...motionOutputArgs(settings)], undefined, { onStdout: motion.openRun() });
+    this.proc = proc;
+    this.startedAt = clock.now();
+    this.stalled = false;
+    log.debug('motion sub-stream reader started', { pid: proc.pid });
+    this.done = proc.exited.then((exit) => {
+      this.proc = null;
+      if (!this.running) return;
+      const lastFrame = motion.lastFrameAt();
+      const deliveredFor = lastFrame !== null && lastFrame > this.startedAt ? lastFrame - this.startedAt : 0;
+      if (deliveredFor >= HEALTHY_RESET_MS) this.attempt = 0;
+      const why = this.stalled
+        ? `no frame for ${this.deps.stallSeconds} s`
+        : (exit.error ?? `ffmpeg exited with code ${exit.code}${exit.signal ? ` (${exit.signal})` : ''}`);
+      this.retry(source.redact(why), proc.stderr().map((line) => source.redact(line)));
+    });
+  }
+
+  private retry(why: string, stderr: string[] = []): void {
+    if (!this.running) return;
+    const delayMs = Math.min(RESTART_CAP_MS, RESTART_BASE_MS * 2 ** this.attempt++);
+    this.deps.log.warn('motion sub-stream ended; restarting', { why, restartInMs: delayMs, stderr });
+    this.timer = setTimeout(() => void this.launch(), delayMs);
+  }
+
+  private checkStall(): void {
+    const proc = this.proc;
+    if (!proc || this.stalled) return;
+    const { clock, motion, stallSeconds, log } = this.deps;
+    const lastFrame = motion.lastFrameAt();
+    const since = lastFrame !== null && lastFrame > this.startedAt ? lastFrame : this.startedAt;
+    if (clock.now() - since < stallSeconds * 1000) return;
+    this.stalled = true;
+    log.warn('motion sub-stream stalled; stopping its ffmpeg', { pid: proc.pid });
+    void proc.stop();
+  }
+}

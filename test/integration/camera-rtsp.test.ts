@@ -1,0 +1,156 @@
+/**
+ * The rtsp source against a real RTSP server on loopback (GStreamer through python3-gi) that asks
+ * for a login: the main stream is recorded by copy, the server dying and coming back is survived
+ * and reported in the state, the password appears in no log line and no state message, and motion
+ * detection reads either a branch of the one session or the camera's sub-stream.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Capture, locateFfmpeg, type CameraHealth, type FfmpegPaths } from '../../agent/capture/index.js';
+import { systemClock } from '../../agent/clock.js';
+import { parseConfig, type ConfigInput } from '../../agent/config.js';
+import { createLogger } from '../../agent/log.js';
+import type { ClipRecord } from '../../agent/store/index.js';
+import { FolderSink, LogLines } from '../fixtures/camera/clip-sink.js';
+import { TestRtspServer } from '../fixtures/camera/rtsp-server.js';
+import { freePort } from '../helpers/ports.js';
+
+const USER = 'admin';
+const PASSWORD = 'p@ss:W0rd/9';
+const ENCODED = encodeURIComponent(PASSWORD);
+const SECRETS = [PASSWORD, ENCODED, 'W0rd'];
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor<T>(what: string, check: () => T | undefined | null | false, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const VIDEO_FIELDS = 'stream=codec_name,profile,level,width,height,refs,pix_fmt';
+
+function probeVideo(input: string, extra: string[] = []): Record<string, unknown> {
+  const out = execFileSync('ffprobe', ['-v', 'error', ...extra, '-select_streams', 'v:0', '-show_entries', VIDEO_FIELDS, '-of', 'json', input], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  return (JSON.parse(out) as { streams: Record<string, unknown>[] }).streams[0]!;
+}
+
+let dir: string;
+let paths: FfmpegPaths;
+let port: number;
+let server: TestRtspServer;
+const logs = new LogLines();
+const url = (path: string): string => `rtsp://${USER}:${ENCODED}@127.0.0.1:${port}${path}`;
+
+function makeCapture(name: string, camera: ConfigInput['camera']): { capture: Capture; health: CameraHealth[]; clips: ClipRecord[]; motions: number[] } {
+  const config = parseConfig({
+    runtime: { dir: join(dir, name, 'run') },
+    camera: { stallSeconds: 4, connectTimeoutSeconds: 3, ...camera },
+    record: { preRollSeconds: 2, postRollSeconds: 2, maxClipSeconds: 10 },
+  });
+  const sinkDir = mkdtempSync(join(dir, `${name}-clips-`));
+  const log = createLogger({ level: 'debug', sink: logs, base: { test: name } });
+  const capture = new Capture({ config, ffmpeg: paths, sink: new FolderSink(sinkDir), clock: systemClock, log });
+  const health: CameraHealth[] = [];
+  const clips: ClipRecord[] = [];
+  const motions: number[] = [];
+  capture.on('health', (h) => health.push(h));
+  capture.on('clip-ready', ({ clip }) => clips.push(clip));
+  capture.on('motion', ({ at }) => motions.push(at));
+  return { capture, health, clips, motions };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'camera-rtsp-'));
+  paths = await locateFfmpeg();
+  port = await freePort();
+  // /cam: a still test card; /sub: a small bouncing ball.
+  server = await TestRtspServer.start({ port, path: '/cam', pattern: 'smpte', subPath: '/sub', subPattern: 'ball', user: USER, password: PASSWORD });
+});
+
+afterAll(async () => {
+  await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('an RTSP camera', () => {
+  it('records the main stream by copy, survives the server dying and coming back, and reports the outage', async () => {
+    const served = probeVideo(url('/cam'), ['-rtsp_transport', 'tcp']);
+    expect(served).toMatchObject({ codec_name: 'h264', profile: 'High', width: 640, height: 360 });
+    const { capture, health, clips } = makeCapture('main', { source: 'rtsp', rtsp: { url: url('/cam') } });
+    await capture.start();
+    try {
+      await waitFor('video', () => capture.health().ok);
+      capture.trigger({ kind: 'ring', source: 'manual', at: Date.now() });
+      const clip = await waitFor('a clip', () => clips[0]);
+      // Same profile, level, size and reference frames as the camera sent: copied, not re-encoded
+      // (a re-encode here would be libx264 ultrafast: Constrained Baseline).
+      expect(probeVideo(clip.path)).toEqual(served);
+
+      const killedAt = Date.now();
+      await server.kill();
+      const down = await waitFor('the outage in the state', () => !capture.health().ok && capture.health());
+      expect(down.since).toBeGreaterThanOrEqual(killedAt - 1_000);
+      expect(down.detail).toBeTruthy();
+      const outageDetails = await waitFor('a failed reconnect', () => {
+        const details = health.filter((h) => !h.ok && h.since >= down.since).map((h) => h.detail ?? '');
+        return details.some((d) => /restarting in/.test(d)) && details;
+      });
+
+      await sleep(2_000);
+      server = await TestRtspServer.start({ port, path: '/cam', pattern: 'smpte', subPath: '/sub', subPattern: 'ball', user: USER, password: PASSWORD });
+      const back = await waitFor('recovery', () => capture.health().ok && capture.health(), 45_000);
+      expect(back.restarts).toBeGreaterThanOrEqual(1);
+      expect(back.lastGap).not.toBeNull();
+      expect(back.lastGap!.end - back.lastGap!.start).toBeGreaterThanOrEqual(2_000);
+
+      const texts = [...outageDetails, ...health.map((h) => JSON.stringify(h)), JSON.stringify(capture.health()), ...logs.lines];
+      expect(texts.some((t) => t.includes(`127.0.0.1:${port}/cam`))).toBe(true);
+      for (const secret of SECRETS) expect(texts.filter((t) => t.includes(secret))).toEqual([]);
+    } finally {
+      await capture.stop();
+    }
+  });
+
+  it('detects motion in a branch of the one session when the camera has no sub-stream', async () => {
+    const before = server.clients.length;
+    // The ball stream as the only stream: motion must come from the pre-roll ffmpeg's own branch.
+    const { capture, motions } = makeCapture('branch', { source: 'rtsp', rtsp: { url: url('/sub') }, motion: { enabled: true } });
+    await capture.start();
+    try {
+      await waitFor('video motion', () => motions.length > 0);
+      expect(server.clients.length - before).toBe(1);
+    } finally {
+      await capture.stop();
+    }
+  });
+
+  it("detects motion in the camera's sub-stream while recording the still main stream", async () => {
+    const before = server.clients.length;
+    const { capture, motions, clips } = makeCapture('sub', {
+      source: 'rtsp',
+      rtsp: { url: url('/cam'), subUrl: url('/sub') },
+      motion: { enabled: true },
+    });
+    await capture.start();
+    try {
+      await waitFor('video motion', () => motions.length > 0);
+      expect(server.clients.length - before).toBe(2);
+      capture.trigger({ kind: 'motion', source: 'video', at: motions[0]! });
+      const clip = await waitFor('a clip', () => clips[0]);
+      expect(probeVideo(clip.path)).toMatchObject({ width: 640, height: 360 });
+    } finally {
+      await capture.stop();
+    }
+  });
+});

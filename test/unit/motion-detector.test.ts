@@ -1,0 +1,165 @@
+/** The motion detector's logic on small synthetic frames: zones, streaks, episodes, light changes, framing. */
+import { describe, expect, it } from 'vitest';
+import {
+  FrameSplitter,
+  MotionDetector,
+  rasteriseZones,
+  type MotionOptions,
+} from '../../agent/capture/index.js';
+
+const W = 40;
+const H = 30;
+const OPTIONS: MotionOptions = {
+  width: W,
+  height: H,
+  pixelThreshold: 25,
+  minAreaPercent: 1,
+  consecutiveFrames: 3,
+  backgroundAlpha: 0.05,
+  zones: [],
+};
+
+/** A textured scene (a diagonal gradient) with an optional bright block, light offset and gain around mid-grey. */
+function frame(o: { block?: { x: number; y: number; w: number; h: number }; offset?: number; gain?: number } = {}): Uint8Array {
+  const out = new Uint8Array(W * H);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      let v = 60 + ((x + y) * 130) / (W + H);
+      if (o.block && x >= o.block.x && x < o.block.x + o.block.w && y >= o.block.y && y < o.block.y + o.block.h) v = 250;
+      v = 128 + (v - 128) * (o.gain ?? 1) + (o.offset ?? 0);
+      out[y * W + x] = Math.max(0, Math.min(255, Math.round(v)));
+    }
+  }
+  return out;
+}
+
+const person = { x: 10, y: 5, w: 6, h: 12 }; // 72 px: 6 % of the frame
+
+describe('zones', () => {
+  it('watches the whole frame without zones', () => {
+    expect(rasteriseZones([], 4, 3).every((m) => m === 1)).toBe(true);
+  });
+
+  it('watches only inside include zones, minus exclude zones, by pixel centre', () => {
+    const mask = rasteriseZones(
+      [
+        { kind: 'include', points: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]] },
+        { kind: 'exclude', points: [[0, 0], [0.25, 0], [0.25, 0.5], [0, 0.5]] },
+      ],
+      4,
+      2,
+    );
+    expect([...mask]).toEqual([0, 1, 0, 0, 1, 1, 0, 0]);
+  });
+
+  it('rasterises a triangle', () => {
+    const mask = rasteriseZones([{ kind: 'include', points: [[0, 0], [1, 0], [0, 1]] }], 4, 4);
+    const rows = [0, 1, 2, 3].map((y) => [...mask.slice(y * 4, y * 4 + 4)].join(''));
+    expect(rows).toEqual(['1110', '1100', '1000', '0000']);
+  });
+
+  it('refuses zones that leave nothing to watch, and zones that are not polygons', () => {
+    expect(() => new MotionDetector({ ...OPTIONS, zones: [{ kind: 'exclude', points: [[0, 0], [1, 0], [1, 1], [0, 1]] }] })).toThrow(
+      /leave no pixel/,
+    );
+    expect(() => new MotionDetector({ ...OPTIONS, zones: [{ kind: 'include', points: [[0, 0], [1, 1]] }] })).toThrow(/at least 3 points/);
+  });
+});
+
+describe('the motion detector', () => {
+  it('learns the first frame, then starts an episode after the configured run of moving frames, once', () => {
+    const d = new MotionDetector(OPTIONS);
+    expect(d.push(frame()).state).toBe('learning');
+    for (let i = 0; i < 5; i++) expect(d.push(frame()).state).toBe('still');
+    const moving = [1, 2, 3, 4, 5].map((i) => d.push(frame({ block: { ...person, x: person.x + i } })));
+    expect(moving.map((v) => v.state)).toEqual(['moving', 'moving', 'moving', 'moving', 'moving']);
+    expect(moving.map((v) => v.motionStarted)).toEqual([false, false, true, false, false]);
+    expect(moving[0]!.changedPercent).toBeGreaterThan(4);
+  });
+
+  it('ends an episode after as many still frames, and reports the next one', () => {
+    const d = new MotionDetector({ ...OPTIONS, consecutiveFrames: 2 });
+    for (let i = 0; i < 30; i++) d.push(frame());
+    const starts: boolean[] = [];
+    const run = (frames: Uint8Array[]): void => frames.forEach((f) => starts.push(d.push(f).motionStarted));
+    run([1, 2, 3].map((i) => frame({ block: { ...person, x: i * 3 } })));
+    run([frame(), frame(), frame(), frame()]);
+    run([1, 2].map((i) => frame({ block: { ...person, x: 20 + i * 3 } })));
+    expect(starts.filter(Boolean)).toHaveLength(2);
+  });
+
+  it('needs the changed area to reach minAreaPercent of the watched pixels', () => {
+    const d = new MotionDetector({ ...OPTIONS, minAreaPercent: 10 });
+    d.push(frame());
+    const verdicts = [1, 2, 3, 4].map((i) => d.push(frame({ block: { ...person, x: i } })));
+    expect(verdicts.every((v) => v.state === 'still')).toBe(true);
+  });
+
+  it('counts the area against the zone, not the frame', () => {
+    // The same 6 % block is 24 % of a zone a quarter of the frame.
+    const zoned = new MotionDetector({ ...OPTIONS, minAreaPercent: 20, zones: [{ kind: 'include', points: [[0, 0], [0.5, 0], [0.5, 0.5], [0, 0.5]] }] });
+    zoned.push(frame());
+    const verdict = zoned.push(frame({ block: { ...person, x: 5, y: 2, w: 6, h: 12 } }));
+    expect(verdict.state).toBe('moving');
+    expect(verdict.changedPercent).toBeGreaterThan(20);
+  });
+
+  it('takes out a brightness offset and a gain change before differencing', () => {
+    const d = new MotionDetector(OPTIONS);
+    d.push(frame());
+    // Small enough not to change most of the frame, large enough to change much of it.
+    for (const light of [{ offset: 20, gain: 1.3 }, { offset: -15, gain: 0.75 }]) {
+      const verdict = d.push(frame(light));
+      expect(verdict.state).toBe('still');
+      expect(verdict.changedPercent).toBeLessThan(1);
+    }
+    const raw = frame({ offset: 20, gain: 1.3 }).filter((v, i) => Math.abs(v - frame()[i]!) > OPTIONS.pixelThreshold).length;
+    expect(raw / (W * H)).toBeGreaterThan(0.1);
+  });
+
+  it('re-learns the scene after a whole-frame light step, and sees a person in the next frames', () => {
+    const d = new MotionDetector({ ...OPTIONS, consecutiveFrames: 2 });
+    for (let i = 0; i < 10; i++) d.push(frame());
+    expect(d.push(frame({ offset: 40, block: person })).state).toBe('light-change');
+    const next = [1, 2].map((i) => d.push(frame({ offset: 40, block: { ...person, x: person.x + 3 * i } })));
+    expect(next.map((v) => v.motionStarted)).toEqual([false, true]);
+  });
+
+  it('re-learns the scene when most of it changed at once, and reports no motion', () => {
+    const d = new MotionDetector({ ...OPTIONS, consecutiveFrames: 1 });
+    d.push(frame());
+    // Another arrangement of the same grey levels, as under infrared light.
+    const other = frame().map((_, i) => 40 + ((i * 7919) % 180));
+    const verdict = d.push(other);
+    expect(verdict).toMatchObject({ state: 'light-change', motionStarted: false });
+    expect(d.push(other).state).toBe('still');
+  });
+
+  it('forgets the background on reset', () => {
+    const d = new MotionDetector(OPTIONS);
+    d.push(frame());
+    d.reset();
+    expect(d.push(frame({ block: person })).state).toBe('learning');
+    expect(d.push(frame({ block: person })).state).toBe('still');
+  });
+
+  it('refuses a frame of the wrong size', () => {
+    const d = new MotionDetector(OPTIONS);
+    expect(() => d.push(new Uint8Array(10))).toThrow(/10 bytes; 40x30 grey needs 1200/);
+  });
+});
+
+describe('the frame splitter', () => {
+  it('cuts a byte stream in chunks of any size into whole frames, keeping the remainder', () => {
+    const frames: number[][] = [];
+    const splitter = new FrameSplitter(4, (f) => frames.push([...f]));
+    splitter.write(Buffer.from([1, 2, 3]));
+    splitter.write(Buffer.from([4, 5, 6, 7, 8, 9, 10, 11]));
+    splitter.write(Buffer.from([12, 13]));
+    expect(frames).toEqual([
+      [1, 2, 3, 4],
+      [5, 6, 7, 8],
+      [9, 10, 11, 12],
+    ]);
+  });
+});
