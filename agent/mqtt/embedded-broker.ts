@@ -38,6 +38,8 @@ export class EmbeddedBroker {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n');
     });
     this.wss = new WebSocketServer({ server: this.http });
+    // The WebSocket server re-emits its HTTP server's errors; listen() below reports them.
+    this.wss.on('error', (err) => this.deps.log.debug('broker WebSocket listener error', { error: err.message }));
     this.wss.on('connection', (socket, req) => broker.handle(createWebSocketStream(socket), req));
     await listen(this.http, wsPort, host, 'MQTT WebSocket');
   }

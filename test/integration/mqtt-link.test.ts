@@ -157,3 +157,20 @@ describe('outbox across a broker outage and an agent restart (Mosquitto)', () =>
     }
   });
 });
+
+describe('embedded broker', () => {
+  it('reports a taken port as a clear error instead of crashing', async () => {
+    const taken = new EmbeddedBroker({ options: { host: '127.0.0.1', port: await freePort(), wsPort: await freePort() }, log: silentLogger });
+    await taken.start();
+    try {
+      const wsClash = new EmbeddedBroker({
+        options: { host: '127.0.0.1', port: await freePort(), wsPort: Number(new URL(taken.wsUrl).port) },
+        log: silentLogger,
+      });
+      await expect(wsClash.start()).rejects.toThrow(/already in use/);
+      await wsClash.stop();
+    } finally {
+      await taken.stop();
+    }
+  });
+});
