@@ -232,7 +232,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     await this.startHardware(gpio, {
       ring: (trigger) => this.onTrigger(trigger, capture, link, topics, log),
       longPress: () => this.openPairing(pairing, log),
-    }, pairing);
+    }, pairing, capture);
 
     if (config.web.enabled) {
       let pairingOpen: { code: string; expiresAt: number } | null = null;
@@ -352,6 +352,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     gpio: Gpio,
     on: { ring: (t: Trigger) => void; longPress: () => void },
     pairing: PairingWindow,
+    capture: Capture,
   ): Promise<void> {
     const { button, pir, chime, led } = this.config.gpio;
     const chimeOut = chime ? new Chime({ output: gpio.output(chime.pin, { activeLow: chime.activeLow }), pulseMs: chime.pulseMs }) : null;
@@ -363,9 +364,12 @@ export class Agent extends EventEmitter<AgentEvents> {
       const statusLed = new StatusLed({ output: gpio.output(led.pin, { activeLow: led.activeLow }) });
       await statusLed.start();
       this.push('led', () => statusLed.stop());
-      statusLed.set('ok');
-      pairing.on('opened', () => statusLed.set('pairing'));
-      pairing.on('closed', () => statusLed.set('ok'));
+      // Pairing outranks a fault: the owner at the door needs to see the window is open.
+      const show = (): void => statusLed.set(pairing.isOpen() ? 'pairing' : capture.health().ok ? 'ok' : 'fault');
+      show();
+      pairing.on('opened', show);
+      pairing.on('closed', show);
+      capture.on('health', show);
     }
     pairing.on('closed', () => this.emit('pairing', null));
     if (button) {
