@@ -14,6 +14,11 @@ export async function recordPids(dir: string, pids: (number | null | undefined)[
   await writeFile(join(dir, PID_FILE), pids.filter((p): p is number => typeof p === 'number').join('\n') + '\n');
 }
 
+/** After a clean stop nothing is left running: the pid file goes too. */
+export async function forgetPids(dir: string): Promise<void> {
+  await rm(join(dir, PID_FILE), { force: true });
+}
+
 /** Ends the processes named in the pid file whose command line still mentions `dir` (never an unrelated pid). */
 export async function reapOrphans(dir: string, log: Logger): Promise<number> {
   let text: string;

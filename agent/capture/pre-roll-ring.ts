@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { reapOrphans, recordPids } from './orphans.js';
+import { forgetPids, reapOrphans, recordPids } from './orphans.js';
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
@@ -126,6 +126,7 @@ export class PreRollRing extends EventEmitter<RingEvents> {
       if (!exit.clean && !run.exited) this.deps.log.warn('ffmpeg had to be killed at stop', { exitStatus: exit.code, signal: exit.signal });
       await run.done;
     }
+    await forgetPids(this.deps.dir);
     this.setHealth({ ok: false, detail: 'stopped' });
   }
 

@@ -157,7 +157,7 @@ describe('the camera section of the config', () => {
     const { camera } = parseConfig({});
     expect(camera).toMatchObject({ source: 'synthetic', connectTimeoutSeconds: 10, v4l2: { device: '/dev/video0' }, libcamera: { extraArgs: [] } });
     expect(camera.motion).toEqual({
-      enabled: false, width: 160, height: 90, fps: 5, pixelThreshold: 25, minAreaPercent: 1, consecutiveFrames: 3, backgroundAlpha: 0.05, zones: [],
+      enabled: false, width: 160, height: 90, fps: 5, pixelThreshold: 25, minAreaPercent: 1, consecutiveFrames: 3, backgroundAlpha: 0.05, zones: [], rearmSeconds: 10,
     });
     expect(parseConfig({ camera: { source: 'rtsp', rtsp: { url: 'rtsp://cam/1' } } }).camera.rtsp!.transport).toBe('tcp');
   });
