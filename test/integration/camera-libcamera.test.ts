@@ -23,21 +23,11 @@ import { parseConfig } from '../../agent/config.js';
 import { silentLogger } from '../../agent/log.js';
 import type { ClipRecord } from '../../agent/store/index.js';
 import { FolderSink } from '../fixtures/camera/clip-sink.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const FAKE = new URL('../fixtures/camera/fake-rpicam-vid.sh', import.meta.url).pathname;
 const CAMERA = { width: 320, height: 240, fps: 15, segmentSeconds: 1, extraArgs: ['--hflip'] };
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, check: () => T | undefined | null | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 function probe(file: string, entries: string): Record<string, unknown> {
   const out = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', entries, '-of', 'json', file], { encoding: 'utf8' });

@@ -18,21 +18,13 @@ import { FolderSink, LogLines } from '../fixtures/camera/clip-sink.js';
 import { startOnvifDevice, type TestOnvifDevice, type TestProfile } from '../fixtures/camera/onvif-device.js';
 import { TestRtspServer } from '../fixtures/camera/rtsp-server.js';
 import { freePort } from '../helpers/ports.js';
+import { sleep, waitFor as waitUntil } from '../helpers/wait.js';
 
 const USER = 'operator';
 const PASSWORD = 'onvif&rtsp:Pa55';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, check: () => T | undefined | null | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const waitFor = <T>(what: string, check: () => T | undefined | null | false, timeoutMs = 30_000): Promise<T> =>
+  waitUntil(what, check, timeoutMs);
 
 let dir: string;
 let paths: FfmpegPaths;

@@ -17,23 +17,15 @@ import type { ClipRecord } from '../../agent/store/index.js';
 import { FolderSink, LogLines } from '../fixtures/camera/clip-sink.js';
 import { TestRtspServer } from '../fixtures/camera/rtsp-server.js';
 import { freePort } from '../helpers/ports.js';
+import { sleep, waitFor as waitUntil } from '../helpers/wait.js';
 
 const USER = 'admin';
 const PASSWORD = 'p@ss:W0rd/9';
 const ENCODED = encodeURIComponent(PASSWORD);
 const SECRETS = [PASSWORD, ENCODED, 'W0rd'];
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, check: () => T | undefined | null | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const waitFor = <T>(what: string, check: () => T | undefined | null | false, timeoutMs = 30_000): Promise<T> =>
+  waitUntil(what, check, timeoutMs);
 
 const VIDEO_FIELDS = 'stream=codec_name,profile,level,width,height,refs,pix_fmt';
 

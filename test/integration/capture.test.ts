@@ -25,48 +25,14 @@ import { parseConfig } from '../../agent/config.js';
 import type { Trigger } from '../../agent/events.js';
 import { createLogger, type Logger } from '../../agent/log.js';
 import type { ClipRecord, NewClip } from '../../agent/store/index.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+import { FolderSink } from '../fixtures/camera/clip-sink.js';
 
 const PRE_ROLL = 3;
 const POST_ROLL = 3;
 const SEGMENT = 1;
 const STALL = 3;
 const FPS = 15;
-
-/** Writes clips into a folder and hashes them: the store's contract, nothing more. */
-class FolderSink implements ClipSink {
-  readonly begun = new Map<string, NewClip>();
-  readonly aborted: string[] = [];
-  failCommits = 0;
-
-  constructor(private readonly dir: string) {}
-
-  begin(clip: NewClip): string {
-    this.begun.set(clip.id, clip);
-    return this.temp(clip.id);
-  }
-
-  async commit(id: string, thumbnail: Buffer | null): Promise<ClipRecord> {
-    if (this.failCommits > 0) {
-      this.failCommits--;
-      throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-    }
-    const clip = this.begun.get(id)!;
-    const bytes = readFileSync(this.temp(id));
-    const path = join(this.dir, `${id}.mp4`);
-    renameSync(this.temp(id), path);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    return { ...clip, bytes: bytes.length, sha256, thumbnail, createdAt: Date.now(), path };
-  }
-
-  abort(id: string): void {
-    this.aborted.push(id);
-    rmSync(this.temp(id), { force: true });
-  }
-
-  temp(id: string): string {
-    return join(this.dir, `${id}.writing`);
-  }
-}
 
 function probe(file: string, entries: string): Record<string, string> {
   const out = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', entries, '-of', 'json', file], {
@@ -76,17 +42,6 @@ function probe(file: string, entries: string): Record<string, string> {
   return { ...json.format, ...json.streams?.[0] };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, check: () => T | undefined | null | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 interface Recorded {
   recorder: ClipRecorder;
@@ -100,7 +55,7 @@ describe('capture with a synthetic camera', () => {
   let dir: string;
   let paths: FfmpegPaths;
   let log: Logger;
-  const logLines: { msg: string }[] = [];
+  const logLines: { msg: string; pid?: number }[] = [];
   let ring: PreRollRing;
   const recorders = new Set<ClipRecorder>();
   const seen: Segment[] = [];
@@ -325,7 +280,7 @@ describe('capture with a synthetic camera', () => {
     try {
       await waitFor('the stall', () => /no video/.test(ring.health().detail ?? ''));
       const health = await waitFor('the camera back', () => (ring.health().ok && ring.pid() !== pid ? ring.health() : null));
-      expect(health.restarts).toBe(restarts + 1);
+      expect(health.restarts).toBeGreaterThan(restarts);
     } finally {
       try {
         process.kill(pid, 'SIGCONT');
@@ -333,8 +288,10 @@ describe('capture with a synthetic camera', () => {
         expect((err as NodeJS.ErrnoException).code).toBe('ESRCH');
       }
     }
+    // Only the stalled process's ladder: on a loaded machine an earlier, unrelated stall may interleave.
     const ladder = logLines
       .slice(mark)
+      .filter((l) => l.pid === pid)
       .map((l) => l.msg)
       .filter((m) => /stop \(q\)|sending SIG/.test(m));
     expect(ladder).toEqual([

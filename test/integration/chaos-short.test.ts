@@ -1,0 +1,30 @@
+/**
+ * The short chaos run CI does (issue 7): the real agent SIGKILLed 20 times mid-work, its broker and
+ * camera killed, its disk filled (when root), 5 000 malformed messages. It must find no violation.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const CHAOS = fileURLToPath(new URL('../../dist/scripts/chaos.js', import.meta.url));
+
+function runChaos(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CHAOS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('exit', (code) => resolve({ code, output }));
+  });
+}
+
+describe('chaos, short version', () => {
+  it('finds no violation after 20 kills, broker and camera restarts, a full disk and 5 000 malformed messages', async () => {
+    expect(existsSync(CHAOS), 'dist/scripts/chaos.js is missing: run `npm run build` first').toBe(true);
+    const { code, output } = await runChaos(['--kills', '20', '--fuzz', '5000', '--seconds', '150']);
+    expect(output).toContain('chaos summary');
+    expect(output).not.toContain('VIOLATION');
+    expect(code, output.slice(-4000)).toBe(0);
+  }, 360_000);
+});
