@@ -21,6 +21,7 @@ interface Status {
   progress?: { sentBytes: number; totalBytes: number };
 }
 
+const ACK_SECONDS = 15;
 const TERMINAL = new Set(['rejected', 'no-footage', 'uploaded', 'failed', 'denied', 'expired']);
 
 function waitForRetained(client: MqttClient, topic: string, ms: number): Promise<Buffer | null> {
@@ -86,9 +87,16 @@ export async function decide(
 
     const final = new Promise<Status>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no final status within ${opts.waitSeconds} s`)), opts.waitSeconds * 1000);
+      // A decision signed by a key the doorbell does not accept gets no answer at all (it cannot be
+      // told apart from a forgery), so silence is the answer.
+      const unanswered = setTimeout(() => {
+        clearTimeout(timer);
+        reject(new Error(`the doorbell did not answer within ${ACK_SECONDS} s: is this key enrolled and not revoked? (doorbell owner list)`));
+      }, ACK_SECONDS * 1000);
       client.on('message', (topic, body, packet) => {
         // Retained copies are old news; only live statuses answer our decision.
         if (topic !== statusTopic || packet.retain || body.length === 0) return;
+        clearTimeout(unanswered);
         const status = JSON.parse(body.toString('utf8')) as Status;
         if (status.progress && process.stdout.isTTY) {
           process.stdout.write(`\r  uploading    ${progressBar(status.progress.sentBytes, status.progress.totalBytes)}`);
