@@ -17,10 +17,8 @@ usage() {
   echo "Options: --dry-run, --prefix DIR, --skip-npm (do not run npm ci: node_modules comes with the image), -h/--help"
 }
 
-die() {
-  echo "install.sh: $*" >&2
-  exit 1
-}
+# shellcheck source-path=SCRIPTDIR source=lib/steps.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/steps.sh"
 
 DRY_RUN=0
 PREFIX=""
@@ -36,10 +34,7 @@ while (($#)); do
   esac
   shift
 done
-if [[ -n $PREFIX ]]; then
-  [[ $PREFIX == /* ]] || PREFIX="$PWD/$PREFIX"
-  PREFIX=${PREFIX%/}
-fi
+PREFIX=$(absolute_prefix "$PREFIX")
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly SRC
@@ -47,28 +42,6 @@ readonly APP_DIR=/opt/doorbell CONF_DIR=/etc/doorbell STATE_DIR=/var/lib/doorbel
 readonly UNIT_DIR=/usr/lib/systemd/system SYSUSERS_DIR=/usr/lib/sysusers.d TMPFILES_DIR=/usr/lib/tmpfiles.d
 readonly BIN=/usr/local/bin/doorbell
 readonly CONFIG="$CONF_DIR/agent.yaml"
-
-# Every change goes through one of these two. `run` changes files (under the prefix, if any);
-# `system` changes the machine itself, so with --prefix it is only printed.
-run() {
-  if ((DRY_RUN)); then
-    printf '+ %s\n' "$*"
-  else
-    "$@"
-  fi
-}
-
-system() {
-  if ((DRY_RUN)) || [[ -n $PREFIX ]]; then
-    printf '+ %s%s\n' "$*" "$([[ -n $PREFIX && $DRY_RUN -eq 0 ]] && echo '   # not run with --prefix')"
-  else
-    "$@"
-  fi
-}
-
-step() {
-  printf '\n==> %s\n' "$*"
-}
 
 # Writes stdin to a file (under the prefix), or prints what it would write.
 write_file() {

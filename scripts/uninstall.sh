@@ -13,10 +13,8 @@ usage() {
   sed -n '2,10s/^# \{0,1\}//p' "$0"
 }
 
-die() {
-  echo "uninstall.sh: $*" >&2
-  exit 1
-}
+# shellcheck source-path=SCRIPTDIR source=lib/steps.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/steps.sh"
 
 DRY_RUN=0
 PREFIX=""
@@ -32,33 +30,12 @@ while (($#)); do
   esac
   shift
 done
-if [[ -n $PREFIX ]]; then
-  [[ $PREFIX == /* ]] || PREFIX="$PWD/$PREFIX"
-  PREFIX=${PREFIX%/}
-fi
+PREFIX=$(absolute_prefix "$PREFIX")
 if [[ -z $PREFIX ]] && ((!DRY_RUN)) && ((EUID != 0)); then
   die "run it as root: sudo $0"
 fi
 
 readonly UNIT_DIR=/usr/lib/systemd/system
-
-# `run` changes files (under the prefix, if any); `system` changes the machine itself, so with
-# --prefix it is only printed.
-run() {
-  if ((DRY_RUN)); then
-    printf '+ %s\n' "$*"
-  else
-    "$@"
-  fi
-}
-
-system() {
-  if ((DRY_RUN)) || [[ -n $PREFIX ]]; then
-    printf '+ %s%s\n' "$*" "$([[ -n $PREFIX && $DRY_RUN -eq 0 ]] && echo '   # not run with --prefix')"
-  else
-    "$@"
-  fi
-}
 
 # `systemctl disable --now` fails for a unit that is already gone: then there is nothing to stop.
 if [[ -e $PREFIX$UNIT_DIR/doorbell.service ]]; then
