@@ -1,0 +1,51 @@
+/** An owner for benchmarks and chaos: a key enrolled with `doorbell owner add`, and signed decisions. */
+import { b64urlEncode, generateOwnerKey, makeDecisionPayload, signDecision, type OwnerKeyPair } from '../../../agent/owner/index.js';
+import { runCli } from './agent-process.js';
+
+export interface NoticeLike {
+  requestId: string;
+  destination: { urlSha256: string };
+  clips: { id: string; sha256: string }[];
+}
+
+export class Owner {
+  readonly key: OwnerKeyPair = generateOwnerKey();
+
+  get publicKey(): string {
+    return b64urlEncode(this.key.publicKeyRaw);
+  }
+
+  /** Enrolls through the CLI, on the database directly or through the running agent. */
+  async enroll(configFile: string, name = 'bench owner'): Promise<void> {
+    const r = await runCli(configFile, ['owner', 'add', '--name', name, '--key', this.publicKey]);
+    if (r.code !== 0) throw new Error(`owner add failed: ${r.stderr || r.stdout}`);
+  }
+
+  decision(device: string, notice: NoticeLike, decision: 'approve' | 'deny'): string {
+    const payload = makeDecisionPayload({
+      device,
+      requestId: notice.requestId,
+      decision,
+      clips: decision === 'approve' ? notice.clips.map((c) => ({ id: c.id, sha256: c.sha256 })) : [],
+      urlSha256: notice.destination.urlSha256,
+    });
+    return JSON.stringify(signDecision(this.key.privateKey, this.key.keyId, payload));
+  }
+}
+
+/** A request as a requester sends it (PROTOCOL.md "Request"), asking for the last `windowMs`. */
+export function makeRequest(id: string, uploadUrl: string, windowMs: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const now = Date.now();
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  return {
+    v: 1,
+    id,
+    requester: { name: 'Bench PD', kind: 'police', contact: 'records@bench.example', caseNumber: 'B-1' },
+    reason: 'benchmark',
+    window: { from: iso(now - windowMs), to: iso(now - 1) },
+    upload: { url: uploadUrl, expiresAt: iso(now + 3 * 3600_000) },
+    replyTo: 'requesters/bench/receipts',
+    expiresAt: iso(now + 2 * 3600_000),
+    ...extra,
+  };
+}

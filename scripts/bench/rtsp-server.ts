@@ -1,0 +1,107 @@
+/**
+ * A loopback RTSP camera for the recording benchmark: GStreamer's gst-rtsp-server (Debian's
+ * python3-gi and gir1.2-gst-rtsp-server-1.0) serving a pre-encoded 1080p H.264 file in real time,
+ * so the server itself costs almost nothing and every recorder sees the same bytes.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, sleep } from './harness/ports.js';
+
+const PYTHON = '/usr/bin/python3';
+
+const SERVER_PY = `
+import sys, gi
+gi.require_version('Gst', '1.0')
+gi.require_version('GstRtspServer', '1.0')
+from gi.repository import Gst, GstRtspServer, GLib
+Gst.init(None)
+port, path, mount = sys.argv[1], sys.argv[2], sys.argv[3]
+server = GstRtspServer.RTSPServer()
+server.set_address('127.0.0.1')
+server.set_service(port)
+factory = GstRtspServer.RTSPMediaFactory()
+factory.set_launch('( filesrc location="%s" ! qtdemux ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 )' % path)
+factory.set_shared(True)
+server.get_mount_points().add_factory(mount, factory)
+server.attach(None)
+print('ready', flush=True)
+GLib.MainLoop().run()
+`;
+
+export interface StreamSpec {
+  width: number;
+  height: number;
+  fps: number;
+  /** Encoder bitrate: a doorbell camera's main stream is typically 2–6 Mbit/s at 1080p. */
+  kbps: number;
+  seconds: number;
+}
+
+/** Why the RTSP server cannot run here, or null when it can. */
+export function rtspServerUnavailable(): string | null {
+  if (!existsSync(PYTHON)) return `${PYTHON} not found`;
+  const probe = spawnSync(PYTHON, ['-c', "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"], {
+    encoding: 'utf8',
+  });
+  if (probe.status !== 0) {
+    return 'gst-rtsp-server is not installed (apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)';
+  }
+  return null;
+}
+
+/** Encodes the test stream once per spec and keeps it in the temp folder for later runs. */
+export function streamFile(spec: StreamSpec): string {
+  const { width, height, fps, kbps, seconds } = spec;
+  const file = join(tmpdir(), `doorbell-bench-${width}x${height}-${fps}fps-${kbps}k-${seconds}s-nobf.mp4`);
+  if (existsSync(file)) return file;
+  const gop = String(fps);
+  const args = [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${fps}`, '-t', String(seconds),
+    '-c:v', 'libx264', '-preset', 'veryfast', '-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${2 * kbps}k`,
+    // No B-frames, as doorbell cameras stream: over RTP, B-frames leave ffmpeg without DTS for the first packets.
+    '-g', gop, '-keyint_min', gop, '-sc_threshold', '0', '-bf', '0', '-pix_fmt', 'yuv420p', `${file}.part.mp4`,
+  ];
+  const result = spawnSync('ffmpeg', args, { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`encoding the benchmark stream failed: ${result.stderr}`);
+  spawnSync('mv', [`${file}.part.mp4`, file]);
+  return file;
+}
+
+export class RtspServer {
+  private child: ChildProcess | null = null;
+  url = '';
+
+  constructor(private readonly file: string) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** `port` brings a restarted server back where the camera was. */
+  async start(port?: number): Promise<void> {
+    port ??= await freePort();
+    const child = spawn(PYTHON, ['-c', SERVER_PY, String(port), this.file, '/cam'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`the RTSP server exited (${code}): ${stderr}`)));
+    });
+    this.url = `rtsp://127.0.0.1:${port}/cam`;
+    await sleep(200);
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+  }
+}
