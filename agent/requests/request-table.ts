@@ -153,20 +153,12 @@ export class RequestTable {
     };
   }
 
-  insert(row: {
-    id: string;
-    requesterName: string;
-    topic: 'direct' | 'area';
-    receivedAt: number;
-    request: Request;
-    state: RequestState;
-    detail: string;
-    urlSha256: string;
-    expiresAt: number;
-    uploadExpiresAt: number;
-    clips: DecisionClip[];
-    terminal: boolean;
-  }): void {
+  insert(
+    row: Pick<
+      RequestRow,
+      'id' | 'requesterName' | 'topic' | 'receivedAt' | 'request' | 'state' | 'detail' | 'urlSha256' | 'expiresAt' | 'uploadExpiresAt' | 'clips'
+    > & { terminal: boolean },
+  ): void {
     this.s.insert.run({
       ...row,
       body: JSON.stringify(row.request),

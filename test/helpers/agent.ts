@@ -1,7 +1,8 @@
 /** A real agent in this process (real ffmpeg, SQLite, broker) on temp dirs and free ports, for tests. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { parseConfig, type Config, type ConfigInput } from '../../agent/config.js';
 import { sendControl } from '../../agent/control/index.js';
 import { silentLogger, type Logger } from '../../agent/log.js';
@@ -27,6 +28,20 @@ export class TestAgent {
     readonly brokerUrl: string,
   ) {
     agent.on('clip-ready', (clip) => this.clips.push(clip));
+  }
+
+  /** Writes a config file that points the CLI at this agent (its folders and embedded broker). */
+  writeCliConfig(file: string): string {
+    writeFileSync(
+      file,
+      stringify({
+        device: { id: this.config.device.id },
+        runtime: { dir: this.config.runtime.dir },
+        storage: { dir: this.config.storage.dir },
+        mqtt: { embedded: this.config.mqtt.embedded },
+      }),
+    );
+    return file;
   }
 
   control(cmd: string, args: Record<string, unknown> = {}): Promise<unknown> {

@@ -28,16 +28,7 @@ describe('doorbell CLI against a running agent', () => {
 
   beforeAll(async () => {
     t = await startTestAgent();
-    config = join(t.dir, 'agent.yaml');
-    writeFileSync(
-      config,
-      stringify({
-        device: { id: t.config.device.id },
-        runtime: { dir: t.config.runtime.dir },
-        storage: { dir: t.config.storage.dir },
-        mqtt: { embedded: t.config.mqtt.embedded },
-      }),
-    );
+    config = t.writeCliConfig(join(t.dir, 'agent.yaml'));
   });
   afterAll(async () => {
     await t.dispose();

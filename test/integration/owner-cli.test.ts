@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
 import { makeRequest } from '../helpers/protocol.js';
@@ -32,16 +31,7 @@ describe('the owner and requester tools in a terminal', () => {
   beforeAll(async () => {
     t = await startTestAgent({ requests: { allowInsecureUploads: true, allowPrivateDestinations: true } });
     receiver = await startEvidenceReceiver({ dir: join(dir, 'received') });
-    config = join(dir, 'agent.yaml');
-    writeFileSync(
-      config,
-      stringify({
-        device: { id: t.config.device.id },
-        runtime: { dir: t.config.runtime.dir },
-        storage: { dir: t.config.storage.dir },
-        mqtt: { embedded: t.config.mqtt.embedded },
-      }),
-    );
+    config = t.writeCliConfig(join(dir, 'agent.yaml'));
     await t.ring();
     await t.ring();
   }, 120_000);
