@@ -18,12 +18,13 @@ async function main(argv: string[]): Promise<number> {
   return command.run(positionals, values as Record<string, string | boolean | undefined>);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: Error & { problems?: string[] }) => {
-    process.stderr.write(`doorbell: ${err.message}\n`);
-    process.exitCode = 1;
-  },
-);
+/** Sets the exit code; whatever is still pending (a timer, a socket a failed start left) gets 2 s. */
+function exit(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 2_000).unref();
+}
+
+main(process.argv.slice(2)).then(exit, (err: Error & { problems?: string[] }) => {
+  process.stderr.write(`doorbell: ${err.message}\n`);
+  exit(1);
+});

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * The one configuration file: YAML checked by a strict zod schema. Unknown keys are errors and every
  * error is reported at once with its path, so a typo never silently becomes a default.
@@ -272,12 +273,16 @@ function describe(issue: z.core.$ZodIssue): string {
   return `${path}: ${issue.message}`;
 }
 
-/** Where the pre-roll segments and control socket live: RAM, never the SD card. */
-export function defaultRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * Where the pre-roll segments and control socket live: RAM, never the SD card. Outside systemd it is
+ * named after the storage folder, so two agents with their own storage never share one.
+ */
+export function defaultRuntimeDir(storageDir: string, env: NodeJS.ProcessEnv = process.env): string {
   if (env.RUNTIME_DIRECTORY) return env.RUNTIME_DIRECTORY.split(':')[0]!;
-  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'doorbell');
+  const tag = createHash('sha256').update(storageDir).digest('hex').slice(0, 12);
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, `doorbell-${tag}`);
   const uid = process.getuid?.() ?? 0;
-  return process.platform === 'linux' ? `/dev/shm/doorbell-${uid}` : join(tmpdir(), `doorbell-${uid}`);
+  return process.platform === 'linux' ? `/dev/shm/doorbell-${uid}-${tag}` : join(tmpdir(), `doorbell-${uid}-${tag}`);
 }
 
 export function defaultStorageDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -291,10 +296,11 @@ export function parseConfig(input: unknown, source = 'config', env: NodeJS.Proce
   if (!result.success) throw new ConfigError(source, result.error.issues.map(describe));
   const cfg = result.data;
   const expand = (p: string): string => resolve(p.replace(/^~(?=\/|$)/, homedir()));
+  const storageDir = expand(cfg.storage.dir ?? defaultStorageDir(env));
   return {
     ...cfg,
-    runtime: { dir: expand(cfg.runtime.dir ?? defaultRuntimeDir(env)) },
-    storage: { ...cfg.storage, dir: expand(cfg.storage.dir ?? defaultStorageDir(env)) },
+    runtime: { dir: expand(cfg.runtime.dir ?? defaultRuntimeDir(storageDir, env)) },
+    storage: { ...cfg.storage, dir: storageDir },
   };
 }
 

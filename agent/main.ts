@@ -21,6 +21,7 @@ import { databaseWritable, EventLoopLag, segmentFreshness, SystemdNotifier, Watc
 import { VERSION } from './version.js';
 import { WebServer, webAssetsDir } from './web/index.js';
 import { openDatabase } from './store/database.js';
+import { InstanceLock } from './instance-lock.js';
 import { Button, Chime, MotionSensor, SimulatedGpio, StatusLed, createGpio, type Gpio } from '../hardware/index.js';
 
 export interface AgentEvents {
@@ -71,6 +72,17 @@ export class Agent extends EventEmitter<AgentEvents> {
       log.warn('uploads to plain http or private addresses are allowed: fine for tests and a LAN, not for a doorbell on the internet');
     }
 
+    // The folders are ours alone before anything touches them (recovery, orphans, ports).
+    const lock = new InstanceLock({
+      folders: [
+        { what: 'storage', dir: config.storage.dir },
+        { what: 'runtime', dir: config.runtime.dir },
+      ],
+      log: part('lock'),
+    });
+    await lock.start();
+    this.push('lock', () => lock.stop());
+
     // Storage first: everything else records into it.
     const db = openDatabase(databasePath(config));
     this.push('database', () => db.close());
@@ -100,8 +112,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     let brokerWsUrl = config.web.brokerWsUrl ?? '';
     if (!brokerUrl) {
       const broker = new EmbeddedBroker({ options: config.mqtt.embedded, log: part('broker') });
-      await broker.start();
+      // Pushed before start: a start that fails half-way (a port taken) still closes what it opened.
       this.push('embedded broker', () => broker.stop());
+      await broker.start();
       brokerUrl = broker.url;
       brokerWsUrl ||= broker.wsUrl;
       this.emit('broker-ready', { url: broker.url, wsUrl: broker.wsUrl });
