@@ -1,0 +1,120 @@
+/**
+ * A request after intake: terminal states, the retained notice and statuses, expiry of undecided
+ * requests, the sweep of old statuses and the requester's receipt.
+ */
+import { iso } from '../clock.js';
+import { holderFor, type RequestServiceDeps } from './request-context.js';
+import type { RequestRow, RequestState, RequestTable } from './request-table.js';
+
+const STATUS_RETENTION_MS = 7 * 24 * 3600_000;
+
+export type TerminalState = 'denied' | 'expired' | 'failed' | 'uploaded';
+
+export class RequestLifecycle {
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly deps: RequestServiceDeps,
+    private readonly table: RequestTable,
+    private readonly changed: () => void,
+  ) {}
+
+  /** Timers are rebuilt from the table: a restart loses nothing. */
+  start(): void {
+    this.expirePending();
+    this.sweepStatuses();
+    this.sweepTimer = setInterval(() => this.sweepStatuses(), 3600_000);
+  }
+
+  stop(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.expiryTimer = this.sweepTimer = null;
+  }
+
+  finishUploaded(row: RequestRow, manifestSha256: string): void {
+    this.close(row.id, 'uploaded', 'evidence bundle delivered');
+    if (row.request.replyTo) {
+      const receipt = {
+        v: 1,
+        requestId: row.id,
+        device: this.deps.device.id,
+        manifestSha256,
+        clips: row.approvedClipIds,
+      };
+      try {
+        this.deps.mqtt.publishReliable(row.request.replyTo, JSON.stringify(receipt));
+      } catch (err) {
+        this.deps.log.warn('receipt not sent: replyTo is not a topic we can publish to', { requestId: row.id, error: (err as Error).message });
+      }
+    }
+  }
+
+  /** Moves a request to a terminal state: holds released, notice cleared, status published. */
+  close(id: string, state: TerminalState, detail: string): void {
+    const { audit, clips, clock } = this.deps;
+    const before = this.table.get(id);
+    if (!before) return;
+    this.deps.db.transaction(() => {
+      this.table.setState(id, state, detail, clock.now());
+      clips.release(holderFor(id));
+      if (state !== 'denied') audit.append(state === 'expired' ? 'expired' : 'closed', { requestId: id, state, detail });
+    })();
+    this.deps.log.info(`request ${state}`, { requestId: id, detail });
+    if (before.state === 'pending') this.clearNotice(id);
+    this.publishStatus(id, state, detail);
+    this.changed();
+  }
+
+  clearNotice(id: string): void {
+    this.deps.mqtt.publishReliable(this.deps.topics.inbox(id), Buffer.alloc(0), { retain: true });
+  }
+
+  publishStatus(
+    id: string,
+    state: RequestState,
+    detail: string,
+    opts: { latest?: boolean; progress?: { sentBytes: number; totalBytes: number } } = {},
+  ): void {
+    const status = JSON.stringify({
+      v: 1,
+      requestId: id,
+      state,
+      at: iso(this.deps.clock.now()),
+      detail,
+      ...(opts.progress ? { progress: opts.progress } : {}),
+    });
+    const topic = this.deps.topics.status(id);
+    // Progress is superseded by the next message; state changes must survive an outage.
+    if (opts.latest) {
+      this.deps.mqtt.publishLatest(topic, status, { retain: true }).catch((err: Error) =>
+        this.deps.log.debug('progress status not sent', { error: err.message }),
+      );
+    } else this.deps.mqtt.publishReliable(topic, status, { retain: true });
+  }
+
+  expirePending(): void {
+    const now = this.deps.clock.now();
+    for (const row of this.table.inState('pending')) {
+      if (row.expiresAt <= now) this.close(row.id, 'expired', 'nobody decided before the request expired');
+    }
+    this.scheduleExpiry();
+  }
+
+  scheduleExpiry(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    const next = Math.min(...this.table.inState('pending').map((r) => r.expiresAt));
+    this.expiryTimer = Number.isFinite(next)
+      ? setTimeout(() => this.expirePending(), Math.min(Math.max(0, next - this.deps.clock.now()) + 10, 2 ** 31 - 1))
+      : null;
+  }
+
+  /** Retained statuses are cleared 7 days after a terminal state (PROTOCOL.md "Topics"). */
+  private sweepStatuses(): void {
+    for (const id of this.table.clearable(this.deps.clock.now() - STATUS_RETENTION_MS)) {
+      this.deps.mqtt.publishReliable(this.deps.topics.status(id), Buffer.alloc(0), { retain: true });
+      this.table.markStatusCleared(id);
+    }
+  }
+}
