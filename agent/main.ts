@@ -343,14 +343,15 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private onTrigger(trigger: Trigger, capture: Capture, link: MqttLink, topics: Topics, log: Logger): void {
+    // Only the clip placement (no I/O), the outbox write and the publish run here; capture's jobs follow later.
     const clipId = capture.trigger(trigger);
-    log.info(trigger.kind, { source: trigger.source, clipId });
     try {
       link.publishReliable(topics.event, JSON.stringify({ v: 1, type: trigger.kind, at: iso(trigger.at), source: trigger.source, clipId }));
     } catch (err) {
       // This runs in a GPIO timer: a throw (the outbox on a full disk) would end the whole agent.
       log.error('the event could not be queued for MQTT', { clipId, error: (err as Error).message });
     }
+    log.info(trigger.kind, { source: trigger.source, clipId });
     this.emit('trigger', { trigger, clipId });
   }
 
@@ -392,8 +393,9 @@ export class Agent extends EventEmitter<AgentEvents> {
         longPressSeconds: button.longPressSeconds,
       });
       b.on('press', ({ at }) => {
-        chimeOut?.ring();
+        // The event's outbox write and publish first; the chime and everything else after.
         on.ring({ kind: 'ring', source: 'button', at });
+        chimeOut?.ring();
       });
       b.on('long-press', () => on.longPress());
       await b.start();

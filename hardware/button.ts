@@ -1,15 +1,18 @@
 /**
  * The doorbell push button, over any DigitalInput (every backend gets the same behaviour).
  *
- * Debounce: after an edge the level must stay unchanged for `debounceMs` before it counts, so a
- * contact-bounce burst (many edges within a few ms) makes one press. The press is stamped with the
- * time of the burst's FIRST edge — when the finger hit the button — so the clip's pre-roll is
- * measured from the real press, not from the end of the bounce.
+ * Leading-edge debounce: the first edge after the line was quiet for `debounceMs` counts at once, so
+ * a ring costs no waiting; the contact bounce that follows it (edges closer together than that) is
+ * ignored. Bounce edges come well under BOUNCE_FLOOR_MS apart, so the quiet time is never shorter
+ * than that floor: even `debounceMs: 0` gives one event per press. When a burst leaves the line at
+ * the other level than the one counted (a glitch, or a release inside the bounce window), the
+ * level is put right once the line has been quiet for the same time.
  *
- * Press and long press: a doorbell must ring at once, so `press` is emitted as soon as the press is
- * debounced, without waiting to learn how long it will be held. If the button is still held
- * `longPressSeconds` after the press, `long-press` follows (once, while still held): a long press
- * (which opens pairing) has therefore also rung once. `release` comes when the button is let go.
+ * Press and long press: `press` is emitted at the first edge, before anyone knows how long the
+ * button will be held. If it is still held `longPressSeconds` after the press, `long-press` follows
+ * (once, while still held): a long press (which opens pairing) has therefore also rung once.
+ * `release` comes when the button is let go. Times are the edges' own stamps (kernel timestamps on
+ * real hardware), so a busy event loop that hears of a whole press late still counts it right.
  */
 import { systemClock, type Clock } from '../agent/clock.js';
 import { Emitter } from './emitter.js';
@@ -28,18 +31,20 @@ export interface ButtonDeps {
   clock?: Clock;
 }
 
+/** Contact bounce of a push button: edges a few ms apart for up to ~15 ms; never a new press. */
+export const BOUNCE_FLOOR_MS = 5;
+
 export class Button extends Emitter<ButtonEvents> {
   /** The debounced logical level. */
   private level: Level = 0;
-  private lastEdge: Level = 0;
-  private lastEdgeAt = 0;
-  /** First edge of the burst being debounced, or null when the line is quiet. */
-  private burstAt: number | null = null;
+  /** The line's level as its last edge left it. */
+  private lineLevel: Level = 0;
+  private lastEdgeAt = Number.NEGATIVE_INFINITY;
   /** Time of the current press; null when released, or held since before start (not a press). */
   private pressedAt: number | null = null;
   private settleTimer: NodeJS.Timeout | null = null;
   private longTimer: NodeJS.Timeout | null = null;
-  /** The long-press time came while a burst was pending: it may be the release, so settle decides. */
+  /** The long-press time came while the line was unsettled: settling decides. */
   private longPending = false;
   private readonly onEdge = (edge: Edge): void => this.edge(edge);
 
@@ -50,7 +55,7 @@ export class Button extends Emitter<ButtonEvents> {
   /** Starts the input (the button owns it) and follows its edges. */
   async start(): Promise<void> {
     await this.deps.input.start();
-    this.level = this.lastEdge = this.deps.input.read();
+    this.level = this.lineLevel = this.deps.input.read();
     this.deps.input.on('edge', this.onEdge);
   }
 
@@ -60,34 +65,33 @@ export class Button extends Emitter<ButtonEvents> {
     await this.deps.input.stop();
   }
 
-  private edge({ value, at }: Edge): void {
-    // Debounce by the edges' own timestamps: when a busy event loop delivers a whole press and
-    // release at once, the level between them still counts if it was stable for debounceMs.
-    if (this.burstAt !== null && at - this.lastEdgeAt >= this.deps.debounceMs) {
-      if (this.settleTimer) clearTimeout(this.settleTimer);
-      this.settle();
-    }
-    this.lastEdge = value;
-    this.lastEdgeAt = at;
-    this.burstAt ??= at;
-    if (this.settleTimer) clearTimeout(this.settleTimer);
-    this.settleTimer = setTimeout(() => this.settle(), this.deps.debounceMs);
+  private get quietMs(): number {
+    return Math.max(this.deps.debounceMs, BOUNCE_FLOOR_MS);
   }
 
+  private edge({ value, at }: Edge): void {
+    const quiet = at - this.lastEdgeAt >= this.quietMs;
+    this.lastEdgeAt = at;
+    this.lineLevel = value;
+    if (quiet && value !== this.level) this.change(value, at);
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    const delay = at + this.quietMs - this.clock.now();
+    this.settleTimer = setTimeout(() => this.settle(), Math.max(0, delay));
+  }
+
+  /** The line has been quiet for quietMs: its level is the logical one now. */
   private settle(): void {
     this.settleTimer = null;
-    const at = this.burstAt!;
-    this.burstAt = null;
-    if (this.lastEdge === this.level) {
-      // A glitch that came back to where it was: no change, but a long press it delayed is now due.
-      if (this.longPending) this.emitLongPress();
-      return;
-    }
-    this.level = this.lastEdge;
-    if (this.level === 1) {
+    if (this.lineLevel !== this.level) this.change(this.lineLevel, this.lastEdgeAt);
+    else if (this.longPending) this.emitLongPress();
+  }
+
+  private change(value: Level, at: number): void {
+    this.level = value;
+    if (value === 1) {
       this.pressedAt = at;
       this.emit('press', { at });
-      const delay = at + this.longPressMs - (this.deps.clock ?? systemClock).now();
+      const delay = at + this.longPressMs - this.clock.now();
       this.longTimer = setTimeout(() => this.longPressDue(), Math.max(0, delay));
       return;
     }
@@ -99,17 +103,21 @@ export class Button extends Emitter<ButtonEvents> {
 
   private longPressDue(): void {
     this.longTimer = null;
-    if (this.burstAt !== null) this.longPending = true;
+    if (this.lineLevel !== 1) this.longPending = true;
     else this.emitLongPress();
   }
 
   private emitLongPress(): void {
     this.longPending = false;
-    this.emit('long-press', { at: this.pressedAt! + this.longPressMs });
+    if (this.pressedAt !== null) this.emit('long-press', { at: this.pressedAt + this.longPressMs });
   }
 
   private get longPressMs(): number {
     return (this.deps.longPressSeconds ?? 5) * 1000;
+  }
+
+  private get clock(): Clock {
+    return this.deps.clock ?? systemClock;
   }
 
   private clearLongPress(): void {
@@ -121,7 +129,6 @@ export class Button extends Emitter<ButtonEvents> {
   private clearTimers(): void {
     if (this.settleTimer) clearTimeout(this.settleTimer);
     this.settleTimer = null;
-    this.burstAt = null;
     this.clearLongPress();
   }
 }

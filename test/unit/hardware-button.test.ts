@@ -55,14 +55,48 @@ describe('Button', () => {
     ]);
   });
 
-  it('ignores a spike shorter than the debounce time', async () => {
+  it('rings on the first edge, before any timer runs (leading edge)', async () => {
+    const { gpio, button, events } = setup();
+    await button.start();
+    gpio.set(PIN, 0);
+    expect(events).toEqual([{ type: 'press', at: T0 }]);
+  });
+
+  it.each([0, 30])('gives one press and one release per bounced press at debounceMs %i', async (debounceMs) => {
+    const { gpio, button, events } = setup({ debounceMs });
+    await button.start();
+    for (let i = 0; i < 3; i++) {
+      await Promise.all([gpio.press(PIN, 150), vi.advanceTimersByTimeAsync(300)]);
+    }
+    expect(events.map((e) => e.type)).toEqual(['press', 'release', 'press', 'release', 'press', 'release']);
+    expect(events.filter((e) => e.type === 'release').map((e) => e.heldMs)).toEqual([150, 150, 150]);
+  });
+
+  it('at debounceMs 0 counts presses 20 ms apart, each with its contact bounce', async () => {
+    const { gpio, button, events } = setup({ debounceMs: 0 });
+    await button.start();
+    // Active low: 0 = closed. Each press bounces 3 edges on closing and 3 on opening, 9 ms later.
+    for (let ring = 0; ring < 100; ring++) {
+      const t = T0 + ring * 20;
+      for (const [raw, dt] of [[0, 0], [1, 1], [0, 2], [1, 9], [0, 10], [1, 11]] as const) gpio.set(PIN, raw, t + dt);
+      await vi.advanceTimersByTimeAsync(20);
+    }
+    await vi.advanceTimersByTimeAsync(100);
+    expect(events.filter((e) => e.type === 'press')).toHaveLength(100);
+    expect(events.filter((e) => e.type === 'release')).toHaveLength(100);
+  });
+
+  it('puts the level right when a glitch ends inside its own bounce window', async () => {
     const { gpio, button, events } = setup();
     await button.start();
     gpio.set(PIN, 0);
     await vi.advanceTimersByTimeAsync(2);
     gpio.set(PIN, 1);
     await vi.advanceTimersByTimeAsync(500);
-    expect(events).toEqual([]);
+    expect(events).toEqual([
+      { type: 'press', at: T0 },
+      { type: 'release', at: T0 + 2, heldMs: 2 },
+    ]);
   });
 
   it('reports the release with how long the button was held', async () => {
