@@ -119,7 +119,15 @@ export class Agent extends EventEmitter<AgentEvents> {
       brokerWsUrl ||= broker.wsUrl;
       this.emit('broker-ready', { url: broker.url, wsUrl: broker.wsUrl });
     }
-    const outbox = new Outbox({ db, log: part('outbox'), now: () => clock.now() });
+    const outbox = new Outbox({
+      db,
+      log: part('outbox'),
+      now: () => clock.now(),
+      onSetAside: ({ id, topic, attempts, error }) => {
+        audit.append('outbox-set-aside', { id, topic, attempts, error });
+        publishState.trigger();
+      },
+    });
     outbox.start();
     const link = new MqttLink({
       options: {
@@ -168,6 +176,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         camera: () => ({ ok: camera.ok, source: config.camera.source, since: camera.since, detail: camera.detail }),
         storage: () => store.usage(),
         pendingRequests: () => requests.pendingIds(),
+        outbox: () => ({ pending: outbox.pending(), setAside: outbox.setAside() }),
         audit: () => audit.head(),
       });
       this.publish(link, topics.state, JSON.stringify(state), log);
@@ -278,7 +287,7 @@ export class Agent extends EventEmitter<AgentEvents> {
           camera: capture.health(),
           storage: store.usage(),
           broker: link.status(),
-          outbox: outbox.pending(),
+          outbox: { pending: outbox.pending(), setAside: outbox.setAside() },
           pendingRequests: requests.pendingIds(),
           audit: audit.head(),
         }),

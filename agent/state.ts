@@ -7,6 +7,7 @@ export interface StateSources {
   camera(): { ok: boolean; source: string; since: number; detail?: string | undefined };
   storage(): { usedBytes: number; capBytes: number; clips: number; oldest: number | null };
   pendingRequests(): string[];
+  outbox(): { pending: number; setAside: number };
   audit(): { seq: number; head: string } | null;
 }
 
@@ -26,6 +27,7 @@ export function buildState(sources: StateSources): Record<string, unknown> {
       ...(storage.oldest !== null ? { oldest: iso(storage.oldest) } : {}),
     },
     requests: { pending: sources.pendingRequests() },
+    outbox: sources.outbox(),
   };
   const audit = sources.audit();
   if (audit) state.audit = audit;

@@ -10,6 +10,7 @@ import { checkClock } from './clock-check.js';
 import { checkFfmpeg } from './ffmpeg-check.js';
 import { checkGpio } from './gpio-check.js';
 import { checkOwners } from './owners-check.js';
+import { checkOutbox } from './outbox-check.js';
 import { systemProbes } from './probes.js';
 import { checkRuntimeOnTmpfs, checkStoreSpace, checkStoreWritable } from './store-checks.js';
 import type { CheckContext, DoctorCheck, DoctorProbes, DoctorReport } from './types.js';
@@ -28,6 +29,7 @@ const CHECKS: { name: string; run: (ctx: CheckContext) => Promise<DoctorCheck> }
   { name: 'clock', run: checkClock },
   { name: 'broker', run: checkBroker },
   { name: 'owner keys', run: checkOwners },
+  { name: 'outbox', run: checkOutbox },
 ];
 
 export async function runDoctor(config: Config, probes: Partial<DoctorProbes> = {}): Promise<DoctorReport> {

@@ -27,6 +27,12 @@ export interface LinkHealth {
 
 const RECONNECT_BASE_MS = 1000;
 const RECONNECT_CAP_MS = 60_000;
+/** An outbox message not acknowledged within this counts as one failed attempt. */
+const ACK_TIMEOUT_MS = 10_000;
+/** A failed outbox delivery on a live connection is retried after this (a drop retries on reconnect). */
+const RETRY_MS = 5_000;
+/** How long a clean stop may wait for the broker before it just closes the socket. */
+const STOP_GRACE_MS = 3_000;
 
 export class MqttLink {
   private client: MqttClient | null = null;
@@ -34,6 +40,7 @@ export class MqttLink {
   private readonly connectListeners: (() => void)[] = [];
   private attempts = 0;
   private health: LinkHealth = { connected: false, since: Date.now(), detail: 'not started' };
+  private retry: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: { options: LinkOptions; outbox: Outbox; log: Logger }) {}
 
@@ -55,6 +62,8 @@ export class MqttLink {
     };
     const client = connect(o.url, opts);
     this.client = client;
+    // Every publish in flight listens for 'close' (see publishOnce).
+    client.setMaxListeners(0);
     client.on('connect', () => {
       this.attempts = 0;
       client.options.reconnectPeriod = RECONNECT_BASE_MS;
@@ -77,11 +86,17 @@ export class MqttLink {
     client.on('message', (topic, payload) => this.dispatch(topic, payload));
   }
 
+  /** Ends the connection: gracefully if the broker answers within STOP_GRACE_MS, else at once. */
   async stop(): Promise<void> {
     const client = this.client;
     this.client = null;
+    if (this.retry) clearTimeout(this.retry);
     if (!client) return;
-    await client.endAsync();
+    const graceful = await withTimeout(client.endAsync(), STOP_GRACE_MS).then(
+      (ended) => ended,
+      () => false,
+    );
+    if (!graceful) await client.endAsync(true).catch(() => undefined);
   }
 
   get connected(): boolean {
@@ -115,7 +130,7 @@ export class MqttLink {
     assertPublishable(topic);
     const client = this.client;
     if (!client?.connected) return;
-    await client.publishAsync(topic, toBuffer(payload), { qos: opts.qos ?? 1, retain: opts.retain ?? false });
+    await publishOnce(client, topic, toBuffer(payload), { qos: opts.qos ?? 1, retain: opts.retain ?? false });
   }
 
   private async flushOutbox(): Promise<void> {
@@ -125,11 +140,17 @@ export class MqttLink {
       await this.deps.outbox.flush({
         publish: async (topic, payload, opts) => {
           if (!client.connected) throw new Error('broker disconnected');
-          await client.publishAsync(topic, payload, opts);
+          await publishOnce(client, topic, payload, opts);
         },
       });
     } catch (err) {
-      this.deps.log.warn('outbox delivery paused; will resume on reconnect', { error: (err as Error).message });
+      this.deps.log.warn('outbox delivery paused; will resume', { error: (err as Error).message });
+      if (client.connected && this.client === client && !this.retry) {
+        this.retry = setTimeout(() => {
+          this.retry = null;
+          void this.flushOutbox();
+        }, RETRY_MS);
+      }
     }
   }
 
@@ -158,6 +179,43 @@ export class MqttLink {
   private setHealth(next: LinkHealth): void {
     this.health = next;
   }
+}
+
+/**
+ * One QoS 0/1 publish that settles: acknowledged, or failed when the broker drops the connection
+ * (Mosquitto does for a topic it refuses) or does not answer within ACK_TIMEOUT_MS (aedes ignores
+ * one). A failed message is removed from mqtt.js's own resend queue: the outbox decides about it,
+ * and it must not be replayed at the broker on every reconnect.
+ */
+function publishOnce(client: MqttClient, topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const callback = (err?: Error): void => {
+      settle(err ?? null);
+    };
+    const settle = (err: Error | null): void => {
+      clearTimeout(timer);
+      client.removeListener('close', onClose);
+      if (!err) return resolve();
+      const entry = Object.entries(client.outgoing).find(([, o]) => o.cb === callback);
+      if (entry) {
+        entry[1].cb = () => undefined; // settled here already
+        client.removeOutgoingMessage(Number(entry[0]));
+      }
+      reject(err);
+    };
+    const onClose = (): void => settle(new Error('the broker closed the connection while this message was in flight'));
+    timer = setTimeout(() => settle(new Error(`no acknowledgement within ${ACK_TIMEOUT_MS / 1000} s`)), ACK_TIMEOUT_MS);
+    client.once('close', onClose);
+    client.publish(topic, payload, opts, callback);
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | false> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }
 
 function toBuffer(payload: Buffer | string): Buffer {

@@ -14,6 +14,13 @@ export interface OutboxMessage {
   retain: boolean;
 }
 
+export interface SetAside {
+  id: number;
+  topic: string;
+  attempts: number;
+  error: string;
+}
+
 export interface Publisher {
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
 }
@@ -27,7 +34,14 @@ const MIGRATIONS = [
      retain INTEGER NOT NULL,
      created_at INTEGER NOT NULL
    )`,
+  // A message the broker keeps refusing is set aside (kept, not retried) so the rest can flow.
+  `ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE outbox ADD COLUMN last_error TEXT;
+   ALTER TABLE outbox ADD COLUMN set_aside_at INTEGER;`,
 ];
+
+/** Failed deliveries of one message before it is set aside (a refused topic fails every time). */
+export const OUTBOX_MAX_ATTEMPTS = 3;
 
 /** Beyond this many waiting messages the oldest are dropped (logged): weeks offline must not fill the disk. */
 export const OUTBOX_LIMIT = 10_000;
@@ -38,20 +52,36 @@ export class Outbox {
     insert: import('better-sqlite3').Statement;
     next: import('better-sqlite3').Statement;
     remove: import('better-sqlite3').Statement;
+    failed: import('better-sqlite3').Statement;
+    setAside: import('better-sqlite3').Statement;
     count: import('better-sqlite3').Statement;
+    countSetAside: import('better-sqlite3').Statement;
     trim: import('better-sqlite3').Statement;
   };
 
-  constructor(private readonly deps: { db: Db; log: Logger; now: () => number }) {}
+  constructor(
+    private readonly deps: {
+      db: Db;
+      log: Logger;
+      now: () => number;
+      /** Told about each message set aside (the agent audits it and shows it in the state). */
+      onSetAside?: (message: SetAside) => void;
+    },
+  ) {}
 
   start(): void {
     migrate(this.deps.db, 'outbox', MIGRATIONS);
     const db = this.deps.db;
     this.statements = {
       insert: db.prepare('INSERT INTO outbox (topic, payload, qos, retain, created_at) VALUES (?, ?, ?, ?, ?)'),
-      next: db.prepare('SELECT id, topic, payload, qos, retain FROM outbox WHERE id > ? ORDER BY id LIMIT 50'),
+      next: db.prepare(
+        'SELECT id, topic, payload, qos, retain, attempts FROM outbox WHERE id > ? AND set_aside_at IS NULL ORDER BY id LIMIT 50',
+      ),
       remove: db.prepare('DELETE FROM outbox WHERE id = ?'),
-      count: db.prepare('SELECT count(*) AS n FROM outbox'),
+      failed: db.prepare('UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?'),
+      setAside: db.prepare('UPDATE outbox SET set_aside_at = ? WHERE id = ?'),
+      count: db.prepare('SELECT count(*) AS n FROM outbox WHERE set_aside_at IS NULL'),
+      countSetAside: db.prepare('SELECT count(*) AS n FROM outbox WHERE set_aside_at IS NOT NULL'),
       trim: db.prepare('DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)'),
     };
   }
@@ -59,18 +89,28 @@ export class Outbox {
   enqueue(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): void {
     const { insert, count, trim } = this.statements;
     insert.run(topic, payload, opts.qos, opts.retain ? 1 : 0, this.deps.now());
-    const { n } = count.get() as { n: number };
+    const n = (count.get() as { n: number }).n + this.setAside();
     if (n > OUTBOX_LIMIT) {
       trim.run(n - OUTBOX_LIMIT);
       this.deps.log.warn('outbox full: dropped the oldest undelivered messages', { dropped: n - OUTBOX_LIMIT });
     }
   }
 
+  /** Messages waiting for delivery (not counting those set aside). */
   pending(): number {
     return (this.statements.count.get() as { n: number }).n;
   }
 
-  /** Publishes everything waiting, in order; a message is deleted only after the broker acknowledged it. */
+  /** Messages the broker refused OUTBOX_MAX_ATTEMPTS times: kept for inspection, never retried. */
+  setAside(): number {
+    return (this.statements.countSetAside.get() as { n: number }).n;
+  }
+
+  /**
+   * Publishes everything waiting, in order; a message is deleted only after the broker acknowledged
+   * it. A failure pauses delivery (the caller retries) unless it was that message's last chance:
+   * then it is set aside and the next one goes.
+   */
   flush(publisher: Publisher): Promise<void> {
     this.flushing ??= this.drain(publisher).finally(() => {
       this.flushing = null;
@@ -87,10 +127,30 @@ export class Outbox {
         payload: Buffer;
         qos: number;
         retain: number;
+        attempts: number;
       }[];
       if (rows.length === 0) return;
       for (const row of rows) {
-        await publisher.publish(row.topic, row.payload, { qos: row.qos === 1 ? 1 : 0, retain: row.retain === 1 });
+        try {
+          await publisher.publish(row.topic, row.payload, { qos: row.qos === 1 ? 1 : 0, retain: row.retain === 1 });
+        } catch (err) {
+          const error = (err as Error).message;
+          this.statements.failed.run(error, row.id);
+          if (row.attempts + 1 < OUTBOX_MAX_ATTEMPTS) throw err;
+          this.statements.setAside.run(this.deps.now(), row.id);
+          this.deps.log.error('outbox: set a message aside after repeated failures; the rest flows', {
+            id: row.id,
+            topic: row.topic,
+            error,
+          });
+          try {
+            this.deps.onSetAside?.({ id: row.id, topic: row.topic, attempts: row.attempts + 1, error });
+          } catch (notifyErr) {
+            this.deps.log.error('could not record the set-aside message', { id: row.id, error: (notifyErr as Error).message });
+          }
+          after = row.id;
+          continue;
+        }
         this.statements.remove.run(row.id);
         after = row.id;
       }

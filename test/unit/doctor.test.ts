@@ -104,6 +104,7 @@ describe('doorbell doctor checks', () => {
       ['clock', true, false],
       ['broker', true, false],
       ['owner keys', true, false],
+      ['outbox', true, false],
     ]);
     expect(report.ok).toBe(true);
     expect(formatReport(report)).toMatch(/all checks passed\n$/);
