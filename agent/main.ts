@@ -12,7 +12,8 @@ import { ControlServer } from './control/index.js';
 import type { Trigger } from './events.js';
 import type { Logger } from './log.js';
 import { EmbeddedBroker, MqttLink, Outbox, topicsFor, type Topics } from './mqtt/index.js';
-import { DeviceKey, Enrollment, NonceStore, OwnerRegistry, PairingWindow } from './owner/index.js';
+import { DeviceKey, DeviceSequence, Enrollment, NonceStore, OwnerChannel, OwnerRegistry, PairingWindow } from './owner/index.js';
+import { ownerTopics } from './envelope/index.js';
 import { RequestService, type LookupFn } from './requests/index.js';
 import { buildState, Debounced, OFFLINE_STATE } from './state.js';
 import { ClipStore, type ClipRecord } from './store/index.js';
@@ -87,7 +88,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const db = openDatabase(databasePath(config));
     this.push('database', () => db.close());
     const deviceKey = new DeviceKey({ dir: config.storage.dir, log: part('device-key') });
-    deviceKey.start();
+    await deviceKey.start();
     const audit = new AuditLog({ db, clock, log: part('audit'), signer: deviceKey });
     audit.start();
     this.push('audit', () => audit.stop());
@@ -103,6 +104,8 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.push('store', () => store.stop());
     const owners = new OwnerRegistry({ db, clock, log: part('owners') });
     owners.start();
+    const sequence = new DeviceSequence(db);
+    sequence.start();
     const nonces = new NonceStore({ db, clock, log: part('nonces') });
     nonces.start();
     this.push('nonces', () => nonces.stop());
@@ -159,12 +162,22 @@ export class Agent extends EventEmitter<AgentEvents> {
       log: part('requests'),
       lookup: opts.lookup,
     });
+    const channel = new OwnerChannel({
+      topics: ownerTopics(config.mqtt.prefix, deviceId),
+      device: deviceKey,
+      owners,
+      sequence,
+      mqtt: link,
+      refuse: (topic, reason, data) => audit.appendRefusal(topic, reason, data),
+      clock,
+      log: part('owner-channel'),
+    });
     const enrollment = new Enrollment({
       owners,
       audit,
-      clock,
-      devicePublicKey: deviceKey.publicKey,
-      announce: (payload) => link.publishReliable(topics.paired, payload),
+      device: deviceKey.publicKeys,
+      announce: (body) => channel.send(body),
+      announcePlain: (payload) => link.publishReliable(topics.paired, payload),
     });
     const pairing = new PairingWindow({ clock, log: part('pairing') });
 
@@ -221,12 +234,13 @@ export class Agent extends EventEmitter<AgentEvents> {
         return;
       }
       try {
-        const key = enrollment.enroll(result.name, result.publicKey, 'pairing');
+        const key = enrollment.enroll(result.name, result.publicKey, result.sealingRecipient, 'pairing');
         log.info('owner enrolled by pairing', { keyId: key.keyId, name: key.name });
       } catch (err) {
         audit.appendRefusal(topic, 'enrollment-failed', { detail: (err as Error).message });
       }
     });
+    await channel.start();
     await requests.start();
     this.push('requests', () => requests.stop());
 
@@ -281,7 +295,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       handlers: {
         sim: (args) => this.simulate(gpio, String(args.what)),
         pair: () => this.openPairing(pairing, log),
-        'owner-add': (args) => enrollment.enroll(String(args.name), String(args.publicKey), 'cli'),
+        'owner-add': (args) => enrollment.enroll(String(args.name), String(args.publicKey), String(args.sealingRecipient), 'cli'),
         'owner-revoke': (args) => enrollment.revoke(String(args.keyId)),
         status: () => ({
           camera: capture.health(),

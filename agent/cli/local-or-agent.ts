@@ -9,8 +9,9 @@ import type { Config } from '../config.js';
 import { AgentNotRunningError, sendControl } from '../control/index.js';
 import { silentLogger } from '../log.js';
 import { controlSocketPath } from '../main.js';
-import { Outbox, topicsFor } from '../mqtt/index.js';
-import { DeviceKey, Enrollment, OwnerRegistry } from '../owner/index.js';
+import { ownerTopics } from '../envelope/index.js';
+import { Outbox } from '../mqtt/index.js';
+import { DeviceKey, DeviceSequence, Enrollment, OwnerChannel, OwnerRegistry } from '../owner/index.js';
 import { openCliDatabase } from './database.js';
 
 export async function withEnrollment<T>(
@@ -28,22 +29,33 @@ export async function withEnrollment<T>(
     const clock = systemClock;
     const log = silentLogger;
     const deviceKey = new DeviceKey({ dir: config.storage.dir, log });
-    deviceKey.start();
+    await deviceKey.start();
     const audit = new AuditLog({ db, clock, log, signer: deviceKey });
     audit.start();
     const owners = new OwnerRegistry({ db, clock, log });
     owners.start();
     const outbox = new Outbox({ db, log, now: () => clock.now() });
     outbox.start();
-    const paired = topicsFor(config.mqtt.prefix, config.device.id).paired;
-    const enrollment = new Enrollment({
+    const sequence = new DeviceSequence(db);
+    sequence.start();
+    // The announcement is sealed here and waits in the outbox for the agent's next connection.
+    const channel = new OwnerChannel({
+      topics: ownerTopics(config.mqtt.prefix, config.device.id),
+      device: deviceKey,
       owners,
-      audit,
+      sequence,
+      mqtt: {
+        subscribe: () => Promise.resolve(),
+        publishReliable: (topic, payload) => outbox.enqueue(topic, payload, { qos: 1, retain: false }),
+        publishLatest: () => Promise.resolve(),
+      },
+      refuse: () => undefined,
       clock,
-      devicePublicKey: deviceKey.publicKey,
-      announce: (payload) => outbox.enqueue(paired, Buffer.from(payload), { qos: 1, retain: false }),
+      log,
     });
+    const enrollment = new Enrollment({ owners, audit, device: deviceKey.publicKeys, announce: (body) => channel.send(body) });
     const result = locally(enrollment);
+    await enrollment.settled();
     audit.stop();
     return result;
   } finally {

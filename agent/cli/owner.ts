@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { iso } from '../clock.js';
 import { databasePath } from '../main.js';
-import { b64urlEncode, generateOwnerKey, OwnerRegistry, writeKeyFile, type OwnerKey } from '../owner/index.js';
+import { fingerprint } from '../envelope/index.js';
+import { generateOwnerKeyFile, OwnerRegistry, readDevicePublicKeys, type OwnerKey } from '../owner/index.js';
 import { openCliDatabase } from './database.js';
 import type { Config } from '../config.js';
 import { systemClock } from '../clock.js';
@@ -22,15 +23,24 @@ function listKeys(config: Config): OwnerKey[] {
   }
 }
 
+/** The device's fingerprint, for the owner to compare with what the phone shows after pairing. */
+function printDevice(config: Config): void {
+  const device = readDevicePublicKeys(config.storage.dir);
+  if (device) print(`device ${fingerprint(device.keyId)}  (signing key ${device.signingKey}, sealing key ${device.sealingRecipient})`);
+  else print('device keys not created yet: start the agent once');
+}
+
 export const owner: Command = {
   usage:
-    'owner keygen --out FILE | owner add --name NAME --key PUBLICKEY | owner list [--json] | owner revoke KEYID\n' +
+    'owner keygen --out FILE | owner add --name NAME --key ED25519_B64URL --seal AGE_RECIPIENT | owner list [--json]\n' +
+    '         | owner revoke KEYID\n' +
     '         | owner approve REQUEST_ID --key FILE [--clips ID,…] | owner deny REQUEST_ID --key FILE',
   summary: "manage the owners' keys, and approve or deny a request from a terminal",
   options: {
     ...configOption,
     ...jsonOption,
     out: { type: 'string' },
+    seal: { type: 'string' },
     name: { type: 'string' },
     key: { type: 'string' },
     clips: { type: 'string' },
@@ -40,25 +50,27 @@ export const owner: Command = {
     const [sub, arg] = args;
     if (sub === 'keygen') {
       if (typeof flags.out !== 'string') throw new Error('usage: doorbell owner keygen --out FILE');
-      const key = generateOwnerKey();
-      writeKeyFile(flags.out, key.privateKey);
-      print(`private key  ${flags.out} (keep it secret; mode 0600)`);
-      print(`key id       ${key.keyId}`);
-      print(`public key   ${b64urlEncode(key.publicKeyRaw)}`);
-      print(`enroll it on the doorbell: doorbell owner add --name "Your name" --key ${b64urlEncode(key.publicKeyRaw)}`);
+      const key = await generateOwnerKeyFile(flags.out);
+      print(`private keys ${flags.out} (keep it secret; mode 0600)`);
+      print(`key id       ${fingerprint(key.keyId)}`);
+      print(`signing key  ${key.signingKey}`);
+      print(`sealing key  ${key.sealingRecipient}`);
+      print(`enroll it on the doorbell: doorbell owner add --name "Your name" --key ${key.signingKey} --seal ${key.sealingRecipient}`);
       return 0;
     }
     const config = configFrom(flags);
     if (sub === 'add') {
-      if (typeof flags.name !== 'string' || typeof flags.key !== 'string') {
-        throw new Error('usage: doorbell owner add --name NAME --key PUBLICKEY');
+      if (typeof flags.name !== 'string' || typeof flags.key !== 'string' || typeof flags.seal !== 'string') {
+        throw new Error('usage: doorbell owner add --name NAME --key ED25519_B64URL --seal AGE_RECIPIENT');
       }
       const name = flags.name;
       const publicKey = flags.key;
-      const key = (await withEnrollment(config, { cmd: 'owner-add', args: { name, publicKey } }, (e) =>
-        e.enroll(name, publicKey, 'cli'),
+      const sealingRecipient = flags.seal;
+      const key = (await withEnrollment(config, { cmd: 'owner-add', args: { name, publicKey, sealingRecipient } }, (e) =>
+        e.enroll(name, publicKey, sealingRecipient, 'cli'),
       )) as OwnerKey;
       print(`enrolled ${key.keyId} (${key.name})`);
+      printDevice(config);
       return 0;
     }
     if (sub === 'revoke') {
@@ -69,13 +81,19 @@ export const owner: Command = {
     }
     if (sub === 'list') {
       const keys = listKeys(config);
+      const device = readDevicePublicKeys(config.storage.dir);
       if (flags.json) {
-        printJson(keys.map((k) => ({ ...k, addedAt: iso(k.addedAt), revokedAt: k.revokedAt === null ? null : iso(k.revokedAt) })));
-      } else if (keys.length === 0) print('no owner keys enrolled (doorbell pair, or doorbell owner add)');
-      else {
-        for (const k of keys) {
-          print(`${k.keyId}  ${k.revokedAt === null ? 'active ' : 'revoked'}  ${iso(k.addedAt)}  ${k.via.padEnd(7)}  ${k.name}`);
-        }
+        printJson({
+          device: device ? { ...device, fingerprint: fingerprint(device.keyId) } : null,
+          owners: keys.map((k) => ({ ...k, addedAt: iso(k.addedAt), revokedAt: k.revokedAt === null ? null : iso(k.revokedAt) })),
+        });
+        return 0;
+      }
+      printDevice(config);
+      if (keys.length === 0) print('no owner keys enrolled (doorbell pair, or doorbell owner add)');
+      for (const k of keys) {
+        const sealed = k.sealingRecipient ? '' : '  (no sealing key: enroll again to receive notices)';
+        print(`${k.keyId}  ${k.revokedAt === null ? 'active ' : 'revoked'}  ${iso(k.addedAt)}  ${k.via.padEnd(10)}  ${k.name}${sealed}`);
       }
       return 0;
     }

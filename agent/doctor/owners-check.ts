@@ -3,13 +3,14 @@ import { existsSync, statSync } from 'node:fs';
 import { systemClock } from '../clock.js';
 import { silentLogger } from '../log.js';
 import { databasePath } from '../main.js';
-import { OwnerRegistry } from '../owner/index.js';
+import { fingerprint } from '../envelope/index.js';
+import { OwnerRegistry, readDevicePublicKeys } from '../owner/index.js';
 import { openDatabase } from '../store/database.js';
 import type { CheckContext, DoctorCheck } from './types.js';
 
 const PAIR =
   'pair your phone: open the app, hold the doorbell button for 5 s (or run `doorbell pair`) and enter the code; ' +
-  'or enroll a key with `doorbell owner add --name NAME --key PUBLICKEY`';
+  'or enroll a key with `doorbell owner add --name NAME --key ED25519_B64URL --seal AGE_RECIPIENT`';
 
 export async function checkOwners(ctx: CheckContext): Promise<DoctorCheck> {
   const name = 'owner keys';
@@ -37,7 +38,10 @@ export async function checkOwners(ctx: CheckContext): Promise<DoctorCheck> {
       const revoked = keys.length ? ` (${keys.length} revoked)` : '';
       return { name, ok: false, detail: `no owner key enrolled${revoked}: requests can only wait and expire`, fix: PAIR };
     }
-    return { name, ok: true, detail: `${active.length} enrolled: ${active.map((k) => k.name).join(', ')}` };
+    // The device's fingerprint, for the owner to compare with the one the phone shows after pairing.
+    const device = readDevicePublicKeys(ctx.config.storage.dir);
+    const shown = device ? `device ${fingerprint(device.keyId)}; ` : '';
+    return { name, ok: true, detail: `${shown}${active.length} enrolled: ${active.map((k) => k.name).join(', ')}` };
   } finally {
     db.close();
   }

@@ -1,22 +1,41 @@
-/** The device's own Ed25519 key: it signs evidence manifests and the audit log's transparency head. */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, chmodSync } from 'node:fs';
+/**
+ * The device's own keys, beside the database they vouch for: an Ed25519 key (signs everything the
+ * device sends, evidence manifests and the audit log) and an X25519 age identity (owners seal their
+ * decisions to it). The public halves are also written to a world-readable file, so the CLI on the
+ * device can check the device's signatures without reading a private key.
+ */
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { sign, type KeyObject } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
+import { newSealingIdentity, recipientOf, type Signer } from '../envelope/index.js';
 import { b64urlEncode, generateOwnerKey, readKeyFile, writeKeyFile } from './crypto.js';
 
 export const DEVICE_KEY_FILE = 'device-key.pem';
+export const DEVICE_AGE_FILE = 'device-age.key';
+export const DEVICE_PUBLIC_FILE = 'device-public.json';
 
 export interface DeviceKeyDeps {
-  /** `storage.dir`: the key lives beside the database it vouches for. */
+  /** `storage.dir`: the keys live beside the database they vouch for. */
   dir: string;
   log: Logger;
+}
+
+/** What anyone may know about the device's keys (`device-public.json`). */
+export interface DevicePublicKeys {
+  keyId: string;
+  /** Base64url of the 32 raw Ed25519 bytes. */
+  signingKey: string;
+  /** The X25519 age recipient (`age1…`). */
+  sealingRecipient: string;
 }
 
 interface Loaded {
   privateKey: KeyObject;
   publicKey: string;
   keyId: string;
+  identity: string;
+  recipient: string;
 }
 
 export class DeviceKey {
@@ -28,22 +47,36 @@ export class DeviceKey {
     return join(this.deps.dir, DEVICE_KEY_FILE);
   }
 
-  /** Loads the key, creating it on the very first start. */
-  start(): void {
-    if (!existsSync(this.path)) this.create();
-    const mode = statSync(this.path).mode & 0o777;
-    if (mode !== 0o600) {
-      this.deps.log.warn('device key file was readable by others; setting mode 0600', { path: this.path, mode: mode.toString(8) });
-      chmodSync(this.path, 0o600);
+  get agePath(): string {
+    return join(this.deps.dir, DEVICE_AGE_FILE);
+  }
+
+  /** Loads the keys, creating each on the very first start. */
+  async start(): Promise<void> {
+    mkdirSync(this.deps.dir, { recursive: true });
+    if (!existsSync(this.path)) this.createAtomically(this.path, (temp) => writeKeyFile(temp, generateOwnerKey().privateKey));
+    if (!existsSync(this.agePath)) {
+      const { identity } = await newSealingIdentity();
+      this.createAtomically(this.agePath, (temp) => writePrivate(temp, `${identity}\n`));
     }
+    for (const file of [this.path, this.agePath]) this.ensurePrivate(file);
     const { privateKey, publicKeyRaw, keyId } = readKeyFile(this.path);
-    this.loaded = { privateKey, publicKey: b64urlEncode(publicKeyRaw), keyId };
+    const identity = readAgeIdentity(this.agePath);
+    const recipient = await recipientOf(identity);
+    this.loaded = { privateKey, publicKey: b64urlEncode(publicKeyRaw), keyId, identity, recipient };
+    this.writePublicFile();
     this.deps.log.info('device key loaded', { keyId });
   }
 
   /** Base64url Ed25519 signature over `message`. */
   sign(message: Buffer): string {
     return b64urlEncode(sign(null, message, this.key().privateKey));
+  }
+
+  /** The device as the author of protocol v2 messages. */
+  get signer(): Signer {
+    const { privateKey, keyId } = this.key();
+    return { keyId, sign: (message) => new Uint8Array(sign(null, message, privateKey)) };
   }
 
   /** Base64url of the 32 raw public-key bytes. */
@@ -55,24 +88,85 @@ export class DeviceKey {
     return this.key().keyId;
   }
 
+  /** The device's age identity (`AGE-SECRET-KEY-1…`): opens what owners seal to the device. */
+  get identity(): string {
+    return this.key().identity;
+  }
+
+  /** The device's age recipient (`age1…`): owners seal decisions to it. */
+  get sealingRecipient(): string {
+    return this.key().recipient;
+  }
+
+  get publicKeys(): DevicePublicKeys {
+    return { keyId: this.keyId, signingKey: this.publicKey, sealingRecipient: this.sealingRecipient };
+  }
+
   private key(): Loaded {
     if (!this.loaded) throw new Error('DeviceKey used before start()');
     return this.loaded;
   }
 
-  /** Temp file, fsync, rename, fsync the folder: a power cut leaves either no key or a whole one. */
-  private create(): void {
-    mkdirSync(this.deps.dir, { recursive: true });
-    const temp = `${this.path}.tmp`;
+  private ensurePrivate(file: string): void {
+    const mode = statSync(file).mode & 0o777;
+    if (mode !== 0o600) {
+      this.deps.log.warn('device key file was readable by others; setting mode 0600', { path: file, mode: mode.toString(8) });
+      chmodSync(file, 0o600);
+    }
+  }
+
+  private writePublicFile(): void {
+    const file = join(this.deps.dir, DEVICE_PUBLIC_FILE);
+    const text = `${JSON.stringify({ v: 2, ...this.publicKeys }, null, 2)}\n`;
+    if (existsSync(file) && readFileSync(file, 'utf8') === text) return;
+    this.createAtomically(file, (temp) => writeFileSync(temp, text, { mode: 0o644 }));
+  }
+
+  /** Temp file, fsync, rename, fsync the folder: a power cut leaves either no file or a whole one. */
+  private createAtomically(path: string, write: (temp: string) => void): void {
+    const temp = `${path}.tmp`;
     rmSync(temp, { force: true }); // a leftover from a crash mid-create holds no key anyone has seen
-    writeKeyFile(temp, generateOwnerKey().privateKey);
-    renameSync(temp, this.path);
-    const dirFd = openSync(dirname(this.path), 'r');
+    write(temp);
+    renameSync(temp, path);
+    const dirFd = openSync(dirname(path), 'r');
     try {
       fsyncSync(dirFd);
     } finally {
       closeSync(dirFd);
     }
-    this.deps.log.info('device key created', { path: this.path });
+    this.deps.log.info('device key file created', { path });
+  }
+}
+
+/** Reads `device-public.json` from a storage folder: the device's public keys, for the CLI. */
+export function readDevicePublicKeys(dir: string): DevicePublicKeys | undefined {
+  const file = join(dir, DEVICE_PUBLIC_FILE);
+  if (!existsSync(file)) return undefined;
+  const json = JSON.parse(readFileSync(file, 'utf8')) as Partial<DevicePublicKeys>;
+  if (typeof json.keyId !== 'string' || typeof json.signingKey !== 'string' || typeof json.sealingRecipient !== 'string') {
+    throw new Error(`${file} is not a device public key file`);
+  }
+  return { keyId: json.keyId, signingKey: json.signingKey, sealingRecipient: json.sealingRecipient };
+}
+
+/** The first `AGE-SECRET-KEY-1…` line of a file (age identity files allow comments and blank lines). */
+export function readAgeIdentity(path: string): string {
+  const line = readFileSync(path, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l.startsWith('AGE-SECRET-KEY-1'));
+  if (!line) throw new Error(`${path} holds no age X25519 identity (AGE-SECRET-KEY-1…)`);
+  return line;
+}
+
+/** Mode 0600 from the first byte, fsynced; an existing file is never replaced. */
+export function writePrivate(path: string, text: string): void {
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    chmodSync(path, 0o600);
+    writeFileSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -1,4 +1,4 @@
-/** Owner capability: owner keys, pairing, nonces, signed decisions and the device's own key. */
+/** Owner capability: owner keys, enrollment, the sealed owner channel, decisions and the device's own keys. */
 export {
   b64urlDecode,
   b64urlEncode,
@@ -13,7 +13,18 @@ export {
   writeKeyFile,
   type OwnerKeyPair,
 } from './crypto.js';
-export { DEVICE_KEY_FILE, DeviceKey, type DeviceKeyDeps } from './device-key.js';
+export {
+  DEVICE_AGE_FILE,
+  DEVICE_KEY_FILE,
+  DEVICE_PUBLIC_FILE,
+  DeviceKey,
+  readAgeIdentity,
+  readDevicePublicKeys,
+  writePrivate,
+  type DeviceKeyDeps,
+  type DevicePublicKeys,
+} from './device-key.js';
+export { MAX_INBOUND_BYTES, OwnerChannel, type ChannelMessaging, type InboundHandler, type OwnerChannelDeps, type SendOptions } from './channel.js';
 export {
   DEFAULT_DECISION_LIFETIME_MS,
   MAX_CLOCK_AHEAD_MS,
@@ -33,7 +44,8 @@ export {
   type DecisionVerdict,
   type EnvelopeRefusal,
 } from './decision.js';
-export { Enrollment, type EnrollmentDeps } from './enrollment.js';
+export { Enrollment, type EnrollmentAnnouncement, type EnrollmentDeps } from './enrollment.js';
+export { generateOwnerKeyFile, readOwnerKeyFile, type OwnerKeyFile } from './key-file.js';
 export { NonceStore, type NonceStoreDeps } from './nonces.js';
 export {
   makePairingOffer,
@@ -55,3 +67,4 @@ export {
   type OwnerKeyProblem,
   type OwnerRegistryDeps,
 } from './registry.js';
+export { DeviceSequence } from './sequence.js';

@@ -6,6 +6,7 @@ import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import { isAgeRecipient } from '../envelope/index.js';
 import { b64urlEncode } from './crypto.js';
 import { isValidOwnerName, parseOwnerPublicKey } from './registry.js';
 
@@ -26,13 +27,14 @@ export interface PairingOpened {
 export type PairingCloseReason = 'enrolled' | 'expired' | 'too-many-attempts' | 'reopened' | 'cancelled' | 'stopped';
 
 export type PairingOfferResult =
-  | { ok: true; name: string; publicKey: string }
+  | { ok: true; name: string; publicKey: string; sealingRecipient: string }
   | { ok: false; reason: 'closed' | 'expired' | 'bad-offer' | 'bad-mac' | 'too-many-attempts' };
 
 export interface PairingOffer {
   v: 1;
   name: string;
   publicKey: string;
+  sealingRecipient: string;
   mac: string;
 }
 
@@ -46,8 +48,8 @@ function offerMac(code: string, publicKeyRaw: Uint8Array): Buffer {
 }
 
 /** What the phone (or `doorbell pair` in tests) sends to `P/D/owner/pair`. */
-export function makePairingOffer(code: string, name: string, publicKeyRaw: Uint8Array): PairingOffer {
-  return { v: 1, name, publicKey: b64urlEncode(publicKeyRaw), mac: offerMac(code, publicKeyRaw).toString('hex') };
+export function makePairingOffer(code: string, name: string, publicKeyRaw: Uint8Array, sealingRecipient: string): PairingOffer {
+  return { v: 1, name, publicKey: b64urlEncode(publicKeyRaw), sealingRecipient, mac: offerMac(code, publicKeyRaw).toString('hex') };
 }
 
 /** Emits `opened` (code, expiry) and `closed` (reason), for the LED and the local web page. */
@@ -109,11 +111,11 @@ export class PairingWindow extends EventEmitter<{ opened: [PairingOpened]; close
       return { ok: false, reason: 'bad-mac' };
     }
     this.close('enrolled');
-    return { ok: true, name: offer.name, publicKey: b64urlEncode(offer.publicKeyRaw) };
+    return { ok: true, name: offer.name, publicKey: b64urlEncode(offer.publicKeyRaw), sealingRecipient: offer.sealingRecipient };
   }
 }
 
-function parseOffer(raw: Buffer): { name: string; publicKeyRaw: Buffer; mac: Buffer } | undefined {
+function parseOffer(raw: Buffer): { name: string; publicKeyRaw: Buffer; sealingRecipient: string; mac: Buffer } | undefined {
   if (raw.length > MAX_OFFER_BYTES) return undefined;
   let json: unknown;
   try {
@@ -123,9 +125,9 @@ function parseOffer(raw: Buffer): { name: string; publicKeyRaw: Buffer; mac: Buf
     return undefined;
   }
   if (typeof json !== 'object' || json === null) return undefined;
-  const { v, name, publicKey, mac } = json as Record<string, unknown>;
+  const { v, name, publicKey, sealingRecipient, mac } = json as Record<string, unknown>;
   const publicKeyRaw = parseOwnerPublicKey(publicKey);
-  if (v !== 1 || !isValidOwnerName(name) || !publicKeyRaw) return undefined;
+  if (v !== 1 || !isValidOwnerName(name) || !publicKeyRaw || !isAgeRecipient(sealingRecipient)) return undefined;
   if (typeof mac !== 'string' || !/^[0-9a-fA-F]{64}$/.test(mac)) return undefined;
-  return { name, publicKeyRaw, mac: Buffer.from(mac, 'hex') };
+  return { name, publicKeyRaw, sealingRecipient, mac: Buffer.from(mac, 'hex') };
 }

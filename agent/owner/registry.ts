@@ -1,6 +1,7 @@
 /** Enrolled owner keys. Revocation is final: a revoked key can never be enrolled again. */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import { isAgeRecipient } from '../envelope/index.js';
 import { migrate, type Db } from '../store/database.js';
 import { b64urlEncode, keyIdOf, parseB64url, publicKeyFromRaw } from './crypto.js';
 
@@ -13,9 +14,25 @@ const MIGRATIONS = [
      revoked_at INTEGER,
      via TEXT NOT NULL CHECK (via IN ('cli', 'pairing'))
    )`,
+  // Protocol v2: each owner also enrolls an X25519 sealing key (an age recipient), and a headless
+  // install can enroll through its setup code. Rows from before carry no sealing key: they can sign,
+  // but nothing is sealed to them until they enroll again.
+  `CREATE TABLE owner_keys_v2 (
+     key_id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     public_key TEXT NOT NULL,
+     sealing_recipient TEXT NOT NULL,
+     added_at INTEGER NOT NULL,
+     revoked_at INTEGER,
+     via TEXT NOT NULL CHECK (via IN ('cli', 'pairing', 'setup-code'))
+   );
+   INSERT INTO owner_keys_v2 (key_id, name, public_key, sealing_recipient, added_at, revoked_at, via)
+     SELECT key_id, name, public_key, '', added_at, revoked_at, via FROM owner_keys;
+   DROP TABLE owner_keys;
+   ALTER TABLE owner_keys_v2 RENAME TO owner_keys`,
 ];
 
-export type EnrolledVia = 'cli' | 'pairing';
+export type EnrolledVia = 'cli' | 'pairing' | 'setup-code';
 export type KeyStatus = 'active' | 'revoked' | 'unknown';
 
 export interface OwnerKey {
@@ -23,12 +40,14 @@ export interface OwnerKey {
   name: string;
   /** Base64url of the 32 raw Ed25519 public-key bytes. */
   publicKey: string;
+  /** The owner's X25519 sealing key as an age recipient (`age1…`); empty for a key enrolled before v2. */
+  sealingRecipient: string;
   addedAt: number;
   revokedAt: number | null;
   via: EnrolledVia;
 }
 
-export type OwnerKeyProblem = 'invalid-key' | 'invalid-name' | 'already-enrolled' | 'revoked' | 'unknown-key' | 'already-revoked';
+export type OwnerKeyProblem = 'invalid-key' | 'invalid-sealing-key' | 'invalid-name' | 'already-enrolled' | 'revoked' | 'unknown-key' | 'already-revoked';
 
 export class OwnerKeyError extends Error {
   constructor(
@@ -64,6 +83,7 @@ interface Row {
   key_id: string;
   name: string;
   public_key: string;
+  sealing_recipient: string;
   added_at: number;
   revoked_at: number | null;
   via: EnrolledVia;
@@ -73,6 +93,7 @@ const toKey = (r: Row): OwnerKey => ({
   keyId: r.key_id,
   name: r.name,
   publicKey: r.public_key,
+  sealingRecipient: r.sealing_recipient,
   addedAt: r.added_at,
   revokedAt: r.revoked_at,
   via: r.via,
@@ -91,7 +112,7 @@ export class OwnerRegistry {
     migrate(this.deps.db, 'owner', MIGRATIONS);
   }
 
-  add(name: string, publicKeyB64url: string, via: EnrolledVia): OwnerKey {
+  add(name: string, publicKeyB64url: string, sealingRecipient: string, via: EnrolledVia): OwnerKey {
     if (!isValidOwnerName(name)) {
       throw new OwnerKeyError('invalid-name', 'an owner name is 1 to 64 printable characters');
     }
@@ -99,8 +120,19 @@ export class OwnerRegistry {
     if (!raw) {
       throw new OwnerKeyError('invalid-key', 'the public key must be 32 raw Ed25519 bytes as unpadded base64url');
     }
+    if (!isAgeRecipient(sealingRecipient)) {
+      throw new OwnerKeyError('invalid-sealing-key', 'the sealing key must be an age X25519 recipient (age1…, 62 characters)');
+    }
     const keyId = keyIdOf(raw);
-    const key: OwnerKey = { keyId, name, publicKey: b64urlEncode(raw), addedAt: this.deps.clock.now(), revokedAt: null, via };
+    const key: OwnerKey = {
+      keyId,
+      name,
+      publicKey: b64urlEncode(raw),
+      sealingRecipient,
+      addedAt: this.deps.clock.now(),
+      revokedAt: null,
+      via,
+    };
     this.deps.db.transaction(() => {
       const existing = this.get(keyId);
       if (existing?.revokedAt != null) {
@@ -108,8 +140,10 @@ export class OwnerRegistry {
       }
       if (existing) throw new OwnerKeyError('already-enrolled', `key ${keyId} is already enrolled as "${existing.name}"`);
       this.deps.db
-        .prepare('INSERT INTO owner_keys (key_id, name, public_key, added_at, revoked_at, via) VALUES (?, ?, ?, ?, NULL, ?)')
-        .run(key.keyId, key.name, key.publicKey, key.addedAt, key.via);
+        .prepare(
+          'INSERT INTO owner_keys (key_id, name, public_key, sealing_recipient, added_at, revoked_at, via) VALUES (?, ?, ?, ?, ?, NULL, ?)',
+        )
+        .run(key.keyId, key.name, key.publicKey, key.sealingRecipient, key.addedAt, key.via);
     })();
     this.deps.log.info('owner key enrolled', { keyId, name, via });
     return key;
@@ -141,6 +175,14 @@ export class OwnerRegistry {
   activeKey(keyId: string): OwnerKey | undefined {
     const key = this.get(keyId);
     return key && key.revokedAt == null ? key : undefined;
+  }
+
+  /** Every enrolled, unrevoked owner's age recipient: who owner-bound messages are sealed to. */
+  sealingRecipients(): string[] {
+    const rows = this.deps.db
+      .prepare("SELECT sealing_recipient FROM owner_keys WHERE revoked_at IS NULL AND sealing_recipient != '' ORDER BY added_at, key_id")
+      .all() as { sealing_recipient: string }[];
+    return rows.map((r) => r.sealing_recipient);
   }
 
   keyStatus(keyId: string): KeyStatus {

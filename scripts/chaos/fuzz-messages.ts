@@ -44,7 +44,7 @@ function baseMessage(topic: FuzzTopic, ctx: FuzzContext): unknown {
       return envelope;
     }
     case 'pair':
-      return makePairingOffer(String(int(1_000_000)).padStart(6, '0'), `fuzz phone ${int(100)}`, randomBytes(32));
+      return makePairingOffer(String(int(1_000_000)).padStart(6, '0'), `fuzz phone ${int(100)}`, randomBytes(32), 'age1uavld2hjtuukr96p2r554nuv6wy7e3wtdtlp7jqhvlcxz6hldf4sauegfn');
   }
 }
 

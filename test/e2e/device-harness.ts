@@ -100,7 +100,7 @@ export class DeviceHarness {
     const db = openDatabase(join(this.dir, 'doorbell.db'));
     this.db = db;
     this.deviceKey = new DeviceKey({ dir: this.dir, log });
-    this.deviceKey.start();
+    await this.deviceKey.start();
     this.audit = new AuditLog({ db, clock, log, signer: this.deviceKey });
     this.audit.start();
     this.owners = new OwnerRegistry({ db, clock, log });
@@ -115,9 +115,9 @@ export class DeviceHarness {
     this.enrollment = new Enrollment({
       owners: this.owners,
       audit: this.audit,
-      clock,
-      devicePublicKey: this.deviceKey.publicKey,
-      announce: (payload) => void client.publishAsync(this.topics.paired, payload, { qos: 1 }),
+      device: this.deviceKey.publicKeys,
+      announce: () => Promise.resolve(),
+      announcePlain: (payload) => void client.publishAsync(this.topics.paired, payload, { qos: 1 }),
     });
     this.audit.onAppend(() => void this.publishHead());
     client.on('message', (topic, payload) => {
@@ -216,7 +216,7 @@ export class DeviceHarness {
       this.audit.appendRefusal(this.topics.pair, result.reason, {});
       return;
     }
-    this.enrollment.enroll(result.name, result.publicKey, 'pairing');
+    this.enrollment.enroll(result.name, result.publicKey, result.sealingRecipient, 'pairing');
   }
 
   /** The checks and consequences of RequestService, minus the real upload: progress, then uploaded. */

@@ -1,4 +1,5 @@
 /** Builders for PROTOCOL.md messages, as a requester and an owner would send them. */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { iso } from '../../agent/clock.js';
@@ -36,9 +37,18 @@ export function makeRequest(overrides: Record<string, unknown> & { uploadUrl?: s
   };
 }
 
-export function newOwner(): OwnerKeyPair & { publicKey: string } {
+/** A fresh age X25519 identity from Debian's `age-keygen`: the real tool, so its format is the reference. */
+export function newAgeIdentity(): { identity: string; recipient: string } {
+  const out = execFileSync('age-keygen', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const identity = out.split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1'))!;
+  const recipient = execFileSync('age-keygen', ['-y'], { input: identity, encoding: 'utf8' }).trim();
+  return { identity, recipient };
+}
+
+export function newOwner(): OwnerKeyPair & { publicKey: string; identity: string; sealingRecipient: string } {
   const key = generateOwnerKey();
-  return { ...key, publicKey: b64urlEncode(key.publicKeyRaw) };
+  const { identity, recipient } = newAgeIdentity();
+  return { ...key, publicKey: b64urlEncode(key.publicKeyRaw), identity, sealingRecipient: recipient };
 }
 
 /** A signed decision for a notice; `edit` can tamper with the payload before it is signed. */

@@ -37,7 +37,8 @@ describe('doorbell audit verify', () => {
   let requestEntry: AuditEntry;
 
   it('passes on the log a running agent wrote', async () => {
-    await t.control('owner-add', { name: 'Alice', publicKey: newOwner().publicKey });
+    const alice = newOwner();
+    await t.control('owner-add', { name: 'Alice', publicKey: alice.publicKey, sealingRecipient: alice.sealingRecipient });
     await requester.client.publishAsync(`${D}/request`, '{"v":1,', { qos: 1 });
     // Accepted, with no clip to match: an audited request that needs no camera footage.
     const request = makeRequest({ uploadUrl: 'http://127.0.0.1:9/put', window: { from: '2020-01-01T00:00:00.000Z', to: '2020-01-01T00:10:00.000Z' } });

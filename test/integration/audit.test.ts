@@ -17,12 +17,12 @@ const clock = { now: () => now };
 const logs: AuditLog[] = [];
 const extraDbs: Db[] = [];
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'audit-'));
   file = join(dir, 'doorbell.db');
   db = openDatabase(file);
   device = new DeviceKey({ dir, log: silentLogger });
-  device.start();
+  await device.start();
   now = Date.parse('2026-11-22T15:00:00.000Z');
 });
 

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -46,12 +46,22 @@ describe('the owner and requester tools in a terminal', () => {
     const keygen = await doorbell('owner', 'keygen', '--out', keyFile);
     expect(keygen.code).toBe(0);
     expect(statSync(keyFile).mode & 0o777).toBe(0o600);
-    const publicKey = /public key\s+(\S+)/.exec(keygen.stdout)![1]!;
-    const keyId = /key id\s+([0-9a-f]{16})/.exec(keygen.stdout)![1]!;
+    const publicKey = /signing key\s+(\S+)/.exec(keygen.stdout)![1]!;
+    const sealingKey = /sealing key\s+(age1\S+)/.exec(keygen.stdout)![1]!;
+    const keyId = /key id\s+([0-9a-f ]{19})/.exec(keygen.stdout)![1]!.replace(/ /g, '');
 
-    expect((await doorbell('owner', 'add', '--name', 'Alice', '--key', publicKey)).stdout).toContain(`enrolled ${keyId}`);
-    const list = JSON.parse((await doorbell('owner', 'list', '--json')).stdout) as { keyId: string; revokedAt: string | null }[];
-    expect(list).toMatchObject([{ keyId, name: 'Alice', revokedAt: null, via: 'cli' }]);
+    const added = await doorbell('owner', 'add', '--name', 'Alice', '--key', publicKey, '--seal', sealingKey);
+    expect(added.stdout).toContain(`enrolled ${keyId}`);
+    const device = JSON.parse(readFileSync(join(t.config.storage.dir, 'device-public.json'), 'utf8')) as { keyId: string };
+    // The device's fingerprint, grouped by four, for the owner to compare with the phone's.
+    expect(added.stdout).toContain(`device ${device.keyId.replace(/(.{4})(?=.)/g, '$1 ')}`);
+    const list = JSON.parse((await doorbell('owner', 'list', '--json')).stdout) as {
+      device: { keyId: string; fingerprint: string };
+      owners: { keyId: string; revokedAt: string | null }[];
+    };
+    expect(list.device.keyId).toBe(device.keyId);
+    expect(list.owners).toMatchObject([{ keyId, name: 'Alice', sealingRecipient: sealingKey, revokedAt: null, via: 'cli' }]);
+    expect((await doorbell('owner', 'list')).stdout).toContain(`device ${list.device.fingerprint}`);
 
     const request = makeRequest({ uploadUrl: receiver.url('/put/cli-1') });
     const file = join(dir, 'request.json');
@@ -91,7 +101,7 @@ describe('the owner and requester tools in a terminal', () => {
   });
 
   it('revokes the key: its decisions are refused from then on', async () => {
-    const { keyId } = (JSON.parse((await doorbell('owner', 'list', '--json')).stdout) as { keyId: string }[])[0]!;
+    const { keyId } = (JSON.parse((await doorbell('owner', 'list', '--json')).stdout) as { owners: { keyId: string }[] }).owners[0]!;
     expect((await doorbell('owner', 'revoke', keyId)).stdout).toContain(`revoked ${keyId}`);
     expect(t.audit().map((e) => e.type)).toEqual(expect.arrayContaining(['enrollment', 'revocation']));
 

@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import {
   b64urlEncode,
   DeviceKey,
   generateOwnerKey,
+  readDevicePublicKeys,
   readKeyFile,
   verifyEd25519,
   writeKeyFile,
@@ -54,21 +56,29 @@ describe('owner key files', () => {
 });
 
 describe('DeviceKey', () => {
-  it('is created on first start with mode 0600 and the same key is loaded after a restart', () => {
+  it('is created on first start with mode 0600 and the same keys are loaded after a restart', async () => {
     const first = new DeviceKey({ dir, log: silentLogger });
-    first.start();
+    await first.start();
     expect(statSync(join(dir, 'device-key.pem')).mode & 0o777).toBe(0o600);
-    expect(readdirSync(dir)).toEqual(['device-key.pem']);
+    expect(statSync(join(dir, 'device-age.key')).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dir).sort()).toEqual(['device-age.key', 'device-key.pem', 'device-public.json']);
+    expect(first.sealingRecipient).toMatch(/^age1[a-z0-9]{58}$/);
+    // The public file holds the public halves only, readable by the CLI without the private keys.
+    expect(readDevicePublicKeys(dir)).toEqual({ keyId: first.keyId, signingKey: first.publicKey, sealingRecipient: first.sealingRecipient });
+    expect(readFileSync(join(dir, 'device-public.json'), 'utf8')).not.toContain('SECRET');
 
     const restarted = new DeviceKey({ dir, log: silentLogger });
-    restarted.start();
+    await restarted.start();
     expect(restarted.keyId).toBe(first.keyId);
     expect(restarted.publicKey).toBe(first.publicKey);
+    expect(restarted.sealingRecipient).toBe(first.sealingRecipient);
+    // Debian's age derives the same recipient from the stored identity: the file is a plain age identity.
+    expect(execFileSync('age-keygen', ['-y', join(dir, 'device-age.key')], { encoding: 'utf8' }).trim()).toBe(first.sealingRecipient);
   });
 
-  it('signs with the key it publishes', () => {
+  it('signs with the key it publishes', async () => {
     const key = new DeviceKey({ dir, log: silentLogger });
-    key.start();
+    await key.start();
     const message = Buffer.from('7:' + 'a'.repeat(64));
     const sig = b64urlDecode(key.sign(message));
     expect(verifyEd25519(b64urlDecode(key.publicKey), message, sig)).toBe(true);

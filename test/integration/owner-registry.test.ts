@@ -18,6 +18,9 @@ import {
 } from '../../agent/owner/index.js';
 import { openDatabase, type Db } from '../../agent/store/database.js';
 
+/** An age X25519 recipient (its identity is of no use to these tests). */
+const SEAL = 'age1uavld2hjtuukr96p2r554nuv6wy7e3wtdtlp7jqhvlcxz6hldf4sauegfn';
+
 let dir: string;
 let db: Db;
 let now: number;
@@ -54,13 +57,14 @@ describe('OwnerRegistry', () => {
   it('adds, lists and finds keys, surviving a reopened database', () => {
     const alice = generateOwnerKey();
     const bob = generateOwnerKey();
-    const added = registry().add("Alice's phone", b64urlEncode(alice.publicKeyRaw), 'pairing');
+    const added = registry().add("Alice's phone", b64urlEncode(alice.publicKeyRaw), SEAL, 'pairing');
     now += 1000;
-    registry().add('Bob', b64urlEncode(bob.publicKeyRaw), 'cli');
+    registry().add('Bob', b64urlEncode(bob.publicKeyRaw), SEAL, 'cli');
     expect(added).toEqual({
       keyId: alice.keyId,
       name: "Alice's phone",
       publicKey: b64urlEncode(alice.publicKeyRaw),
+      sealingRecipient: SEAL,
       addedAt: now - 1000,
       revokedAt: null,
       via: 'pairing',
@@ -76,20 +80,20 @@ describe('OwnerRegistry', () => {
   it('refuses a bad key or name and a key enrolled twice', () => {
     const r = registry();
     const key = b64urlEncode(generateOwnerKey().publicKeyRaw);
-    expect(problem(() => r.add('Alice', b64urlEncode(Buffer.alloc(16)), 'cli'))).toBe('invalid-key');
-    expect(problem(() => r.add('Alice', key + '=', 'cli'))).toBe('invalid-key');
-    expect(problem(() => r.add('', key, 'cli'))).toBe('invalid-name');
-    expect(problem(() => r.add('x'.repeat(65), key, 'cli'))).toBe('invalid-name');
-    expect(problem(() => r.add('line\nbreak', key, 'cli'))).toBe('invalid-name');
-    r.add('Alice', key, 'cli');
-    expect(problem(() => r.add('Alice again', key, 'pairing'))).toBe('already-enrolled');
+    expect(problem(() => r.add('Alice', b64urlEncode(Buffer.alloc(16)), SEAL, 'cli'))).toBe('invalid-key');
+    expect(problem(() => r.add('Alice', key + '=', SEAL, 'cli'))).toBe('invalid-key');
+    expect(problem(() => r.add('', key, SEAL, 'cli'))).toBe('invalid-name');
+    expect(problem(() => r.add('x'.repeat(65), key, SEAL, 'cli'))).toBe('invalid-name');
+    expect(problem(() => r.add('line\nbreak', key, SEAL, 'cli'))).toBe('invalid-name');
+    r.add('Alice', key, SEAL, 'cli');
+    expect(problem(() => r.add('Alice again', key, SEAL, 'pairing'))).toBe('already-enrolled');
     expect(r.list()).toHaveLength(1);
   });
 
   it('revokes for good: the key is no longer active and cannot be enrolled again', () => {
     const r = registry();
     const alice = generateOwnerKey();
-    r.add('Alice', b64urlEncode(alice.publicKeyRaw), 'cli');
+    r.add('Alice', b64urlEncode(alice.publicKeyRaw), SEAL, 'cli');
     now += 5000;
     expect(r.revoke(alice.keyId).revokedAt).toBe(now);
     expect(r.activeKey(alice.keyId)).toBeUndefined();
@@ -97,7 +101,7 @@ describe('OwnerRegistry', () => {
     expect(r.get(alice.keyId)?.revokedAt).toBe(now);
     expect(problem(() => r.revoke(alice.keyId))).toBe('already-revoked');
     expect(problem(() => r.revoke('0123456789abcdef'))).toBe('unknown-key');
-    expect(problem(() => r.add('Alice', b64urlEncode(alice.publicKeyRaw), 'pairing'))).toBe('revoked');
+    expect(problem(() => r.add('Alice', b64urlEncode(alice.publicKeyRaw), SEAL, 'pairing'))).toBe('revoked');
   });
 });
 
@@ -138,7 +142,7 @@ describe('decisions checked against the real registry and nonce store', () => {
     const nonces = new NonceStore({ db, clock, log: silentLogger });
     nonces.start();
     const alice = generateOwnerKey();
-    r.add('Alice', b64urlEncode(alice.publicKeyRaw), 'pairing');
+    r.add('Alice', b64urlEncode(alice.publicKeyRaw), SEAL, 'pairing');
     const urlSha256 = createHash('sha256').update('https://evidence.example/put').digest('hex');
     const clip = { id: '01JDCLIP', sha256: createHash('sha256').update('clip').digest('hex') };
     const ctx = (): DecisionContext => ({

@@ -18,7 +18,7 @@ describe('a request approved by the owner (embedded broker)', () => {
   beforeAll(async () => {
     t = await startTestAgent({ requests: { allowInsecureUploads: true, allowPrivateDestinations: true } });
     receiver = await startEvidenceReceiver({ dir: received, ownerPublicKey: key.publicKey });
-    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey });
+    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
     owner = await Recorder.connect(t.brokerUrl, ['doorbell/testdoor/#']);
     requester = await Recorder.connect(t.brokerUrl, ['requesters/spd/receipts']);
     for (let i = 0; i < 3; i++) await t.ring();

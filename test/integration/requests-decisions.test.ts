@@ -28,8 +28,8 @@ describe('signed decisions the device must refuse (embedded broker)', () => {
       requests: { allowInsecureUploads: true, allowPrivateDestinations: true, maxPendingPerRequester: 100, maxPending: 100 },
     });
     receiver = await startEvidenceReceiver({ ownerPublicKey: alice.publicKey });
-    await t.control('owner-add', { name: 'Alice', publicKey: alice.publicKey });
-    await t.control('owner-add', { name: 'Bob', publicKey: bob.publicKey });
+    await t.control('owner-add', { name: 'Alice', publicKey: alice.publicKey, sealingRecipient: alice.sealingRecipient });
+    await t.control('owner-add', { name: 'Bob', publicKey: bob.publicKey, sealingRecipient: bob.sealingRecipient });
     await t.control('owner-revoke', { keyId: bob.keyId });
     owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
     await ringUntilTriggered(t);

@@ -70,7 +70,7 @@ describe('a flood of bad messages on every inbound topic (embedded broker)', () 
       requests: { allowInsecureUploads: true, allowPrivateDestinations: true },
     });
     receiver = await startEvidenceReceiver({ dir: received, ownerPublicKey: key.publicKey });
-    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey });
+    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
     owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
     flooder = await connectAsync(t.brokerUrl);
     await ringUntilTriggered(t);

@@ -26,7 +26,7 @@ describe('held clips (storage.maxBytes far below one clip)', () => {
       requests: { allowInsecureUploads: true, allowPrivateDestinations: true },
     });
     receiver = await startEvidenceReceiver({ ownerPublicKey: key.publicKey });
-    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey });
+    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
     owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
     requester = await Recorder.connect(t.brokerUrl, ['requesters/#']);
   }, 60_000);

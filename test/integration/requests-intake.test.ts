@@ -33,7 +33,7 @@ class Rig {
   async start(overrides: Parameters<typeof startTestAgent>[0], opts: Parameters<typeof startTestAgent>[1] = {}): Promise<void> {
     this.receiver = await startEvidenceReceiver();
     this.t = await startTestAgent(overrides, opts);
-    await this.t.control('owner-add', { name: 'Alice', publicKey: this.key.publicKey });
+    await this.t.control('owner-add', { name: 'Alice', publicKey: this.key.publicKey, sealingRecipient: this.key.sealingRecipient });
     this.owner = await Recorder.connect(this.t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
     this.requester = await Recorder.connect(this.t.brokerUrl, ['requesters/#']);
   }

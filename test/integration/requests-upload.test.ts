@@ -39,7 +39,7 @@ describe('uploads over Mosquitto', () => {
       mqtt: { url: mosquitto.url },
       requests: { allowInsecureUploads: true, allowPrivateDestinations: true, maxPendingPerRequester: 20 },
     });
-    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey });
+    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
     owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
     await ringUntilTriggered(t);
     await ringUntilTriggered(t);
@@ -213,7 +213,7 @@ describe('an upload cut off by a killed agent (child process)', () => {
     await agent.start();
     const C = 'doorbell/childdoor';
 
-    expect((await agent.cli(['owner', 'add', '--name', 'Alice', '--key', key.publicKey])).stdout).toMatch(/enrolled/);
+    expect((await agent.cli(['owner', 'add', '--name', 'Alice', '--key', key.publicKey, '--seal', key.sealingRecipient])).stdout).toMatch(/enrolled/);
     // Pressed again if a press got lost to a stall (see ringUntilTriggered).
     const clips = async (): Promise<number> => ((await agent.control('status')) as { storage: { clips: number } }).storage.clips;
     for (let press = 1; ; press++) {

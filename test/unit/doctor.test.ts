@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig, type ConfigInput } from '../../agent/config.js';
 import { formatReport, mountOf, parseMounts, runDoctor, type DoctorCheck, type DoctorProbes, type RunResult } from '../../agent/doctor/index.js';
-import { b64urlEncode, generateOwnerKey, OwnerRegistry } from '../../agent/owner/index.js';
+import { b64urlEncode, DeviceKey, generateOwnerKey, OwnerRegistry } from '../../agent/owner/index.js';
 import { openDatabase } from '../../agent/store/database.js';
 import { systemClock } from '../../agent/clock.js';
 import { silentLogger } from '../../agent/log.js';
@@ -74,7 +74,7 @@ function enrollOwner(store: string, revoke = false): void {
   const db = openDatabase(join(store, 'doorbell.db'));
   const registry = new OwnerRegistry({ db, clock: systemClock, log: silentLogger });
   registry.start();
-  const key = registry.add('Alice phone', b64urlEncode(generateOwnerKey().publicKeyRaw), 'cli');
+  const key = registry.add('Alice phone', b64urlEncode(generateOwnerKey().publicKeyRaw), 'age1uavld2hjtuukr96p2r554nuv6wy7e3wtdtlp7jqhvlcxz6hldf4sauegfn', 'cli');
   if (revoke) registry.revoke(key.keyId);
   db.close();
 }
@@ -285,6 +285,13 @@ describe('doorbell doctor checks', () => {
     const enrolled = folders();
     enrollOwner(enrolled.store);
     expect((await doctor({}, {}, enrolled)).check('owner keys')).toEqual({ name: 'owner keys', ok: true, detail: '1 enrolled: Alice phone' });
+    const device = new DeviceKey({ dir: enrolled.store, log: silentLogger });
+    await device.start();
+    expect((await doctor({}, {}, enrolled)).check('owner keys')).toEqual({
+      name: 'owner keys',
+      ok: true,
+      detail: `device ${device.keyId.replace(/(.{4})(?=.)/g, '$1 ')}; 1 enrolled: Alice phone`,
+    });
   });
 
   it.skipIf(process.getuid?.() !== 0)('owner keys: as root, leaves a database that belongs to the agent user alone', async () => {

@@ -16,7 +16,9 @@ function openWindow(): { window: PairingWindow; code: string; closed: PairingClo
 }
 
 const offer = (code: string, name = "Alice's phone", key = generateOwnerKey().publicKeyRaw): Buffer =>
-  Buffer.from(JSON.stringify(makePairingOffer(code, name, key)));
+  Buffer.from(JSON.stringify(makePairingOffer(code, name, key, SEAL)));
+
+const SEAL = 'age1uavld2hjtuukr96p2r554nuv6wy7e3wtdtlp7jqhvlcxz6hldf4sauegfn';
 
 const wrongCode = (code: string): string => String((Number(code) + 1) % 1_000_000).padStart(6, '0');
 
@@ -40,7 +42,7 @@ describe('PairingWindow', () => {
   it('enrolls the first offer made with the right code, then closes', () => {
     const { window, code, closed } = openWindow();
     const key = generateOwnerKey().publicKeyRaw;
-    expect(window.offer(offer(code, "Alice's phone", key))).toEqual({ ok: true, name: "Alice's phone", publicKey: b64urlEncode(key) });
+    expect(window.offer(offer(code, "Alice's phone", key))).toEqual({ ok: true, name: "Alice's phone", publicKey: b64urlEncode(key), sealingRecipient: SEAL });
     expect(closed).toEqual(['enrolled']);
     expect(window.isOpen()).toBe(false);
     expect(window.offer(offer(code))).toEqual({ ok: false, reason: 'closed' });
@@ -72,13 +74,13 @@ describe('PairingWindow', () => {
   it('refuses an offer whose MAC was made over another public key', () => {
     const { window, code } = openWindow();
     const claimed = generateOwnerKey().publicKeyRaw;
-    const forged = { ...makePairingOffer(code, 'Mallory', generateOwnerKey().publicKeyRaw), publicKey: b64urlEncode(claimed) };
+    const forged = { ...makePairingOffer(code, 'Mallory', generateOwnerKey().publicKeyRaw, SEAL), publicKey: b64urlEncode(claimed) };
     expect(window.offer(Buffer.from(JSON.stringify(forged)))).toEqual({ ok: false, reason: 'bad-mac' });
   });
 
   it('refuses malformed offers without counting them as guesses', () => {
     const { window, code } = openWindow();
-    const good = makePairingOffer(code, 'Alice', generateOwnerKey().publicKeyRaw);
+    const good = makePairingOffer(code, 'Alice', generateOwnerKey().publicKeyRaw, SEAL);
     const bad = [
       Buffer.from('not json'),
       Buffer.from(JSON.stringify({ ...good, v: 2 })),

@@ -1,4 +1,5 @@
 /** The app's controller: loads what the phone kept, talks to the doorbell, and carries out the owner's actions. */
+import { newSealingIdentity } from '../../envelope/index.js';
 import { makeDecisionPayload, signDecision } from './decision.js';
 import { base64, fromUtf8 } from './encoding.js';
 import { RequestHistory } from './history.js';
@@ -36,6 +37,8 @@ const MAX_EVENTS = 20;
 
 interface SavedOwner {
   stored: StoredKey;
+  /** The phone's X25519 sealing identity (age): what the doorbell seals to this phone opens with it. */
+  sealing: { identity: string; recipient: string };
   pairing: PairingRecord;
 }
 
@@ -94,6 +97,7 @@ export class App {
     // A new key for every attempt: one enrolled but never confirmed here would be refused as a duplicate.
     const stored = await generateOwnerKey();
     const key = await ownerKey(stored);
+    const sealing = await newSealingIdentity();
     m.attempt = { state: 'waiting', keyId: key.keyId };
     m.emit('pairing');
     const confirmed = new Promise<PairedAnnouncement | undefined>((resolve) => {
@@ -105,7 +109,8 @@ export class App {
       };
     });
     try {
-      await this.connection.publish(this.topics.pair, JSON.stringify(await makePairingOffer(code, name, key.publicKeyRaw)));
+      const offer = await makePairingOffer(code, name, key.publicKeyRaw);
+      await this.connection.publish(this.topics.pair, JSON.stringify({ ...offer, sealingRecipient: sealing.recipient }));
     } catch (err) {
       this.awaitingPaired = undefined;
       return fail(`The offer could not be sent: ${(err as Error).message}`);
@@ -120,7 +125,7 @@ export class App {
     // Ask the browser not to evict this site's storage: it holds the only copy of the key.
     navigator.storage?.persist?.().catch((err: Error) => console.warn('persistent storage not granted', err.message));
     const pairing: PairingRecord = { keyId: key.keyId, name, pairedAt: announcement.at || new Date().toISOString(), devicePublicKey: announcement.devicePublicKey };
-    await this.store.put(this.ownerStoreKey(), { stored, pairing } satisfies SavedOwner);
+    await this.store.put(this.ownerStoreKey(), { stored, sealing, pairing } satisfies SavedOwner);
     this.key = key;
     m.pairing = pairing;
     m.attempt = undefined;

@@ -8,6 +8,9 @@ export interface NoticeLike {
   clips: { id: string; sha256: string }[];
 }
 
+/** A sealing recipient nobody holds the identity of: benchmarks and chaos never read sealed messages. */
+const SEAL = 'age1uavld2hjtuukr96p2r554nuv6wy7e3wtdtlp7jqhvlcxz6hldf4sauegfn';
+
 export class Owner {
   readonly key: OwnerKeyPair = generateOwnerKey();
 
@@ -17,7 +20,7 @@ export class Owner {
 
   /** Enrolls through the CLI, on the database directly or through the running agent. */
   async enroll(configFile: string, name = 'bench owner'): Promise<void> {
-    const r = await runCli(configFile, ['owner', 'add', '--name', name, '--key', this.publicKey]);
+    const r = await runCli(configFile, ['owner', 'add', '--name', name, '--key', this.publicKey, '--seal', SEAL]);
     if (r.code !== 0) throw new Error(`owner add failed: ${r.stderr || r.stdout}`);
   }
 

@@ -1,0 +1,65 @@
+/**
+ * Protocol v2 messages, for the agent, the CLI and the phone app alike (isomorphic: no `node:`
+ * imports). Signed envelopes with the topic inside the signed bytes, sealed with age to their
+ * readers, replay rules, and the owner-channel topic names.
+ */
+export { b64url, concat, fingerprint, fromB64url, fromUtf8, hex, keyIdOf, sha256Hex, utf8 } from './bytes.js';
+export {
+  ENVELOPE_TAG,
+  EnvelopeError,
+  parseEnvelope,
+  signEnvelope,
+  signedBytes,
+  verifyEd25519,
+  verifyEnvelope,
+  type EnvelopeRefusal,
+  type ParsedEnvelope,
+  type Signer,
+} from './envelope.js';
+export { isAgeRecipient, newSealingIdentity, recipientOf, seal, unseal, type AgeIdentity } from './seal.js';
+export {
+  MAX_SEALED_BYTES,
+  openMessage,
+  resealPlaintext,
+  sealMessage,
+  type Json,
+  type MessageBody,
+  type OpenedMessage,
+  type OpenOptions,
+  type SealedMessage,
+} from './message.js';
+export { isTimely, MAX_CLOCK_SKEW_MS, SeqGuard, type Verdict } from './replay.js';
+export {
+  DECISION_LIFETIME_MS,
+  destinationText,
+  ID_PATTERN,
+  isId,
+  isSha256,
+  isTerminal,
+  makeDecision,
+  MAX_DECISION_LIFETIME_MS,
+  MessageError,
+  MIN_NONCE_BYTES,
+  parseDecision,
+  parseEnrollment,
+  parseEvent,
+  parseNotice,
+  parsePending,
+  parseReceipt,
+  parseSnapshot,
+  parseStatus,
+  REQUEST_STATES,
+  TERMINAL_STATES,
+  type DecisionBody,
+  type DecisionClip,
+  type Destination,
+  type DoorbellEvent,
+  type EnrollmentNews,
+  type Notice,
+  type NoticeClip,
+  type Pending,
+  type Receipt,
+  type RequestState,
+  type RequestStatus,
+} from './owner-messages.js';
+export { ownerTopics, type OwnerTopics } from './topics.js';
