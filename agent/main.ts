@@ -41,6 +41,8 @@ export interface AgentOptions {
   lookup?: LookupFn;
   /** Where NOTIFY_SOCKET and WATCHDOG_USEC come from (tests pass {} so they never talk to systemd). */
   env?: NodeJS.ProcessEnv;
+  /** GPIO to use instead of gpio.backend's (tests drive a SimulatedGpio's lines directly). */
+  gpio?: Gpio;
 }
 
 export function controlSocketPath(config: Config): string {
@@ -264,7 +266,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     await capture.start();
     this.push('capture', () => capture.stop());
 
-    const gpio = createGpio(config.gpio.backend, { log: part('gpio') });
+    const gpio = opts.gpio ?? createGpio(config.gpio.backend, { log: part('gpio') });
     await this.startHardware(gpio, {
       ring: (trigger) => this.onTrigger(trigger, capture, link, topics, log),
       longPress: () => this.openPairing(pairing, log),

@@ -3,6 +3,11 @@
  * closes (about a second later), so the owner sees who is at the door long before the clip is done.
  * When a clip's end has passed and the segment covering it has closed, its segments are joined by
  * stream copy into the store; a failure costs that clip only.
+ *
+ * Work is bounded whatever the trigger rate: one snapshot job at a time, and while it runs only the
+ * newest waiting snapshot is kept (the snapshot topic shows the latest anyway); one join at a time,
+ * queued. A clip keeps its segments until it is written, so a join that fails or times out on a
+ * slow machine is tried again with more time instead of losing the clip.
  */
 import { EventEmitter } from 'node:events';
 import { iso, type Clock } from '../clock.js';
@@ -17,7 +22,7 @@ import type { ClipSink, RecorderEvents, Segment } from './types.js';
 export interface ClipRecorderDeps {
   /** The pre-roll ring's closed segments, oldest first. */
   segments: () => readonly Segment[];
-  tools: Pick<FfmpegTools, 'joinSegments' | 'extractThumbnail' | 'probeDuration'>;
+  tools: Pick<FfmpegTools, 'joinSegments' | 'extractThumbnail'>;
   sink: ClipSink;
   clock: Clock;
   log: Logger;
@@ -26,6 +31,12 @@ export interface ClipRecorderDeps {
   maxClipSeconds: number;
   /** How long past a clip's end to wait for its last segment before writing what exists (camera down). */
   finishGraceMs: number;
+  /** The first join attempt's time limit (60 s); each retry doubles it. */
+  joinTimeoutMs?: number;
+  /** Join attempts before a clip is given up (4). */
+  joinAttempts?: number;
+  /** Wait before the n-th retry: n × this (2 s). */
+  joinRetryMs?: number;
 }
 
 interface OpenClip {
@@ -42,13 +53,28 @@ interface PendingSnapshot {
   forThumbnail: boolean;
 }
 
+interface ReadySnapshot {
+  pending: PendingSnapshot;
+  segment: Segment;
+}
+
 /** Anything less is timing noise between segments, not a hole worth a warning. */
 const MISSING_WARN_MS = 500;
+const JOIN_TIMEOUT_MS = 60_000;
+const JOIN_ATTEMPTS = 4;
+const JOIN_RETRY_MS = 2_000;
 
 export class ClipRecorder extends EventEmitter<RecorderEvents> {
   private plan: ClipPlan | null = null;
   private readonly clips = new Map<string, OpenClip>();
   private pendingSnapshots: PendingSnapshot[] = [];
+  /** The one snapshot waiting for the running one to finish; a newer one replaces it. */
+  private nextSnapshot: ReadySnapshot | null = null;
+  private snapshotRunning = false;
+  private readonly joinQueue: OpenClip[] = [];
+  private joining = false;
+  private stopping = false;
+  private checkScheduled = false;
   private readonly work = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: ClipRecorderDeps) {
@@ -68,7 +94,9 @@ export class ClipRecorder extends EventEmitter<RecorderEvents> {
   async stop(): Promise<void> {
     if (!this.plan) return;
     const now = this.deps.clock.now();
+    this.stopping = true;
     this.pendingSnapshots = [];
+    this.nextSnapshot = null;
     for (const open of this.clips.values()) {
       if (open.finishing) continue;
       open.plan.end = Math.min(open.plan.end, now);
@@ -97,7 +125,14 @@ export class ClipRecorder extends EventEmitter<RecorderEvents> {
       this.emit('clip-opened', { clipId, trigger });
     }
     this.pendingSnapshots.push({ clipId, at: trigger.at, forThumbnail: placed.opened });
-    this.segmentClosed();
+    // Off the ring's path: the caller publishes the event first, the snapshot follows.
+    if (!this.checkScheduled) {
+      this.checkScheduled = true;
+      setImmediate(() => {
+        this.checkScheduled = false;
+        this.segmentClosed();
+      });
+    }
     return clipId;
   }
 
@@ -139,18 +174,36 @@ export class ClipRecorder extends EventEmitter<RecorderEvents> {
         waiting.push(pending);
         continue;
       }
-      const jpeg = this.snapshot(pending, segment);
-      const open = this.clips.get(pending.clipId);
-      if (pending.forThumbnail && open) open.thumbnail = jpeg;
-      this.track(jpeg);
+      const replaced = this.nextSnapshot?.pending;
+      // A newer trigger of the same clip keeps the duty of making its thumbnail.
+      const forThumbnail = pending.forThumbnail || (replaced?.forThumbnail === true && replaced.clipId === pending.clipId);
+      this.nextSnapshot = { pending: { ...pending, forThumbnail }, segment };
     }
     this.pendingSnapshots = waiting;
+    this.runNextSnapshot();
+  }
+
+  private runNextSnapshot(): void {
+    const next = this.nextSnapshot;
+    if (this.snapshotRunning || !next) return;
+    this.nextSnapshot = null;
+    this.snapshotRunning = true;
+    const jpeg = this.snapshot(next.pending, next.segment);
+    const open = this.clips.get(next.pending.clipId);
+    if (next.pending.forThumbnail && open) open.thumbnail = jpeg;
+    this.track(
+      jpeg.finally(() => {
+        this.snapshotRunning = false;
+        this.runNextSnapshot();
+      }),
+    );
   }
 
   private async snapshot(pending: PendingSnapshot, segment: Segment): Promise<Buffer | null> {
     let jpeg: Buffer;
     try {
-      jpeg = await this.deps.tools.extractThumbnail(segment.path, Math.max(0, pending.at - segment.start) / 1000);
+      // The keyframe that opens the segment showing the moment: one small decode.
+      jpeg = await this.deps.tools.extractThumbnail(segment.path, 0);
     } catch (err) {
       this.deps.log.warn('snapshot failed', { clipId: pending.clipId, error: (err as Error).message });
       return null;
@@ -171,7 +224,23 @@ export class ClipRecorder extends EventEmitter<RecorderEvents> {
     this.plan?.close(id);
     // Snapshots still waiting have no segment and will get none before the clip is written.
     this.pendingSnapshots = this.pendingSnapshots.filter((p) => p.clipId !== id);
-    this.track(this.write(open).finally(() => this.clips.delete(id)));
+    this.joinQueue.push(open);
+    this.runNextJoin();
+  }
+
+  private runNextJoin(): void {
+    if (this.joining) return;
+    const open = this.joinQueue.shift();
+    if (!open) return;
+    this.joining = true;
+    this.track(
+      this.write(open).finally(() => {
+        // Only now may the ring drop the clip's segments.
+        this.clips.delete(open.plan.id);
+        this.joining = false;
+        this.runNextJoin();
+      }),
+    );
   }
 
   private async write(open: OpenClip): Promise<void> {
@@ -193,10 +262,7 @@ export class ClipRecorder extends EventEmitter<RecorderEvents> {
       const videoEnd = covering.at(-1)!.end;
       const temp = sink.begin({ id, start: videoStart, end: videoEnd, kind: trigger.kind, source: trigger.source, triggeredAt: trigger.at });
       begun = true;
-      await tools.joinSegments(covering.map((s) => s.path), temp);
-      // A damaged segment can make ffmpeg write a file with nothing playable in it.
-      const seconds = await tools.probeDuration(temp);
-      if (!(seconds > 0)) throw new Error(`joining ${covering.length} segments gave a clip with no video`);
+      await this.join(id, covering, temp);
       clip = await sink.commit(id, await this.thumbnailFor(open, temp, videoStart));
     } catch (err) {
       this.fail(id, (err as Error).message, begun);
@@ -204,6 +270,29 @@ export class ClipRecorder extends EventEmitter<RecorderEvents> {
     }
     log.debug('clip written', { clipId: id, segments: covering.length, bytes: clip.bytes });
     this.emit('clip-ready', { clip });
+  }
+
+  /** Joins with retries: each attempt gets twice the time of the one before; the segments stay meanwhile. */
+  private async join(clipId: string, covering: Segment[], temp: string): Promise<void> {
+    const attempts = this.deps.joinAttempts ?? JOIN_ATTEMPTS;
+    const baseMs = this.deps.joinTimeoutMs ?? JOIN_TIMEOUT_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.deps.tools.joinSegments(covering.map((s) => s.path), temp, { timeoutMs: baseMs * 2 ** (attempt - 1) });
+        if (attempt > 1) this.deps.log.info('the clip was joined on a retry', { clipId, attempt });
+        return;
+      } catch (err) {
+        if (attempt >= attempts) throw err;
+        const retryInMs = this.stopping ? 0 : (this.deps.joinRetryMs ?? JOIN_RETRY_MS) * attempt;
+        this.deps.log.warn('joining the clip failed; its segments are kept and the join is tried again', {
+          clipId,
+          attempt,
+          retryInMs,
+          error: (err as Error).message,
+        });
+        await new Promise((resolve) => setTimeout(resolve, retryInMs));
+      }
+    }
   }
 
   private async thumbnailFor(open: OpenClip, file: string, videoStart: number): Promise<Buffer | null> {

@@ -1,17 +1,16 @@
 /**
- * The one module that reaches ffmpeg. fluent-ffmpeg (archived upstream) runs the one-shot jobs: join,
- * thumbnail, probe. The long-running capture is spawned directly so it can be stopped the way ffmpeg
- * likes: `q`, then SIGINT, then SIGTERM, and SIGKILL only as the last resort (fluent's kill() starts
- * with SIGKILL). No `progress` listener is ever attached: fluent would run ffprobe on the input, a
- * second session many cameras refuse.
+ * The one module that reaches ffmpeg, spawned directly: one process per job and nothing else (no
+ * capability probes, no ffprobe of inputs). The long-running capture can be stopped the way ffmpeg
+ * likes: `q`, then SIGINT, then SIGTERM, and SIGKILL only as the last resort. The one-shot jobs are
+ * cheap by design: a clip is a byte-level join of MPEG-TS segments remuxed once (no decode), and a
+ * thumbnail decodes a single keyframe.
  */
 import { execFile, spawn, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { basename, delimiter, dirname, join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { basename, delimiter, dirname, join, resolve as resolvePath } from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import ffmpeg, { type FfmpegCommand } from 'fluent-ffmpeg';
 import type { Logger } from '../log.js';
 
 export interface FfmpegPaths {
@@ -30,7 +29,7 @@ const JOB_KILL_GRACE_MS = 5_000;
 const STDERR_LINES = 20;
 const MAX_STDERR_LINE = 1_000;
 /** Enough of ffmpeg's report to still hold the input's "Duration:" line. */
-const PROBE_STDERR_LINES = 200;
+const MAX_JOB_STDERR = 64 * 1024;
 const MAX_THUMBNAIL_BYTES = 24 * 1024;
 /** Tried in order until the JPEG fits MAX_THUMBNAIL_BYTES. */
 const THUMBNAIL_STEPS = [
@@ -131,7 +130,20 @@ export interface SpawnOptions {
   ladder?: StopLadder;
   /** Receives ffmpeg's stdout (the motion branch's raw frames); without it stdout is discarded. */
   onStdout?: (chunk: Buffer) => void;
+  /** Receives what ffmpeg writes to its file descriptor 3 (`pipe:3`: the segment list, a line per closed segment). */
+  onPipe3?: (chunk: Buffer) => void;
   feeder?: Feeder;
+}
+
+export interface JobOptions {
+  /** Interrupt the job after this long (default 60 s). */
+  timeoutMs?: number;
+}
+
+/** What a join wrote, from ffmpeg's own progress report. */
+export interface JoinResult {
+  frames: number;
+  seconds: number;
 }
 
 /** Keeps the last few stderr lines, bounded in count and length. */
@@ -280,49 +292,54 @@ export function parseEncoderList(text: string): Set<string> {
   return names;
 }
 
-/** Quotes a path for the concat demuxer's script; `file:` keeps it from resolving against `pipe:`. */
-function concatLine(path: string): string {
-  return `file 'file:${path.replace(/'/g, "'\\''")}'\n`;
-}
-
-function fluentLogger(log: Logger): ffmpeg.FfmpegCommandLogger {
-  const text = (data: unknown[]): string => data.map(String).join(' ');
-  return {
-    debug: (...data) => log.debug(text(data)),
-    info: (...data) => log.debug(text(data)),
-    warn: (...data) => log.warn(text(data)),
-    error: (...data) => log.error(text(data)),
-  };
-}
-
 export class FfmpegTools {
   constructor(
     readonly paths: FfmpegPaths,
     private readonly log: Logger,
   ) {}
 
-  /** Joins closed segments by stream copy into one MP4 with its index up front. */
-  async joinSegments(files: string[], out: string): Promise<void> {
+  /**
+   * Joins closed MPEG-TS segments of one folder byte by byte (the `concat:` protocol: no probing of
+   * each segment, no decode) and remuxes them once into an MP4 with its index up front.
+   */
+  async joinSegments(files: string[], out: string, options: JobOptions = {}): Promise<JoinResult> {
     if (!files.length) throw new Error('no segments to join');
-    const command = this.command()
-      .input(Readable.from([files.map(concatLine).join('')]))
-      .inputOptions(['-protocol_whitelist', 'file,pipe', '-f', 'concat', '-safe', '0'])
-      // The store's temp name does not end in .mp4, so the format is named.
-      .outputOptions(['-map', '0', '-c', 'copy', '-movflags', '+faststart', '-f', 'mp4'])
-      .output(out);
-    await this.runJob(command, `joining ${files.length} segments into ${out}`);
+    const folder = dirname(files[0]!);
+    const names = files.map((f) => basename(f));
+    if (files.some((f) => dirname(f) !== folder) || names.some((n) => n.includes('|'))) {
+      throw new Error(`segments to join must share one folder and have no "|" in their names: ${files.join(', ')}`);
+    }
+    const what = `joining ${files.length} segments into ${out}`;
+    const { stdout } = await this.runJob(
+      this.paths.ffmpeg,
+      // The segments start new MPEG-TS muxers, so continuity counters jump at each boundary: harmless, not worth a warning.
+      ['-loglevel', 'error', '-i', `concat:${names.join('|')}`, '-map', '0:v:0', '-c', 'copy', '-movflags', '+faststart',
+        // The store's temp name does not end in .mp4, so the format is named.
+        '-f', 'mp4', '-progress', 'pipe:1', '-y', resolvePath(out)],
+      what,
+      { ...options, cwd: folder },
+    );
+    const report = stdout.toString('utf8');
+    const last = (key: string): number => Number([...report.matchAll(new RegExp(`^${key}=(\\d+)$`, 'gm'))].at(-1)?.[1] ?? 0);
+    const frames = last('frame');
+    // A damaged segment can make ffmpeg write a file with nothing playable in it.
+    if (!(frames > 0)) throw new Error(`joining ${files.length} segments gave a clip with no video`);
+    return { frames, seconds: last('out_time_us') / 1e6 };
   }
 
-  /** A JPEG of the frame at `offsetSeconds` (or the first frame if that is past the end), ≤ 320 px wide and ≤ 24 KiB. */
+  /**
+   * A JPEG of the keyframe at or before `offsetSeconds` (or the first one, when seeking finds none),
+   * ≤ 320 px wide and ≤ 24 KiB. Only that keyframe is decoded, never the frames around it.
+   */
   async extractThumbnail(input: string, offsetSeconds: number): Promise<Buffer> {
     let offset = Math.max(0, offsetSeconds);
     let jpeg: Buffer = Buffer.alloc(0);
     for (const step of THUMBNAIL_STEPS) {
-      jpeg = await this.grabFrame(input, offset, step.width, step.quality);
+      jpeg = await this.grabKeyframe(input, offset, step.width, step.quality);
       if (!jpeg.length && offset > 0) {
-        this.log.debug('no frame at the thumbnail offset; using the first frame', { input, offset });
+        this.log.debug('no keyframe at the thumbnail offset; using the first one', { input, offset });
         offset = 0;
-        jpeg = await this.grabFrame(input, offset, step.width, step.quality);
+        jpeg = await this.grabKeyframe(input, offset, step.width, step.quality);
       }
       if (!jpeg.length) throw new Error(`no video frame in ${input}`);
       if (jpeg.length <= MAX_THUMBNAIL_BYTES) return jpeg;
@@ -334,20 +351,16 @@ export class FfmpegTools {
   async probeDuration(file: string): Promise<number> {
     const ffprobePath = this.paths.ffprobe;
     if (ffprobePath) {
-      const data = await new Promise<ffmpeg.FfprobeData>((resolve, reject) =>
-        this.command()
-          .input(file)
-          .setFfprobePath(ffprobePath)
-          .ffprobe((err: Error | null, result) => (err ? reject(new Error(`ffprobe ${file}: ${err.message}`)) : resolve(result))),
+      const { stdout } = await this.runJob(
+        ffprobePath,
+        ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=noprint_wrappers=1:nokey=1', file],
+        `ffprobe ${file}`,
       );
-      const seconds = Number(data.format.duration);
+      const seconds = Number.parseFloat(stdout.toString('utf8'));
       if (!Number.isFinite(seconds)) throw new Error(`ffprobe reports no duration for ${file}`);
       return seconds;
     }
-    const stderr = await this.runJob(
-      this.command(PROBE_STDERR_LINES).input(file).outputOptions(['-c', 'copy', '-f', 'null']).output('-'),
-      `reading the duration of ${file}`,
-    );
+    const { stderr } = await this.runJob(this.paths.ffmpeg, ['-i', file, '-c', 'copy', '-f', 'null', '-'], `reading the duration of ${file}`);
     const m = /Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)/.exec(stderr);
     if (!m) throw new Error(`ffmpeg reports no duration for ${file}`);
     return Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]);
@@ -355,13 +368,9 @@ export class FfmpegTools {
 
   /** Whether drawtext works here: the filter is built in and fontconfig finds a font. */
   async canDrawText(): Promise<{ ok: true } | { ok: false; reason: string }> {
-    const command = this.command()
-      .input("testsrc2=size=64x64:rate=1,drawtext=text='0':fontsize=12")
-      .inputOptions(['-f', 'lavfi'])
-      .outputOptions(['-frames:v', '1', '-f', 'null'])
-      .output('-');
+    const args = ['-loglevel', 'error', '-f', 'lavfi', '-i', "testsrc2=size=64x64:rate=1,drawtext=text='0':fontsize=12", '-frames:v', '1', '-f', 'null', '-'];
     try {
-      await this.runJob(command, 'checking drawtext');
+      await this.runJob(this.paths.ffmpeg, args, 'checking drawtext');
       return { ok: true };
     } catch (err) {
       return { ok: false, reason: (err as Error).message };
@@ -375,14 +384,16 @@ export class FfmpegTools {
   spawn(args: string[], ladder?: StopLadder, options: SpawnOptions = {}): RunningFfmpeg {
     const feeder = options.feeder ? this.startFeeder(options.feeder) : null;
     const child = spawn(this.paths.ffmpeg, ['-hide_banner', '-nostats', '-loglevel', 'warning', ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+      stdio: ['pipe', 'pipe', 'pipe', options.onPipe3 ? 'pipe' : 'ignore'],
+    }) as unknown as ChildProcessWithoutNullStreams;
     const tail = new StderrTail();
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (text: string) => tail.push(text));
     const onStdout = options.onStdout;
     if (onStdout) child.stdout.on('data', (chunk: Buffer) => onStdout(chunk));
     else child.stdout.resume();
+    const onPipe3 = options.onPipe3;
+    if (onPipe3) (child.stdio[3] as Readable).on('data', (chunk: Buffer) => onPipe3(chunk));
     child.stdin.on('error', (err) => this.log.debug('ffmpeg stdin closed', { error: err.message }));
     if (feeder) feeder.stdout.pipe(child.stdin);
     const ended = new Promise<Omit<FfmpegExit, 'requested' | 'clean' | 'feeder'>>((resolve) => {
@@ -416,49 +427,53 @@ export class FfmpegTools {
     return { stdout: child.stdout, running };
   }
 
-  private command(stderrLines = STDERR_LINES): FfmpegCommand {
-    return ffmpeg({ logger: fluentLogger(this.log), stdoutLines: stderrLines }).setFfmpegPath(this.paths.ffmpeg);
+  private async grabKeyframe(input: string, offset: number, width: number, quality: number): Promise<Buffer> {
+    const { stdout } = await this.runJob(
+      this.paths.ffmpeg,
+      [
+        '-loglevel', 'error', '-threads', '1',
+        // Input seeking lands on the keyframe before the offset; only keyframes are decoded.
+        ...(offset > 0 ? ['-ss', offset.toFixed(3), '-noaccurate_seek'] : []),
+        '-skip_frame', 'nokey', '-i', input,
+        '-frames:v', '1', '-vf', `scale='min(${width},iw)':-2`, '-q:v', String(quality), '-f', 'mjpeg', 'pipe:1',
+      ],
+      `making a thumbnail of ${input}`,
+    );
+    return stdout;
   }
 
-  private async grabFrame(input: string, offset: number, width: number, quality: number): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    const out = new PassThrough();
-    out.on('data', (chunk: Buffer) => chunks.push(chunk));
-    // -ss after -i decodes up to the offset: exact, and it works on MPEG-TS segments, where input
-    // seeking can land past the only keyframe and yield nothing.
-    const command = this.command()
-      .input(input)
-      .outputOptions(['-ss', offset.toFixed(3), '-frames:v', '1', '-vf', `scale='min(${width},iw)':-2`])
-      .outputOptions(['-q:v', String(quality), '-f', 'mjpeg'])
-      .output(out);
-    await this.runJob(command, `making a thumbnail of ${input}`);
-    return Buffer.concat(chunks);
-  }
-
-  /** Runs a one-shot job; a job that hangs is interrupted with SIGINT, then killed. Resolves with stderr. */
-  private runJob(command: FfmpegCommand, what: string): Promise<string> {
+  /** Runs a one-shot job; a job that hangs is interrupted with SIGINT, then killed. */
+  private runJob(command: string, args: string[], what: string, options: JobOptions & { cwd?: string } = {}): Promise<{ stdout: Buffer; stderr: string }> {
+    const timeoutMs = options.timeoutMs ?? JOB_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
+      const child = spawn(command, ['-hide_banner', ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd });
+      const out: Buffer[] = [];
+      let stderr = '';
       let timedOut = false;
+      child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (text: string) => (stderr = (stderr + text).slice(-MAX_JOB_STDERR)));
       let escalation: NodeJS.Timeout | undefined;
       const timer = setTimeout(() => {
         timedOut = true;
-        command.kill('SIGINT');
-        escalation = setTimeout(() => command.kill('SIGKILL'), JOB_KILL_GRACE_MS);
-      }, JOB_TIMEOUT_MS);
+        child.kill('SIGINT');
+        escalation = setTimeout(() => child.kill('SIGKILL'), JOB_KILL_GRACE_MS);
+      }, timeoutMs);
       const settle = (): void => {
         clearTimeout(timer);
         clearTimeout(escalation);
       };
-      command.on('end', (_stdout: string | null, stderr: string | null) => {
+      child.once('error', (err) => {
         settle();
-        resolve(stderr ?? '');
+        reject(new Error(`${what} failed: ${basename(command)} could not run: ${err.message}`));
       });
-      command.on('error', (err: Error) => {
+      child.once('close', (code, signal) => {
         settle();
-        const why = timedOut ? `no result after ${JOB_TIMEOUT_MS / 1000} s` : err.message.trim();
+        if (!timedOut && code === 0) return resolve({ stdout: Buffer.concat(out), stderr });
+        const last = stderr.split('\n').map((l) => l.trim()).filter(Boolean).at(-1);
+        const why = timedOut ? `no result after ${timeoutMs / 1000} s` : `${signal ? `killed by ${signal}` : `exit code ${code}`}${last ? `: ${last}` : ''}`;
         reject(new Error(`${what} failed: ${why}`));
       });
-      command.run();
     });
   }
 }

@@ -1,12 +1,13 @@
 /**
  * The pre-roll ring: one supervised ffmpeg per camera writes short MPEG-TS segments into a tmpfs
- * folder. The ring learns each closed segment from the muxer's CSV list, gives it wall-clock times,
+ * folder. ffmpeg writes a CSV line for each segment it closes to a pipe (`-segment_list pipe:3`), so
+ * the ring learns of it at once, without polling and without waking while idle; it gives it wall-clock times,
  * and deletes it once it is older than the pre-roll window, unless an open clip still needs it.
  * Supervision trusts segments, not exit codes: ffmpeg exits 0 when an RTSP server goes away and may
  * hang forever on a stalled session, so "no new segment for stallSeconds" is what counts.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { forgetPids, reapOrphans, recordPids } from './orphans.js';
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
@@ -41,11 +42,6 @@ export interface StdoutBranch {
   open(): (chunk: Buffer) => void;
 }
 
-const LIST_NAME = 'segments.csv';
-/** Entries ffmpeg keeps in the list; without a bound the list grows forever. */
-const LIST_SIZE = 30;
-/** The list is on tmpfs, so reading it this often costs next to nothing. */
-const POLL_MS = 200;
 const PRUNE_MARGIN_MS = 1_000;
 const RESTART_BASE_MS = 1_000;
 const RESTART_CAP_MS = 60_000;
@@ -64,6 +60,9 @@ interface Run {
   stalled: boolean;
   exited: boolean;
   reportedSkipped: boolean;
+  /** The segment list's last, not yet complete line. */
+  partial: string;
+  stallTimer: NodeJS.Timeout | undefined;
   done: Promise<void>;
 }
 
@@ -91,9 +90,7 @@ export class PreRollRing extends EventEmitter<RingEvents> {
   private nextNumber = 0;
   private attempt = 0;
   private running = false;
-  private pollTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
-  private polling: Promise<void> | null = null;
   private state: CameraHealth = { ok: false, since: 0, restarts: 0, lastSegmentAt: null, lastGap: null, detail: 'not started' };
 
   constructor(private readonly deps: PreRollRingDeps) {
@@ -105,12 +102,11 @@ export class PreRollRing extends EventEmitter<RingEvents> {
     await mkdir(this.deps.dir, { recursive: true });
     await reapOrphans(this.deps.dir, this.deps.log);
     // Segments left by an earlier agent have no wall times, so they go; their numbers are still never reused.
-    const removed = await this.removeSegments(() => true, true);
+    const removed = await this.removeSegments(() => true);
     if (removed) this.deps.log.debug('removed segments left by an earlier run', { count: removed });
     this.running = true;
     this.state = { ...this.state, ok: false, since: this.deps.clock.now(), detail: 'starting' };
     this.emit('health', this.health());
-    this.pollTimer = setInterval(() => void this.poll(), POLL_MS);
     await this.launch();
   }
 
@@ -118,7 +114,6 @@ export class PreRollRing extends EventEmitter<RingEvents> {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    clearInterval(this.pollTimer);
     clearTimeout(this.restartTimer);
     const run = this.run;
     if (run) {
@@ -133,7 +128,7 @@ export class PreRollRing extends EventEmitter<RingEvents> {
   /** Deletes every segment. Only after stop(), once nothing needs them. */
   async clear(): Promise<void> {
     if (this.running) throw new Error('PreRollRing.clear() while running');
-    await this.removeSegments(() => true, true);
+    await this.removeSegments(() => true);
     this.list = [];
   }
 
@@ -156,14 +151,9 @@ export class PreRollRing extends EventEmitter<RingEvents> {
     return this.run && !this.run.exited ? (this.run.proc.feederPid ?? null) : null;
   }
 
-  private get listPath(): string {
-    return join(this.deps.dir, LIST_NAME);
-  }
-
   private async spawnRun(): Promise<void> {
     const { dir, source, tools, segmentSeconds, clock, log, stdoutBranch } = this.deps;
     await source.prepare?.(tools, log);
-    await rm(this.listPath, { force: true });
     if (!this.running) return;
     const firstNumber = this.nextNumber;
     const proc = tools.spawn(
@@ -173,15 +163,15 @@ export class PreRollRing extends EventEmitter<RingEvents> {
         '-map', '0:v:0',
         ...source.videoArgs(),
         '-f', 'segment', '-segment_time', String(segmentSeconds), '-segment_format', 'mpegts',
-        '-reset_timestamps', '0', '-segment_list', this.listPath, '-segment_list_type', 'csv',
-        '-segment_list_size', String(LIST_SIZE),
+        // Without a list size, ffmpeg appends one line per closed segment and flushes it: a stream, not a file to re-read.
+        '-reset_timestamps', '0', '-segment_list', 'pipe:3', '-segment_list_type', 'csv',
         // Continues the numbering, so a restarted ffmpeg never overwrites a segment a clip may still read.
         '-segment_start_number', String(firstNumber),
         join(dir, SEGMENT_PATTERN),
         ...(stdoutBranch?.args ?? []),
       ],
       this.deps.stopLadder,
-      { feeder: source.feeder?.(), onStdout: stdoutBranch?.open() },
+      { feeder: source.feeder?.(), onStdout: stdoutBranch?.open(), onPipe3: (chunk) => this.listed(run, chunk) },
     );
     const run: Run = {
       proc,
@@ -194,8 +184,11 @@ export class PreRollRing extends EventEmitter<RingEvents> {
       stalled: false,
       exited: false,
       reportedSkipped: false,
+      partial: '',
+      stallTimer: undefined,
       done: Promise.resolve(),
     };
+    this.armStallTimer(run);
     run.done = proc.exited
       .then((exit) => this.ended(run, exit))
       .catch((err: Error) => log.error('handling the end of ffmpeg failed', { error: err.message }));
@@ -204,30 +197,18 @@ export class PreRollRing extends EventEmitter<RingEvents> {
     log.info('ffmpeg started', { pid: proc.pid, source: source.describe(), firstSegment: firstNumber });
   }
 
-  private poll(): Promise<void> {
-    this.polling ??= this.readList()
-      .catch((err: Error) => this.deps.log.error('reading the segment list failed', { error: err.message }))
-      .finally(() => (this.polling = null));
-    return this.polling;
-  }
-
-  private async readList(): Promise<void> {
-    const run = this.run;
-    if (!run) return;
-    let text = '';
-    try {
-      text = await readFile(this.listPath, 'utf8');
-    } catch (err) {
-      if (!isMissing(err)) this.deps.log.warn('cannot read the segment list', { error: (err as Error).message });
-    }
-    const { entries, skipped } = parseSegmentList(text);
+  /** ffmpeg closed one or more segments: their list lines arrive here as they are written. */
+  private listed(run: Run, chunk: Buffer): void {
+    const text = run.partial + chunk.toString('utf8');
+    const complete = text.lastIndexOf('\n') + 1;
+    run.partial = text.slice(complete);
+    const { entries, skipped } = parseSegmentList(text.slice(0, complete));
     if (skipped && !run.reportedSkipped) {
       run.reportedSkipped = true;
       this.deps.log.warn('the segment list has lines that are not our segments', { skipped });
     }
     const fresh = entries.filter((e) => e.number > run.lastListed);
     if (fresh.length) this.admit(run, fresh);
-    this.checkStall(run);
     this.prune();
   }
 
@@ -249,6 +230,7 @@ export class PreRollRing extends EventEmitter<RingEvents> {
     if (run.flowingSince === null) log.info('video is flowing', { pid: run.proc.pid, firstSegment: fresh[0]!.name });
     run.flowingSince ??= now;
     run.lastSegmentAt = now;
+    this.armStallTimer(run);
     this.setHealth({ ok: true, lastSegmentAt: now, detail: undefined });
   }
 
@@ -261,10 +243,15 @@ export class PreRollRing extends EventEmitter<RingEvents> {
     this.setHealth({ lastGap: gap });
   }
 
-  private checkStall(run: Run): void {
+  /** One timer per run, pushed back by every segment: it fires only when the video stops. */
+  private armStallTimer(run: Run): void {
+    clearTimeout(run.stallTimer);
+    run.stallTimer = setTimeout(() => this.stalled(run), this.deps.stallSeconds * 1000);
+  }
+
+  private stalled(run: Run): void {
     if (run.exited || run.stalled || !this.running) return;
     const quietMs = this.deps.clock.now() - (run.lastSegmentAt ?? run.startedAt);
-    if (quietMs < this.deps.stallSeconds * 1000) return;
     run.stalled = true;
     const detail = `no video for ${Math.round(quietMs / 1000)} s; restarting ffmpeg`;
     this.deps.log.warn('camera stalled; stopping ffmpeg', { pid: run.proc.pid, quietSeconds: quietMs / 1000 });
@@ -274,9 +261,8 @@ export class PreRollRing extends EventEmitter<RingEvents> {
 
   private async ended(run: Run, exit: FfmpegExit): Promise<void> {
     run.exited = true;
-    // A clean stop closes the last segment and lists it: read the list once more before it goes.
-    await this.polling;
-    await this.poll();
+    clearTimeout(run.stallTimer);
+    // The list pipe was read to its end before ffmpeg's exit was reported: the last segment is in.
     try {
       await this.forgetRun(run);
     } catch (err) {
@@ -319,17 +305,17 @@ export class PreRollRing extends EventEmitter<RingEvents> {
   /** Deletes what the run wrote but never closed, and moves the numbering past everything on disk. */
   private async forgetRun(run: Run): Promise<void> {
     this.nextNumber = Math.max(this.nextNumber, run.lastListed + 1);
-    await this.removeSegments((n) => n >= run.firstNumber && n > run.lastListed, false);
+    await this.removeSegments((n) => n >= run.firstNumber && n > run.lastListed);
   }
 
-  /** Removes the segment files `doomed` picks, and the list if asked; notes every number seen. */
-  private async removeSegments(doomed: (n: number) => boolean, withList: boolean): Promise<number> {
+  /** Removes the segment files `doomed` picks; notes every number seen. */
+  private async removeSegments(doomed: (n: number) => boolean): Promise<number> {
     const names = await readdir(this.deps.dir);
     let removed = 0;
     for (const name of names) {
       const n = segmentNumber(name);
       if (n !== null) this.nextNumber = Math.max(this.nextNumber, n + 1);
-      if (n !== null ? doomed(n) : withList && name === LIST_NAME) {
+      if (n !== null && doomed(n)) {
         await rm(join(this.deps.dir, name), { force: true });
         removed++;
       }

@@ -1,4 +1,4 @@
-/** The segment muxer's CSV list (`name,start,end` per closed segment, times in stream seconds). */
+/** The segment muxer's CSV list (`name,start,end` per closed segment, times in stream seconds), read from a pipe. */
 
 export const SEGMENT_PATTERN = 's%09d.ts';
 const SEGMENT_NAME = /^s(\d{9,})\.ts$/;
@@ -18,9 +18,8 @@ export function segmentNumber(name: string): number | null {
 }
 
 /**
- * Parses the list. ffmpeg rewrites the whole file as each segment closes, so a read can catch it half
- * written: only lines ending in a newline count, and a later read sees the rest. Lines that are
- * complete but not ours are counted in `skipped` for the caller to report.
+ * Parses list lines. Only lines ending in a newline count (the caller keeps the unfinished rest for
+ * the next chunk). Lines that are complete but not ours are counted in `skipped` for the caller to report.
  */
 export function parseSegmentList(text: string): { entries: ListedSegment[]; skipped: number } {
   const entries: ListedSegment[] = [];

@@ -8,6 +8,7 @@ import { sendControl } from '../../agent/control/index.js';
 import { silentLogger, type Logger } from '../../agent/log.js';
 import { Agent, controlSocketPath, databasePath } from '../../agent/main.js';
 import type { LookupFn } from '../../agent/requests/index.js';
+import type { Gpio } from '../../hardware/index.js';
 import { openDatabase } from '../../agent/store/database.js';
 import type { ClipRecord } from '../../agent/store/index.js';
 import { freePort } from './ports.js';
@@ -93,7 +94,7 @@ export class TestAgent {
 
 export async function startTestAgent(
   overrides: ConfigInput = {},
-  opts: { lookup?: LookupFn; log?: Logger; dir?: string } = {},
+  opts: { lookup?: LookupFn; log?: Logger; dir?: string; gpio?: Gpio } = {},
 ): Promise<TestAgent> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'agent-'));
   const embedded = { host: '127.0.0.1', port: await freePort(), wsPort: await freePort() };
@@ -108,7 +109,12 @@ export async function startTestAgent(
     web: { enabled: false, ...overrides.web },
   };
   const config = parseConfig(input, 'test', {});
-  const agent = new Agent(config, { log: opts.log ?? silentLogger, env: {}, ...(opts.lookup ? { lookup: opts.lookup } : {}) });
+  const agent = new Agent(config, {
+    log: opts.log ?? silentLogger,
+    env: {},
+    ...(opts.lookup ? { lookup: opts.lookup } : {}),
+    ...(opts.gpio ? { gpio: opts.gpio } : {}),
+  });
   await agent.start();
   return new TestAgent(agent, config, dir, config.mqtt.url ?? `mqtt://127.0.0.1:${embedded.port}`);
 }

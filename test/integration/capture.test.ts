@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   Capture,
   ClipRecorder,
@@ -206,6 +206,63 @@ describe('capture with a synthetic camera', () => {
     expect(two.end).toBeGreaterThanOrEqual(second.at + POST_ROLL * 1000);
   });
 
+  it('joins segments byte by byte into a faststart MP4 as long as the segments', async () => {
+    const segments = ring.segments().slice(-4);
+    const out = join(dir, 'joined.mp4');
+    const result = await new FfmpegTools(paths, log).joinSegments(segments.map((s) => s.path), out);
+    const seconds = (segments.at(-1)!.end - segments[0]!.start) / 1000;
+    const video = probe(out, 'format=duration,format_name:stream=nb_frames');
+    expect(Number(video.duration)).toBeCloseTo(seconds, 0);
+    expect(video.format_name).toContain('mp4');
+    expect(Number(video.nb_frames)).toBe(result.frames);
+    expect(result.frames).toBeGreaterThanOrEqual(Math.round(seconds * FPS) - 1);
+    const bytes = readFileSync(out);
+    expect(bytes.indexOf('moov')).toBeLessThan(bytes.indexOf('mdat'));
+  });
+
+  it('keeps a clip whose join timed out, with its segments, and writes it on the retry', async () => {
+    const sink = new FolderSink(mkdtempSync(join(dir, 'clips-')));
+    const tools = new FfmpegTools(paths, log);
+    const attempts: (number | undefined)[] = [];
+    const recorder = new ClipRecorder({
+      segments: () => ring.segments(),
+      tools: {
+        extractThumbnail: (input, offset) => tools.extractThumbnail(input, offset),
+        // The first attempt gets 1 ms, as on a machine far too busy to join in time.
+        joinSegments: (files, out, options) => {
+          attempts.push(options?.timeoutMs);
+          return tools.joinSegments(files, out, attempts.length === 1 ? { timeoutMs: 1 } : options);
+        },
+      },
+      sink,
+      clock: systemClock,
+      log,
+      preRollSeconds: PRE_ROLL,
+      postRollSeconds: 1,
+      maxClipSeconds: 30,
+      finishGraceMs: 5_000,
+      joinTimeoutMs: 20_000,
+      // Longer than the ring keeps unclaimed segments (pre-roll + 2 segments + 1 s).
+      joinRetryMs: (PRE_ROLL + 2 * SEGMENT + 3) * 1000,
+    });
+    const ready: ClipRecord[] = [];
+    const failed: string[] = [];
+    recorder.on('clip-ready', ({ clip }) => ready.push(clip));
+    recorder.on('clip-failed', ({ error }) => failed.push(error));
+    ring.on('segment', () => recorder.segmentClosed());
+    recorder.start();
+    recorders.add(recorder);
+    const mark = logLines.length;
+    const bell = press();
+    const clipId = recorder.trigger(bell);
+    const clip = await waitFor('the clip after the retry', () => ready.find((c) => c.id === clipId), 40_000);
+    expect(failed).toEqual([]);
+    expect(attempts).toEqual([20_000, 40_000]);
+    expect(logLines.slice(mark).some((l) => /join is tried again/.test(l.msg))).toBe(true);
+    expect(clip.start).toBeLessThanOrEqual(bell.at - (PRE_ROLL - SEGMENT) * 1000);
+    expect(Number(probe(clip.path, 'format=duration').duration)).toBeCloseTo((clip.end - clip.start) / 1000, 0);
+  });
+
   it('aborts a clip the store cannot take and keeps recording', async () => {
     const rec = attachRecorder(30, { preRollSeconds: 1, postRollSeconds: 1 });
     rec.sink.failCommits = 1;
@@ -400,6 +457,35 @@ describe('Capture', () => {
       expect(capture.health()).toMatchObject({ ok: false, detail: 'stopped' });
     } finally {
       await capture.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('PreRollRing without timers', () => {
+  it('learns of each closed segment from ffmpeg as it happens, with no polling timer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-ring-events-'));
+    const log = createLogger({ level: 'error', sink: { write: () => undefined } });
+    const tools = new FfmpegTools(await locateFfmpeg(), log);
+    const source = new SyntheticSource({ width: 160, height: 120, fps: 10, segmentSeconds: 1 });
+    await source.prepare(tools, log);
+    const ring = new PreRollRing({ source, tools, dir, segmentSeconds: 1, preRollSeconds: 2, stallSeconds: 30, clock: systemClock, log });
+    // No timer ever fires from here on: whatever the ring learns, it learns from ffmpeg's own output.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval', 'setImmediate'] });
+    try {
+      const three = new Promise<Segment[]>((resolve) => {
+        const got: Segment[] = [];
+        ring.on('segment', (s) => got.push(s) === 3 && resolve(got));
+      });
+      await ring.start();
+      const segments = await three;
+      expect(segments.map((s) => statSync(s.path).size > 0)).toEqual([true, true, true]);
+      expect(ring.health().ok).toBe(true);
+      expect(readdirSync(dir).filter((f) => !f.endsWith('.ts') && !f.endsWith('.pids'))).toEqual([]);
+    } finally {
+      await ring.stop();
+      vi.useRealTimers();
+      await ring.clear();
       rmSync(dir, { recursive: true, force: true });
     }
   });
