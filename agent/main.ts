@@ -20,7 +20,6 @@ import { ClipStore, type ClipRecord } from './store/index.js';
 import { HomeAssistantDiscovery } from './homeassistant/index.js';
 import { databaseWritable, EventLoopLag, segmentFreshness, SystemdNotifier, Watchdog } from './systemd/index.js';
 import { VERSION } from './version.js';
-import { WebServer, webAssetsDir } from './web/index.js';
 import { openDatabase } from './store/database.js';
 import { InstanceLock } from './instance-lock.js';
 import { Button, Chime, MotionSensor, SimulatedGpio, StatusLed, createGpio, type Gpio } from '../hardware/index.js';
@@ -276,6 +275,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       let pairingOpen: { code: string; expiresAt: number } | null = null;
       pairing.on('opened', (o) => (pairingOpen = o));
       pairing.on('closed', () => (pairingOpen = null));
+      const { WebServer, webAssetsDir } = await import('./web/index.js');
       const web = new WebServer({
         listen: config.web.listen,
         tls: config.web.tls,

@@ -1,8 +1,8 @@
 /** The development broker (aedes) on loopback: MQTT over TCP and over WebSocket for the phone app. */
 import { createServer, type Server } from 'node:net';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { Aedes } from 'aedes';
-import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { Aedes } from 'aedes';
+import type { WebSocketServer } from 'ws';
 import type { Logger } from '../log.js';
 
 export interface EmbeddedBrokerOptions {
@@ -29,6 +29,8 @@ export class EmbeddedBroker {
 
   async start(): Promise<void> {
     const { host, port, wsPort } = this.deps.options;
+    // Loaded here, not at import: an agent with an external broker never holds aedes and ws in memory.
+    const [{ Aedes }, { WebSocketServer, createWebSocketStream }] = await Promise.all([import('aedes'), import('ws')]);
     const broker = await Aedes.createBroker();
     this.broker = broker;
     broker.on('clientError', (client, err) => this.deps.log.debug('broker client error', { client: client.id, error: err.message }));
