@@ -28,7 +28,21 @@ export const commands: Record<string, Command> = {
   version,
 };
 
+/** `doorbell COMMAND --help`: its usage, what it does and its options. */
+export function helpFor(name: string): string {
+  const c = commands[name]!;
+  const options = Object.entries(c.options ?? {}).map(
+    ([k, o]) => `  --${k}${o.short ? `, -${o.short}` : ''}${o.type === 'string' ? ' VALUE' : ''}`,
+  );
+  const lines = [`usage: doorbell ${c.usage}`, `  ${c.summary}`];
+  if (options.length) lines.push('options:', ...options);
+  lines.push('', EXIT_CODES);
+  return lines.join('\n') + '\n';
+}
+
+const EXIT_CODES = 'Exit codes: 0 ok, 1 failed (or found a problem), 2 wrong command line.';
+
 export function usage(): string {
   const lines = Object.values(commands).map((c) => `  doorbell ${c.usage}\n      ${c.summary}`);
-  return `usage:\n${lines.join('\n')}\n\nEvery command takes --config FILE (or $DOORBELL_CONFIG).\n`;
+  return `usage:\n${lines.join('\n')}\n\nEvery command takes --config FILE (or $DOORBELL_CONFIG) and --help; doorbell --version prints the version.\n${EXIT_CODES}\n`;
 }

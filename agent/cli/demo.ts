@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import { iso } from '../clock.js';
-import { ConfigError, configPath, loadConfig, parseConfig, type Config } from '../config.js';
+import { configPath, loadConfig, parseConfig, type Config } from '../config.js';
 import { createLogger } from '../log.js';
 import { Agent, controlSocketPath } from '../main.js';
 import { sendControl } from '../control/index.js';
@@ -42,13 +42,8 @@ export const demo: Command = {
   summary: 'run everything on this machine: synthetic camera, simulated GPIO, embedded broker',
   options: configOption,
   async run(_args, flags) {
-    let config: Config;
-    try {
-      config = demoConfig(configPath(typeof flags.config === 'string' ? flags.config : undefined));
-    } catch (err) {
-      if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
-      throw err;
-    }
+    // A config error is printed once, by the CLI's error handler.
+    const config = demoConfig(configPath(typeof flags.config === 'string' ? flags.config : undefined));
     const log = createLogger({ level: 'warn', pretty: true });
     const agent = new Agent(config, { log });
     const here = (p: string): string => relative(process.cwd(), p) || '.';

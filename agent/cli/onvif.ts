@@ -9,7 +9,7 @@ import {
   type OnvifProfile,
 } from '../capture/index.js';
 import { redactUrl } from '../log.js';
-import { jsonOption, print, printJson, type Command, type Flags } from './command.js';
+import { UsageError, jsonOption, print, printJson, type Command, type Flags } from './command.js';
 
 const DEFAULT_TIMEOUT_SECONDS = 3;
 const PASSWORD_ENV = 'DOORBELL_ONVIF_PASSWORD';
@@ -108,7 +108,7 @@ export const onvif: Command = {
     snapshot: { type: 'string' },
   },
   async run(args, flags) {
-    if (args[0] !== 'discover' || args.length > 1) throw new Error(`usage: doorbell ${this.usage}`);
+    if (args[0] !== 'discover' || args.length > 1) throw new UsageError('which one: discover?', 'onvif');
     const timeoutSeconds = seconds(flags);
     if (flags.xaddr !== undefined || flags.address !== undefined) return listProfiles(flags, timeoutSeconds);
     const devices = await discoverOnvif(timeoutSeconds * 1000);

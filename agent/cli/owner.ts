@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { iso } from '../clock.js';
 import { databasePath } from '../main.js';
 import { fingerprint } from '../envelope/index.js';
@@ -7,9 +9,19 @@ import { openCliDatabase } from './database.js';
 import type { Config } from '../config.js';
 import { systemClock } from '../clock.js';
 import { silentLogger } from '../log.js';
-import { configFrom, configOption, jsonOption, print, printJson, type Command } from './command.js';
+import { UsageError, configFrom, configOption, jsonOption, print, printJson, type Command } from './command.js';
 import { decide } from './decide.js';
 import { withEnrollment } from './local-or-agent.js';
+
+/** Outside any checkout, so a private key is never committed by accident: $XDG_CONFIG_HOME/doorbell/owner.key. */
+export function defaultKeyFile(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'doorbell', 'owner.key');
+}
+
+/** The stable `--json` shape of an owner key (README). */
+function keyJson(k: OwnerKey): Record<string, unknown> {
+  return { ...k, addedAt: iso(k.addedAt), revokedAt: k.revokedAt === null ? null : iso(k.revokedAt) };
+}
 
 function listKeys(config: Config): OwnerKey[] {
   if (!existsSync(databasePath(config))) return [];
@@ -32,9 +44,10 @@ function printDevice(config: Config): void {
 
 export const owner: Command = {
   usage:
-    'owner keygen --out FILE | owner add --name NAME --key ED25519_B64URL --seal AGE_RECIPIENT | owner list [--json]\n' +
+    'owner keygen [--out FILE] | owner add --name NAME --key ED25519_B64URL --seal AGE_RECIPIENT | owner list [--json]\n' +
     '         | owner revoke KEYID\n' +
-    '         | owner approve REQUEST_ID --key FILE [--clips ID,…] | owner deny REQUEST_ID --key FILE',
+    '         | owner approve REQUEST_ID [--key FILE] [--clips ID,…] | owner deny REQUEST_ID [--key FILE]\n' +
+    '         (the key file defaults to ~/.config/doorbell/owner.key; keygen, add and revoke take --json)',
   summary: "manage the owners' keys, and approve or deny a request from a terminal",
   options: {
     ...configOption,
@@ -49,9 +62,14 @@ export const owner: Command = {
   async run(args, flags) {
     const [sub, arg] = args;
     if (sub === 'keygen') {
-      if (typeof flags.out !== 'string') throw new Error('usage: doorbell owner keygen --out FILE');
-      const key = await generateOwnerKeyFile(flags.out);
-      print(`private keys ${flags.out} (keep it secret; mode 0600)`);
+      const out = typeof flags.out === 'string' ? flags.out : defaultKeyFile();
+      mkdirSync(dirname(out), { recursive: true, mode: 0o700 });
+      const key = await generateOwnerKeyFile(out);
+      if (flags.json) {
+        printJson({ keyFile: out, keyId: key.keyId, signingKey: key.signingKey, sealingRecipient: key.sealingRecipient });
+        return 0;
+      }
+      print(`private keys ${out} (keep it secret; mode 0600)`);
       print(`key id       ${fingerprint(key.keyId)}`);
       print(`signing key  ${key.signingKey}`);
       print(`sealing key  ${key.sealingRecipient}`);
@@ -61,7 +79,7 @@ export const owner: Command = {
     const config = configFrom(flags);
     if (sub === 'add') {
       if (typeof flags.name !== 'string' || typeof flags.key !== 'string' || typeof flags.seal !== 'string') {
-        throw new Error('usage: doorbell owner add --name NAME --key ED25519_B64URL --seal AGE_RECIPIENT');
+        throw new UsageError('owner add needs --name NAME, --key ED25519_B64URL and --seal AGE_RECIPIENT', 'owner');
       }
       const name = flags.name;
       const publicKey = flags.key;
@@ -69,14 +87,19 @@ export const owner: Command = {
       const key = (await withEnrollment(config, { cmd: 'owner-add', args: { name, publicKey, sealingRecipient } }, (e) =>
         e.enroll(name, publicKey, sealingRecipient, 'cli'),
       )) as OwnerKey;
+      if (flags.json) {
+        printJson(keyJson(key));
+        return 0;
+      }
       print(`enrolled ${key.keyId} (${key.name})`);
       printDevice(config);
       return 0;
     }
     if (sub === 'revoke') {
-      if (!arg) throw new Error('usage: doorbell owner revoke KEYID');
+      if (!arg) throw new UsageError('owner revoke needs the KEYID (see `doorbell owner list`)', 'owner');
       const key = (await withEnrollment(config, { cmd: 'owner-revoke', args: { keyId: arg } }, (e) => e.revoke(arg))) as OwnerKey;
-      print(`revoked ${key.keyId} (${key.name})`);
+      if (flags.json) printJson(keyJson(key));
+      else print(`revoked ${key.keyId} (${key.name})`);
       return 0;
     }
     if (sub === 'list') {
@@ -85,7 +108,7 @@ export const owner: Command = {
       if (flags.json) {
         printJson({
           device: device ? { ...device, fingerprint: fingerprint(device.keyId) } : null,
-          owners: keys.map((k) => ({ ...k, addedAt: iso(k.addedAt), revokedAt: k.revokedAt === null ? null : iso(k.revokedAt) })),
+          owners: keys.map(keyJson),
         });
         return 0;
       }
@@ -98,17 +121,17 @@ export const owner: Command = {
       return 0;
     }
     if (sub === 'approve' || sub === 'deny') {
-      if (!arg || typeof flags.key !== 'string') throw new Error(`usage: doorbell owner ${sub} REQUEST_ID --key FILE`);
+      if (!arg) throw new UsageError(`owner ${sub} needs the REQUEST_ID (see \`doorbell requests ls\`)`, 'owner');
       const waitSeconds = flags.wait ? Number(flags.wait) : 900;
-      if (!(waitSeconds > 0)) throw new Error('--wait takes a number of seconds');
+      if (!(waitSeconds > 0)) throw new UsageError('--wait takes a number of seconds', 'owner');
       return decide(config, {
         requestId: arg,
-        keyFile: flags.key,
+        keyFile: typeof flags.key === 'string' ? flags.key : defaultKeyFile(),
         decision: sub,
         ...(typeof flags.clips === 'string' ? { clipIds: flags.clips.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
         waitSeconds,
       });
     }
-    throw new Error(`usage: doorbell ${owner.usage}`);
+    throw new UsageError(sub ? `unknown subcommand "${sub}"` : 'which one: keygen, add, list, revoke, approve or deny?', 'owner');
   },
 };

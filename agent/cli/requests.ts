@@ -5,7 +5,7 @@ import { encodeGeohash, RequestTable, type RequestRow } from '../requests/index.
 import { openCliDatabase } from './database.js';
 import type { Config } from '../config.js';
 import { connectBroker } from './broker.js';
-import { configFrom, configOption, jsonOption, print, printJson, type Command } from './command.js';
+import { UsageError, configFrom, configOption, jsonOption, print, printJson, type Command } from './command.js';
 
 /** The stable `--json` shape of a request (documented in the README). */
 export function requestJson(r: RequestRow): Record<string, unknown> {
@@ -48,7 +48,7 @@ export const requests: Command = {
     const [sub, id] = args;
     if (sub === 'ls') {
       const limit = flags.limit ? Number(flags.limit) : 50;
-      if (!Number.isInteger(limit) || limit < 1) throw new Error('--limit takes a positive whole number');
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit takes a positive whole number', 'requests');
       const rows = readRequests(config, (t) => t.list(limit));
       if (flags.json) printJson(rows.map(requestJson));
       else if (rows.length === 0) print('no requests');
@@ -60,14 +60,14 @@ export const requests: Command = {
       return 0;
     }
     if (sub === 'show') {
-      if (!id) throw new Error('usage: doorbell requests show ID');
+      if (!id) throw new UsageError('requests show needs the request ID', 'requests');
       const row = readRequests(config, (t) => t.get(id));
       if (!row) throw new Error(`no request ${id}`);
       if (flags.json) printJson(requestJson(row));
       else for (const [k, v] of Object.entries(requestJson(row))) print(`${k.padEnd(16)} ${typeof v === 'string' ? v : JSON.stringify(v)}`);
       return 0;
     }
-    throw new Error(`usage: doorbell ${requests.usage}`);
+    throw new UsageError(sub ? `unknown subcommand "${sub}"` : 'which one: ls or show?', 'requests');
   },
 };
 
@@ -77,7 +77,7 @@ export const request: Command = {
   options: { ...configOption, area: { type: 'boolean' } },
   async run(args, flags) {
     const [sub, file] = args;
-    if (sub !== 'send' || !file) throw new Error(`usage: doorbell ${request.usage}`);
+    if (sub !== 'send' || !file) throw new UsageError(sub === 'send' ? 'request send needs FILE.json' : 'which one: send?', 'request');
     const config = configFrom(flags);
     const text = readFileSync(file, 'utf8');
     const body = JSON.parse(text) as { id?: string; area?: { lat: number; lon: number } };

@@ -1,11 +1,13 @@
 import { VERSION } from '../version.js';
-import { print, type Command } from './command.js';
+import { jsonOption, print, printJson, type Command } from './command.js';
 
 export const version: Command = {
-  usage: 'version',
-  summary: 'print the agent version',
-  async run() {
-    print(VERSION);
+  usage: 'version [--json]',
+  summary: 'print the agent version (also: doorbell --version)',
+  options: jsonOption,
+  async run(_args, flags) {
+    if (flags.json) printJson({ version: VERSION });
+    else print(VERSION);
     return 0;
   },
 };

@@ -14,15 +14,31 @@ export interface OpenOptions {
  * lose the last commits on power loss. Writes happen at event rate, so FULL costs nothing here.
  */
 export function openDatabase(file: string, opts: OpenOptions = {}): Db {
-  if (!opts.readonly) mkdirSync(dirname(file), { recursive: true });
-  const db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
-  db.pragma('busy_timeout = 5000');
-  if (!opts.readonly) {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
+  let db: Db | null = null;
+  try {
+    if (!opts.readonly) mkdirSync(dirname(file), { recursive: true });
+    db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    db.pragma('busy_timeout = 5000');
+    if (!opts.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+    }
+    db.pragma('foreign_keys = ON');
+    return db;
+  } catch (err) {
+    db?.close();
+    throw new Error(`cannot open the database ${file}: ${(err as Error).message}${hintFor(file)}`, { cause: err });
   }
-  db.pragma('foreign_keys = ON');
-  return db;
+}
+
+/** SQLite says only "unable to open database file": name the folder and the user that needs access. */
+function hintFor(file: string): string {
+  const dir = dirname(file);
+  const uid = process.getuid?.();
+  return (
+    ` (${dir} and the database files in it must exist and be writable${uid === undefined ? '' : ` by this user, uid ${uid}`}` +
+    `: check with ls -ln ${dir}; the installed agent runs as "doorbell": sudo -u doorbell doorbell …)`
+  );
 }
 
 /**

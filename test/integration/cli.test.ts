@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -55,6 +55,32 @@ describe('doorbell CLI against a running agent', () => {
     expect(exported.code).toBe(0);
     const copy = readFileSync(join(out, `${clipId}.mp4`));
     expect(createHash('sha256').update(copy).digest('hex')).toBe(clips[0]!.sha256);
+
+    // An existing file is never overwritten silently; --force does it.
+    writeFileSync(join(out, 'mine.mp4'), 'keep me');
+    const refused = await doorbell(['clips', 'export', clipId, join(out, 'mine.mp4'), '--config', config]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`${join(out, 'mine.mp4')} exists already: pass --force`);
+    expect(readFileSync(join(out, 'mine.mp4'), 'utf8')).toBe('keep me');
+    const forced = await doorbell(['clips', 'export', clipId, join(out, 'mine.mp4'), '--force', '--json', '--config', config]);
+    expect(forced.code).toBe(0);
+    expect(JSON.parse(forced.stdout)).toEqual({ id: clipId, path: join(out, 'mine.mp4'), bytes: clips[0]!.bytes, sha256: clips[0]!.sha256 });
+    // A missing folder is named, not a raw ENOENT.
+    const missing = await doorbell(['clips', 'export', clipId, join(out, 'nope', 'x.mp4'), '--config', config]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`the folder ${join(out, 'nope')} does not exist`);
+
+    // A reader that stops early (`| head -1`) ends the output quietly, without a stack trace.
+    const piped = await run('/bin/sh', ['-c', `"${process.execPath}" "${CLI}" clips ls --config "${config}" | head -1`]);
+    expect(piped.stdout.split('\n')[0]).toContain(clipId);
+    expect(piped.stderr).toBe('');
+    const gone = spawn(process.execPath, [CLI, 'clips', 'ls', '--json', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    gone.stdout.destroy(); // the reader is gone before the first byte
+    let stderr = '';
+    gone.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const code = await new Promise<number | null>((resolve) => gone.once('exit', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 
   it('says clearly when no agent is running', async () => {
@@ -87,9 +113,89 @@ describe('doorbell config check', () => {
     expect(result.stdout).toContain('ok');
   });
 
+  it('prints each config error once (demo --config)', async () => {
+    const file = join(dir, 'bad-demo.yaml');
+    writeFileSync(file, 'record:\n  preRollSecond: 3\n');
+    const result = await doorbell(['demo', '--config', file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.split('record.preRollSecond: unknown key').length - 1).toBe(1);
+  });
+
   it('refuses an unknown command with the usage', async () => {
     const result = await doorbell(['frobnicate']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('usage:');
+  });
+});
+
+describe('doorbell CLI manners', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-manners-'));
+  const config = join(dir, 'doorbell.yaml');
+  writeFileSync(config, stringify({ runtime: { dir: join(dir, 'run') }, storage: { dir: join(dir, 'data') } }));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('--help for every command, --version, and exit 2 with the help on a wrong command line', async () => {
+    for (const name of ['clips', 'owner', 'config']) {
+      const help = await doorbell([name, '--help']);
+      expect(help).toMatchObject({ code: 0, stderr: '' });
+      expect(help.stdout).toContain(`usage: doorbell ${name}`);
+      expect(help.stdout).toContain('Exit codes: 0 ok, 1 failed');
+    }
+    const version = await doorbell(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(/^\d+\.\d+\.\d+/);
+    const wrong = await doorbell(['clips', '--bogus']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("Unknown option '--bogus'");
+    expect(wrong.stderr).toContain('usage: doorbell clips');
+    expect(wrong.stderr).not.toMatch(/at .*\.js:\d+/);
+    const missing = await doorbell(['clips', 'show', '--config', config]);
+    expect(missing.code).toBe(2);
+  });
+
+  it('takes owner keys that start with "-" in both option forms', async () => {
+    const keys: string[] = [];
+    while (keys.length < 2) {
+      const raw = generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+      const b64 = raw.toString('base64url');
+      if (b64.startsWith('-')) keys.push(b64);
+    }
+    const a = await doorbell(['owner', 'add', '--name', 'Dash A', '--key', keys[0]!, '--config', config, '--json']);
+    expect(a.stderr).toBe('');
+    expect(a.code).toBe(0);
+    expect(JSON.parse(a.stdout)).toMatchObject({ name: 'Dash A', publicKey: keys[0] });
+    const b = await doorbell(['owner', 'add', '--name', 'Dash B', `--key=${keys[1]}`, '--config', config]);
+    expect(b.code).toBe(0);
+    const list = JSON.parse((await doorbell(['owner', 'list', '--json', '--config', config])).stdout) as { publicKey: string }[];
+    expect(list.map((k) => k.publicKey).sort()).toEqual([...keys].sort());
+  });
+
+  it('owner keygen writes outside the checkout by default', async () => {
+    const home = join(dir, 'home');
+    const { stdout } = await run(process.execPath, [CLI, 'owner', 'keygen', '--json'], {
+      env: { ...process.env, XDG_CONFIG_HOME: join(home, '.config'), DOORBELL_CONFIG: '' },
+      cwd: dir,
+    });
+    const { keyFile } = JSON.parse(stdout) as { keyFile: string };
+    expect(keyFile).toBe(join(home, '.config', 'doorbell', 'owner.key'));
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    expect(existsSync(join(dir, 'owner.key'))).toBe(false);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('an unwritable store names the folder and how to fix it', async () => {
+    // Root may write anywhere: run as nobody against a store that belongs to root.
+    const store = join(dir, 'root-store');
+    mkdirSync(store, { mode: 0o755 });
+    chmodSync(dir, 0o755);
+    const cfg = join(dir, 'root-store.yaml');
+    writeFileSync(cfg, stringify({ runtime: { dir: join(dir, 'run-nobody') }, storage: { dir: store } }));
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, 'owner', 'add', '--name', 'x', '--key', 'AAAA', '--config', cfg], { uid: 65534, gid: 65534 }, (err, _o, stderr) =>
+        resolve({ code: (err as { code?: number } | null)?.code ?? 0, stderr }),
+      );
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`cannot open the database ${join(store, 'doorbell.db')}`);
+    expect(result.stderr).toContain(`ls -ln ${store}`);
   });
 });
