@@ -154,20 +154,22 @@ describe('doorbell CLI manners', () => {
   });
 
   it('takes owner keys that start with "-" in both option forms', async () => {
+    const generated = await doorbell(['owner', 'keygen', '--out', join(dir, 'seal.key'), '--json']);
+    const seal = (JSON.parse(generated.stdout) as { sealingRecipient: string }).sealingRecipient;
     const keys: string[] = [];
     while (keys.length < 2) {
       const raw = generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
       const b64 = raw.toString('base64url');
       if (b64.startsWith('-')) keys.push(b64);
     }
-    const a = await doorbell(['owner', 'add', '--name', 'Dash A', '--key', keys[0]!, '--config', config, '--json']);
+    const a = await doorbell(['owner', 'add', '--name', 'Dash A', '--key', keys[0]!, '--seal', seal, '--config', config, '--json']);
     expect(a.stderr).toBe('');
     expect(a.code).toBe(0);
     expect(JSON.parse(a.stdout)).toMatchObject({ name: 'Dash A', publicKey: keys[0] });
-    const b = await doorbell(['owner', 'add', '--name', 'Dash B', `--key=${keys[1]}`, '--config', config]);
+    const b = await doorbell(['owner', 'add', '--name', 'Dash B', `--key=${keys[1]}`, '--seal', seal, '--config', config]);
     expect(b.code).toBe(0);
-    const list = JSON.parse((await doorbell(['owner', 'list', '--json', '--config', config])).stdout) as { publicKey: string }[];
-    expect(list.map((k) => k.publicKey).sort()).toEqual([...keys].sort());
+    const list = JSON.parse((await doorbell(['owner', 'list', '--json', '--config', config])).stdout) as { owners: { publicKey: string }[] };
+    expect(list.owners.map((k) => k.publicKey).sort()).toEqual([...keys].sort());
   });
 
   it('owner keygen writes outside the checkout by default', async () => {
@@ -190,7 +192,7 @@ describe('doorbell CLI manners', () => {
     const cfg = join(dir, 'root-store.yaml');
     writeFileSync(cfg, stringify({ runtime: { dir: join(dir, 'run-nobody') }, storage: { dir: store } }));
     const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      execFile(process.execPath, [CLI, 'owner', 'add', '--name', 'x', '--key', 'AAAA', '--config', cfg], { uid: 65534, gid: 65534 }, (err, _o, stderr) =>
+      execFile(process.execPath, [CLI, 'owner', 'add', '--name', 'x', '--key', 'AAAA', '--seal', 'age1x', '--config', cfg], { uid: 65534, gid: 65534 }, (err, _o, stderr) =>
         resolve({ code: (err as { code?: number } | null)?.code ?? 0, stderr }),
       );
     });
