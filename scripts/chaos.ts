@@ -16,6 +16,7 @@ import { chaosDiskFull } from './chaos/disk-full.js';
 import { chaosFuzz } from './chaos/fuzz.js';
 import { chaosKills } from './chaos/kills.js';
 import type { PhaseResult } from './chaos/phase.js';
+import { killDescendants } from './chaos/descendants.js';
 
 const OPTIONS = {
   kills: { type: 'string', default: '200' },
@@ -79,6 +80,15 @@ async function main(): Promise<number> {
   }
   printSummary(results, (Date.now() - began) / 1000);
   return results.some((r) => r.violations.length > 0) ? 1 : 0;
+}
+
+// Stopped early (Ctrl-C, a CI timeout): nothing it started may outlive it.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    const killed = killDescendants();
+    process.stderr.write(`chaos: ${signal}: ended ${killed} process(es) it had started\n`);
+    process.exit(130);
+  });
 }
 
 main().then(

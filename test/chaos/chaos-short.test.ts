@@ -1,17 +1,30 @@
 /**
  * The short chaos run CI does (issue 7): the real agent SIGKILLed 20 times mid-work, its broker and
  * camera killed, its disk filled (when root), 5 000 malformed messages. It must find no violation.
+ * Not part of `npm test` (it takes minutes): `npm run test:chaos`, which `.ci/run` runs too.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const CHAOS = fileURLToPath(new URL('../../dist/scripts/chaos.js', import.meta.url));
+let running: ChildProcess | null = null;
+
+// Also after a timeout: the chaos script ends everything it started on SIGTERM.
+afterAll(async () => {
+  const child = running;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
 
 function runChaos(args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CHAOS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    running = child;
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
