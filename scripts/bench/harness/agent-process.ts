@@ -4,11 +4,18 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ConfigInput } from '../../../agent/config.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../../../agent/cli.js', import.meta.url));
+const UNIT_PATH = fileURLToPath(new URL('../../../../systemd/doorbell.service', import.meta.url));
+
+/** NODE_OPTIONS as the systemd unit sets them, so the agent is measured the way it runs. */
+export function unitNodeOptions(): string {
+  const m = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(UNIT_PATH, 'utf8'));
+  return m?.[1]?.trim() ?? '';
+}
 
 export interface LogLine {
   time: string;
@@ -70,7 +77,10 @@ export class AgentProcess extends EventEmitter<{ log: [LogLine]; exit: [{ code: 
   async start(timeoutMs = 60_000): Promise<void> {
     if (this.running) throw new Error('the agent is already running');
     this.stderrTail = '';
-    const child = spawn(process.execPath, [CLI_PATH, 'run', '--config', this.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI_PATH, 'run', '--config', this.configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: unitNodeOptions() },
+    });
     this.child = child;
     this.exitedPromise = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
