@@ -12,8 +12,9 @@ import { ControlServer } from './control/index.js';
 import type { Trigger } from './events.js';
 import type { Logger } from './log.js';
 import { EmbeddedBroker, MqttLink, Outbox, topicsFor, type Topics } from './mqtt/index.js';
-import { DeviceKey, DeviceSequence, Enrollment, NonceStore, OwnerChannel, OwnerRegistry, PairingWindow } from './owner/index.js';
+import { DeviceKey, DeviceSequence, Enrollment, NonceStore, OwnerChannel, OwnerRegistry } from './owner/index.js';
 import { ownerTopics } from './envelope/index.js';
+import { b64url, fromB64url, PairingWindow, readSetupCode, type PairingOpened } from './pairing/index.js';
 import { RequestService, type LookupFn } from './requests/index.js';
 import { buildState, Debounced, OFFLINE_STATE } from './state.js';
 import { ClipStore, type ClipRecord } from './store/index.js';
@@ -30,7 +31,8 @@ export interface AgentEvents {
   'clip-failed': [{ clipId: string; error: string }];
   'broker-ready': [{ url: string; wsUrl: string }];
   'web-ready': [{ url: string }];
-  pairing: [{ code: string; expiresAt: number } | null];
+  /** A window opened (its code, for whoever opened it: the demo's console) or closed (null). */
+  pairing: [PairingOpened | null];
 }
 
 export interface AgentOptions {
@@ -180,7 +182,28 @@ export class Agent extends EventEmitter<AgentEvents> {
       announce: (body) => channel.send(body),
       announcePlain: (payload) => link.publishReliable(topics.paired, payload),
     });
-    const pairing = new PairingWindow({ clock, log: part('pairing') });
+    const pairing = new PairingWindow({
+      clock,
+      log: part('pairing'),
+      prefix: config.mqtt.prefix,
+      device: () => ({ deviceId, signingKey: fromB64url(deviceKey.publicKey, 32), sealingRecipient: deviceKey.sealingRecipient }),
+      // Replies matter only now: best effort, never queued in the outbox.
+      publish: (topic, payload) =>
+        void link.publishLatest(topic, payload, { qos: 1 }).catch((err: Error) => log.warn('pairing reply not sent', { topic, error: err.message })),
+      enroll: (offer) => {
+        const via = pairing.current?.setup ? 'setup-code' : 'pairing';
+        const key = enrollment.enroll(offer.name, b64url(offer.signingKey), offer.sealingRecipient, via);
+        log.info('owner enrolled by pairing', { keyId: key.keyId, name: key.name, via });
+        return key;
+      },
+      audit: (type, data) => audit.append(type, data),
+      refuse: (reason, data) => audit.appendRefusal(topics.pair, reason, data),
+    });
+    // A headless install pairs with its setup code for as long as no owner key was ever enrolled.
+    const setupCode = readSetupCode(opts.env ?? process.env);
+    const offerSetupCode = (): void => {
+      if (setupCode && owners.list().length === 0 && !pairing.current) pairing.openSetup(setupCode);
+    };
 
     // Retained state and the signed audit head follow their sources, coalesced.
     const publishState = new Debounced(() => {
@@ -228,19 +251,12 @@ export class Agent extends EventEmitter<AgentEvents> {
       discoveryPrefix: config.homeassistant.discoveryPrefix,
       motionOffDelaySeconds: config.homeassistant.motionOffDelaySeconds,
     }).start();
-    await link.subscribe(topics.pair, (topic, payload) => {
-      const result = pairing.offer(payload);
-      if (!result.ok) {
-        audit.appendRefusal(topic, result.reason, {});
-        return;
-      }
-      try {
-        const key = enrollment.enroll(result.name, result.publicKey, result.sealingRecipient, 'pairing');
-        log.info('owner enrolled by pairing', { keyId: key.keyId, name: key.name });
-      } catch (err) {
-        audit.appendRefusal(topic, 'enrollment-failed', { detail: (err as Error).message });
-      }
+    await link.subscribe(topics.pair, (_topic, payload) => {
+      pairing.handle(payload);
     });
+    pairing.on('closed', () => setImmediate(offerSetupCode));
+    offerSetupCode();
+    this.push('pairing', () => pairing.stop());
     await channel.start();
     await requests.start();
     this.push('requests', () => requests.stop());
@@ -268,13 +284,10 @@ export class Agent extends EventEmitter<AgentEvents> {
     const gpio = opts.gpio ?? createGpio(config.gpio.backend, { log: part('gpio') });
     await this.startHardware(gpio, {
       ring: (trigger) => this.onTrigger(trigger, capture, link, topics, log),
-      longPress: () => this.openPairing(pairing, log),
+      longPress: () => this.openPairing(pairing),
     }, pairing, capture);
 
     if (config.web.enabled) {
-      let pairingOpen: { code: string; expiresAt: number } | null = null;
-      pairing.on('opened', (o) => (pairingOpen = o));
-      pairing.on('closed', () => (pairingOpen = null));
       const { WebServer, webAssetsDir } = await import('./web/index.js');
       const web = new WebServer({
         listen: config.web.listen,
@@ -282,8 +295,6 @@ export class Agent extends EventEmitter<AgentEvents> {
         staticDir: webAssetsDir(),
         // An empty broker URL makes the app ask the owner for it.
         appConfig: () => ({ deviceId, deviceName: config.device.name, prefix: config.mqtt.prefix, brokerWsUrl }),
-        pairing: () =>
-          pairingOpen && pairing.isOpen() ? { open: true, code: pairingOpen.code, expiresAt: iso(pairingOpen.expiresAt) } : { open: false },
         log: part('web'),
       });
       await web.start();
@@ -296,7 +307,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       log: part('control'),
       handlers: {
         sim: (args) => this.simulate(gpio, String(args.what)),
-        pair: () => this.openPairing(pairing, log),
+        pair: () => this.openPairing(pairing),
         'owner-add': (args) => enrollment.enroll(String(args.name), String(args.publicKey), String(args.sealingRecipient), 'cli'),
         'owner-revoke': (args) => enrollment.revoke(String(args.keyId)),
         status: () => ({
@@ -380,9 +391,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.emit('trigger', { trigger, clipId });
   }
 
-  private openPairing(pairing: PairingWindow, log: Logger): { code: string; expiresAt: string } {
+  /** The code goes back to whoever opened the window (the control socket, the demo's console), never to a log. */
+  private openPairing(pairing: PairingWindow): { code: string; expiresAt: string } {
     const opened = pairing.open();
-    log.info(`pairing window open for 120 s: code ${opened.code}`);
     this.emit('pairing', opened);
     return { code: opened.code, expiresAt: iso(opened.expiresAt) };
   }
@@ -404,7 +415,9 @@ export class Agent extends EventEmitter<AgentEvents> {
       await statusLed.start();
       this.push('led', () => statusLed.stop());
       // Pairing outranks a fault: the owner at the door needs to see the window is open.
-      const show = (): void => statusLed.set(pairing.isOpen() ? 'pairing' : capture.health().ok ? 'ok' : 'fault');
+      // A setup-code window (open until the first owner) is not shown: it would hide faults for good.
+      const windowShown = (): boolean => pairing.isOpen() && !pairing.current?.setup;
+      const show = (): void => statusLed.set(windowShown() ? 'pairing' : capture.health().ok ? 'ok' : 'fault');
       show();
       pairing.on('opened', show);
       pairing.on('closed', show);

@@ -42,6 +42,8 @@ readonly APP_DIR=/opt/doorbell CONF_DIR=/etc/doorbell STATE_DIR=/var/lib/doorbel
 readonly UNIT_DIR=/usr/lib/systemd/system SYSUSERS_DIR=/usr/lib/sysusers.d TMPFILES_DIR=/usr/lib/tmpfiles.d
 readonly BIN=/usr/local/bin/doorbell
 readonly CONFIG="$CONF_DIR/agent.yaml"
+# Root-only; systemd hands it to the agent as the credential `setup-code` (LoadCredential= in the unit).
+readonly SETUP_CODE="$CONF_DIR/setup-code"
 
 # Writes stdin to a file (under the prefix), or prints what it would write.
 write_file() {
@@ -170,6 +172,36 @@ install_config() {
   fi
 }
 
+# A headless doorbell has no console to show a pairing code: the first phone pairs with this 16-digit
+# setup code instead, printed here once. The agent accepts it only while no owner key was ever enrolled.
+install_setup_code() {
+  local target="$PREFIX$SETUP_CODE"
+  if [[ -e $target ]]; then
+    echo "keeping the setup code in $target (it was shown at the first install; it works until the first phone pairs)"
+    return
+  fi
+  if ((DRY_RUN)); then
+    echo "+ write $target (mode 0600, root only): a new 16-digit setup code, printed once"
+    system chown root:root "$SETUP_CODE"
+    return
+  fi
+  local code
+  # Uniform digits: bytes of 250 and above are drawn again, so no digit is likelier than another.
+  code=$("$NODE_BIN" -e 'const { randomBytes } = require("node:crypto"); let s = "";
+    while (s.length < 16) for (const b of randomBytes(16)) if (b < 250 && s.length < 16) s += b % 10;
+    process.stdout.write(s);')
+  [[ $code =~ ^[0-9]{16}$ ]] || die "could not make a setup code"
+  (umask 077 && printf '%s\n' "$code" >"$target")
+  chmod 0600 "$target"
+  system chown root:root "$SETUP_CODE"
+  echo
+  echo "  Setup code: ${code:0:4} ${code:4:4} ${code:8:4} ${code:12:4}"
+  echo "  Shown only now: write it down. Type it in the phone app to pair the first phone."
+  echo "  It stops working once a phone is paired (then: sudo doorbell pair, or hold the button 5 s)."
+  echo "  Kept root-only in $SETUP_CODE."
+  echo
+}
+
 install_units() {
   run install -d -m 0755 "$PREFIX$UNIT_DIR" "$PREFIX$TMPFILES_DIR"
   run install -m 0644 "$SRC/systemd/doorbell.service" "$PREFIX$UNIT_DIR/doorbell.service"
@@ -222,6 +254,8 @@ main() {
   install_app
   step "configuration $PREFIX$CONFIG"
   install_config
+  step "setup code for the first phone"
+  install_setup_code
   step "systemd service"
   install_units
   step "doorbell doctor"

@@ -6,6 +6,7 @@ import { Agent, controlSocketPath } from '../main.js';
 import { sendControl } from '../control/index.js';
 import { configOption, formatBytes, print, type Command } from './command.js';
 import { runUntilSignal } from './run.js';
+import { formatCode } from '../pairing/index.js';
 
 /** The demo is `run` with development defaults: data under ./.doorbell, simulated GPIO, embedded broker. */
 function demoConfig(file: string | undefined): Config {
@@ -50,7 +51,7 @@ export const demo: Command = {
     agent.on('broker-ready', ({ url, wsUrl }) => print(`  broker     ${url}   (WebSocket ${wsUrl})`));
     agent.on('web-ready', ({ url }) => print(`  owner app  ${url}`));
     agent.on('pairing', (open) =>
-      print(open ? `  pairing window open for 120 s: code ${open.code}` : '  pairing window closed'),
+      print(open ? `  pairing window open for 120 s: code ${formatCode(open.code)}` : '  pairing window closed'),
     );
     agent.on('trigger', ({ trigger, clipId }) =>
       print(`${iso(trigger.at).slice(11, 23)}  ${trigger.kind} (${trigger.source}) → clip ${clipId}`),

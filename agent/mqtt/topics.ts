@@ -25,7 +25,7 @@ export function topicsFor(prefix: string, deviceId: string): Topics {
     inbox: (requestId) => `${d}/owner/inbox/${requestId}`,
     inboxFilter: `${d}/owner/inbox/+`,
     decision: `${d}/owner/decision`,
-    pair: `${d}/owner/pair`,
+    pair: `${d}/pair`,
     paired: `${d}/owner/paired`,
     status: (requestId) => `${d}/request/${requestId}/status`,
     transparency: `${d}/transparency`,

@@ -48,15 +48,6 @@ export { Enrollment, type EnrollmentAnnouncement, type EnrollmentDeps } from './
 export { generateOwnerKeyFile, readOwnerKeyFile, type OwnerKeyFile } from './key-file.js';
 export { NonceStore, type NonceStoreDeps } from './nonces.js';
 export {
-  makePairingOffer,
-  PairingWindow,
-  type PairingCloseReason,
-  type PairingOffer,
-  type PairingOfferResult,
-  type PairingOpened,
-  type PairingWindowDeps,
-} from './pairing.js';
-export {
   isValidOwnerName,
   OwnerKeyError,
   OwnerRegistry,

@@ -9,3 +9,4 @@ export {
   type PairingStep,
   type PairingWindowDeps,
 } from './window.js';
+export { readSetupCode, SETUP_CODE_CREDENTIAL } from './setup-code.js';

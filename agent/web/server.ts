@@ -20,13 +20,6 @@ export interface AppConfig {
   brokerWsUrl: string;
 }
 
-export interface PairingInfo {
-  open: boolean;
-  /** The 6-digit code, while the window is open: PROTOCOL.md shows it on the local web page. */
-  code?: string;
-  expiresAt?: string;
-}
-
 /** Paths of PEM files (`web.tls`); relative paths are taken from the working directory. */
 export interface TlsFiles {
   cert: string;
@@ -41,7 +34,6 @@ export interface WebServerDeps {
   /** The built app: `dist/web` (see `webAssetsDir`). */
   staticDir: string;
   appConfig: () => AppConfig;
-  pairing: () => PairingInfo;
   log: Logger;
 }
 
@@ -236,7 +228,6 @@ export class WebServer {
     }
     const pathname = (req.url ?? '/').split('?')[0]!;
     if (pathname === '/config.json') return this.sendJson(req, res, this.deps.appConfig());
-    if (pathname === '/pairing.json') return this.sendJson(req, res, this.deps.pairing());
     const file = this.resolveFile(pathname);
     if (!file) return this.sendText(res, 404, 'not found\n');
     const info = await stat(file).catch((err: NodeJS.ErrnoException) => {

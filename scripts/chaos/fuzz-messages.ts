@@ -1,11 +1,12 @@
 /**
  * Malformed inbound messages: valid messages built from PROTOCOL.md's schemas (request, area request,
- * signed decision, pairing offer), then mutated: truncation, bit flips, type swaps, dropped keys,
+ * signed decision, pairing hello), then mutated: truncation, bit flips, type swaps, dropped keys,
  * huge strings, deep nesting, oversized payloads, garbage, non-objects, bad UTF-8, prototype keys,
  * extreme values, replays. None of them may ever lead to an upload.
  */
 import { randomBytes } from 'node:crypto';
-import { generateOwnerKey, makePairingOffer } from '../../agent/owner/index.js';
+import { generateOwnerKey } from '../../agent/owner/index.js';
+import { generateCode, PAIRING_CODE_DIGITS, startPairing } from '../../agent/pairing/index.js';
 import { makeRequest, type Owner } from '../bench/harness/owner.js';
 
 export type FuzzTopic = 'request' | 'area' | 'decision' | 'pair';
@@ -21,6 +22,9 @@ const KiB = 1024;
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 const chance = (p: number): boolean => Math.random() < p;
 const int = (max: number): number => Math.floor(Math.random() * max);
+
+/** A syntactically valid age recipient for fuzzed pairing hellos (its secret is not needed). */
+const FUZZ_RECIPIENT = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
 
 /** Built once: a second owner the device never enrolled. */
 const stranger = generateOwnerKey();
@@ -44,7 +48,12 @@ function baseMessage(topic: FuzzTopic, ctx: FuzzContext): unknown {
       return envelope;
     }
     case 'pair':
-      return makePairingOffer(String(int(1_000_000)).padStart(6, '0'), `fuzz phone ${int(100)}`, randomBytes(32), 'age1uavld2hjtuukr96p2r554nuv6wy7e3wtdtlp7jqhvlcxz6hldf4sauegfn');
+      // A well-formed hello with a guessed code: the device answers it (one guess), never enrolls it.
+      return startPairing(generateCode(PAIRING_CODE_DIGITS, (n) => randomBytes(n)), ctx.device, {
+        name: `fuzz phone ${int(100)}`,
+        signingKey: randomBytes(32),
+        sealingRecipient: FUZZ_RECIPIENT,
+      }, (n) => randomBytes(n)).hello;
   }
 }
 

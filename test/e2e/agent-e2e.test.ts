@@ -6,10 +6,12 @@
  * The steps run in order, like one owner's evening. `UPDATE_SCREENSHOTS=1` refreshes the README's
  * screenshots (docs/screenshots/inbox.png and approve.png) from this run.
  */
+import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { connectAsync, type MqttClient } from 'mqtt';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +32,8 @@ const DEVICE = 'testdoor';
 const EVIDENCE_HOST = 'evidence.example';
 /** The agent serves the built app from dist/web (webAssetsDir): build it from these sources first. */
 const DIST_WEB = fileURLToPath(new URL('../../dist/web/', import.meta.url));
+const CLI = fileURLToPath(new URL('../../dist/agent/cli.js', import.meta.url));
+const run = promisify(execFile);
 const DOCS_SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
 
 let dir: string;
@@ -109,13 +113,21 @@ describe('the phone app with the real agent', () => {
     phone = await PhoneApp.open(browser, webUrl);
   });
 
-  it('pairs with the code the agent shows on its page', async () => {
-    const { code } = (await t.control('pair')) as { code: string };
-    expect(code).toMatch(/^\d{6}$/);
-    await expect.poll(() => phone.page.locator('.pair-window').textContent(), { timeout: 10_000 }).toContain(code);
-    keyId = await phone.pair(code, 'Alice’s phone');
+  it('pairs with the code `doorbell pair` shows, and shows the doorbell fingerprint `doorbell owner list` prints', async () => {
+    const cliConfig = t.writeCliConfig(join(dir, 'cli.yaml'));
+    const pair = await run(process.execPath, [CLI, 'pair', '--config', cliConfig]);
+    const code = /pairing code (\d{5} \d{5})/.exec(pair.stdout)![1]!.replace(' ', '');
+    expect(await phone.page.content()).not.toContain(code);
+    keyId = await phone.pair(`${code.slice(0, 5)} ${code.slice(5)}`, 'Alice’s phone');
     const enrolled = t.audit().filter((e) => e.type === 'enrollment');
     expect(enrolled).toMatchObject([{ keyId, name: 'Alice’s phone', via: 'pairing' }]);
+    const shown = await phone.deviceFingerprint();
+    expect(shown).toMatch(/^[0-9a-f]{16}$/);
+    const list = await run(process.execPath, [CLI, 'owner', 'list', '--config', cliConfig]);
+    expect(list.stdout).toContain(shown.replace(/(.{4})(?=.)/g, '$1 '));
+    await phone.openTab('Settings');
+    expect((await phone.page.locator('.facts .fingerprint[data-device-key-id]').textContent())?.replace(/\s/g, '')).toBe(shown);
+    await phone.openTab('Inbox');
   });
 
   it('shows a requester’s request with the agent’s own thumbnails', async () => {

@@ -69,14 +69,19 @@ export class PhoneApp {
   async pair(code: string, name = 'Test phone'): Promise<string> {
     await this.submitPairing(code, name);
     const paired = this.page.locator('[data-paired]');
-    await paired.waitFor({ timeout: 15_000 });
+    await paired.waitFor({ timeout: 30_000 });
     return (await paired.getAttribute('data-paired'))!;
   }
 
-  /** Sends a code the doorbell will not accept and waits for the app to say so (after its ~10 s timeout). */
+  /** The doorbell fingerprint the app shows after pairing (spaces removed: the device keyId). */
+  async deviceFingerprint(): Promise<string> {
+    return ((await this.page.locator('.fingerprint[data-device-key-id]').first().textContent()) ?? '').replace(/\s/g, '');
+  }
+
+  /** Sends a code the doorbell will not accept and waits for the app to say so (as soon as the doorbell answers). */
   async pairExpectingRefusal(code: string, name = 'Test phone'): Promise<void> {
     await this.submitPairing(code, name);
-    await this.page.locator('[data-pairing="refused"]').waitFor({ timeout: 20_000 });
+    await this.page.locator('[data-pairing="refused"]').waitFor({ timeout: 30_000 });
   }
 
   /** The inbox card of a pending request. */

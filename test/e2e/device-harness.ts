@@ -19,16 +19,14 @@ import {
   Enrollment,
   NonceStore,
   OwnerRegistry,
-  PairingWindow,
   parseDecisionEnvelope,
   sha256Hex,
   verifyDecision,
   type DecisionClip,
   type DecisionEnvelope,
   type DecisionVerdict,
-  type PairingOfferResult,
-  type PairingOpened,
 } from '../../agent/owner/index.js';
+import { b64url, fromB64url, PairingWindow, type PairingStep } from '../../agent/pairing/index.js';
 import { openDatabase, type Db } from '../../agent/store/database.js';
 
 export interface HarnessClip {
@@ -69,7 +67,7 @@ export class DeviceHarness {
   readonly dir = mkdtempSync(join(tmpdir(), 'phone-device-'));
   readonly topics: Topics;
   readonly decisions: ReceivedDecision[] = [];
-  readonly pairingResults: PairingOfferResult[] = [];
+  readonly pairingSteps: PairingStep[] = [];
   readonly requests = new Map<string, HarnessRequest>();
   private db: Db | undefined;
   private client: MqttClient | undefined;
@@ -80,7 +78,6 @@ export class DeviceHarness {
   private enrollment!: Enrollment;
   private pairing!: PairingWindow;
   private readonly waiters: (() => void)[] = [];
-  private window: PairingOpened | undefined;
   /** Decision messages that were not even a valid envelope: the app must never send one. */
   readonly malformed: string[] = [];
 
@@ -107,11 +104,18 @@ export class DeviceHarness {
     this.owners.start();
     this.nonces = new NonceStore({ db, clock, log });
     this.nonces.start();
-    this.pairing = new PairingWindow({ clock, log });
-    this.pairing.on('opened', (opened) => (this.window = opened));
-    this.pairing.on('closed', () => (this.window = undefined));
     const client = await connectAsync(this.opts.brokerUrl, { clientId: `doorbell-${this.opts.deviceId}`, reconnectPeriod: 200 });
     this.client = client;
+    this.pairing = new PairingWindow({
+      clock,
+      log,
+      prefix: this.opts.prefix,
+      device: () => ({ deviceId: this.opts.deviceId, signingKey: fromB64url(this.deviceKey.publicKey, 32), sealingRecipient: this.deviceKey.sealingRecipient }),
+      publish: (topic, payload) => void client.publishAsync(topic, payload, { qos: 1 }),
+      enroll: (offer) => this.enrollment.enroll(offer.name, b64url(offer.signingKey), offer.sealingRecipient, 'pairing'),
+      audit: (type, data) => this.audit.append(type, data),
+      refuse: (reason, data) => this.audit.appendRefusal(this.topics.pair, reason, data),
+    });
     this.enrollment = new Enrollment({
       owners: this.owners,
       audit: this.audit,
@@ -139,14 +143,9 @@ export class DeviceHarness {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** What a long press does: a fresh 6-digit code for 120 s. */
+  /** What a long press does: a fresh 10-digit code for 120 s. */
   openPairing(): string {
     return this.pairing.open().code;
-  }
-
-  /** What the agent's `/pairing.json` says. */
-  pairingInfo(): { open: boolean; code?: string; expiresAt?: string } {
-    return this.window && this.pairing.isOpen() ? { open: true, code: this.window.code, expiresAt: iso(this.window.expiresAt) } : { open: false };
   }
 
   /** A pending request with `clipCount` clips, published as a retained notice and a pending status. */
@@ -210,13 +209,7 @@ export class DeviceHarness {
   }
 
   private onPairingOffer(payload: Buffer): void {
-    const result = this.pairing.offer(payload);
-    this.pairingResults.push(result);
-    if (!result.ok) {
-      this.audit.appendRefusal(this.topics.pair, result.reason, {});
-      return;
-    }
-    this.enrollment.enroll(result.name, result.publicKey, result.sealingRecipient, 'pairing');
+    this.pairingSteps.push(this.pairing.handle(payload));
   }
 
   /** The checks and consequences of RequestService, minus the real upload: progress, then uploaded. */

@@ -31,7 +31,6 @@ function send(base: string, method: string, path: string, headers: Record<string
 }
 
 const appConfig = { deviceId: 'frontdoor', deviceName: 'Front door', prefix: 'doorbell', brokerWsUrl: 'ws://127.0.0.1:8884' };
-let pairing: { open: boolean; code?: string; expiresAt?: string } = { open: false };
 let server: WebServer;
 let dir: string;
 let staticDir: string;
@@ -39,7 +38,7 @@ let staticDir: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'web-server-'));
   staticDir = buildPhoneApp(join(dir, 'web'));
-  server = new WebServer({ listen: '127.0.0.1:0', staticDir, appConfig: () => appConfig, pairing: () => pairing, log: silentLogger });
+  server = new WebServer({ listen: '127.0.0.1:0', staticDir, appConfig: () => appConfig, log: silentLogger });
   await server.start();
 });
 
@@ -108,7 +107,7 @@ describe('WebServer', () => {
 
   it('changes nothing: anything but GET and HEAD is 405', async () => {
     for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
-      const reply = await send(server.url, method, '/pairing.json');
+      const reply = await send(server.url, method, '/config.json');
       expect(reply.status).toBe(405);
       expect(reply.headers.allow).toBe('GET, HEAD');
     }
@@ -129,7 +128,7 @@ describe('WebServer', () => {
       writeFileSync(join(dir, '.env'), 'SECRET=1');
       mkdirSync(join(dir, 'clips'));
       writeFileSync(join(dir, 'clips', 'a.txt'), 'a');
-      const other = new WebServer({ listen: '127.0.0.1:0', staticDir: dir, appConfig: () => appConfig, pairing: () => pairing, log: silentLogger });
+      const other = new WebServer({ listen: '127.0.0.1:0', staticDir: dir, appConfig: () => appConfig, log: silentLogger });
       await other.start();
       try {
         expect((await send(other.url, 'GET', '/clips/')).status).toBe(404);
@@ -144,15 +143,13 @@ describe('WebServer', () => {
     }
   });
 
-  it('serves the app config and the pairing window, never cached', async () => {
+  it('serves the app config, never cached, and no pairing window (the code never crosses HTTP)', async () => {
     const config = await send(server.url, 'GET', '/config.json');
     expect(config.status).toBe(200);
     expect(config.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(config.headers['cache-control']).toBe('no-store');
     expect(JSON.parse(config.body)).toEqual(appConfig);
-    expect(JSON.parse((await send(server.url, 'GET', '/pairing.json')).body)).toEqual({ open: false });
-    pairing = { open: true, code: '042917', expiresAt: '2026-11-22T14:07:00.000Z' };
-    expect(JSON.parse((await send(server.url, 'GET', '/pairing.json?t=1')).body)).toEqual(pairing);
+    expect((await send(server.url, 'GET', '/pairing.json')).status).toBe(404);
   });
 });
 
@@ -172,7 +169,7 @@ describe('webAssetsDir', () => {
 
 describe('WebServer.start', () => {
   it('refuses an address that is not HOST:PORT', async () => {
-    const bad = new WebServer({ listen: 'example.com:80', staticDir, appConfig: () => appConfig, pairing: () => pairing, log: silentLogger });
+    const bad = new WebServer({ listen: 'example.com:80', staticDir, appConfig: () => appConfig, log: silentLogger });
     await expect(bad.start()).rejects.toThrow(/HOST:PORT/);
   });
 });
@@ -187,7 +184,7 @@ describe('WebServer over HTTPS (web.tls)', () => {
   }
   const p256 = ['ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
   const withTls = (tls: { cert: string; key: string }): WebServer =>
-    new WebServer({ listen: '127.0.0.1:0', staticDir, tls, appConfig: () => appConfig, pairing: () => pairing, log: silentLogger });
+    new WebServer({ listen: '127.0.0.1:0', staticDir, tls, appConfig: () => appConfig, log: silentLogger });
 
   it('serves the app over HTTPS with the configured certificate, and reports an https:// URL', async () => {
     const tls = certificate('good', p256);

@@ -70,6 +70,7 @@ describe('install.sh and uninstall.sh', () => {
       expect.arrayContaining([
         'etc/doorbell 750',
         'etc/doorbell/agent.yaml 640',
+        'etc/doorbell/setup-code 600',
         'opt/doorbell/dist/agent/cli.js 644',
         'opt/doorbell/package-lock.json 644',
         'opt/doorbell/package.json 644',
@@ -81,6 +82,11 @@ describe('install.sh and uninstall.sh', () => {
       ]),
     );
     expect(readFileSync(join(root, 'etc/doorbell/agent.yaml'), 'utf8')).toBe(readFileSync('scripts/agent.example.yaml', 'utf8'));
+    // The setup code is printed once, grouped, and kept (root-only, above) for systemd to hand to the agent.
+    const shown = /Setup code: (\d{4} \d{4} \d{4} \d{4})/.exec(first.stdout)?.[1];
+    expect(shown).toBeDefined();
+    expect(readFileSync(join(root, 'etc/doorbell/setup-code'), 'utf8')).toBe(`${shown!.replace(/ /g, '')}\n`);
+    expect(readFileSync('systemd/doorbell.service', 'utf8')).toContain('LoadCredential=setup-code:/etc/doorbell/setup-code');
     expect(readFileSync(join(root, 'usr/lib/systemd/system/doorbell.service'), 'utf8')).toBe(readFileSync('systemd/doorbell.service', 'utf8'));
     // The installed package.json must not try to build TypeScript during npm ci.
     const pkg = JSON.parse(readFileSync(join(root, 'opt/doorbell/package.json'), 'utf8')) as { scripts: Record<string, string> };
@@ -109,6 +115,8 @@ describe('install.sh and uninstall.sh', () => {
     const second = sh(join(src, 'scripts/install.sh'), ['--prefix', root, '--skip-npm']);
     expect(second.status).toBe(0);
     expect(second.stdout).toContain('keeping your');
+    expect(second.stdout).toContain('keeping the setup code');
+    expect(second.stdout).not.toContain(shown!);
     expect(readFileSync(join(root, 'etc/doorbell/agent.yaml'), 'utf8')).toBe(edited);
     expect(tree(root)).toEqual(before.filter((line) => !line.startsWith('opt/doorbell/dist/agent/removed-module.js')));
   });
@@ -122,6 +130,8 @@ describe('install.sh and uninstall.sh', () => {
     expect(result.stdout).toContain(`+ install -m 0640 ${src}/scripts/agent.example.yaml ${root}/etc/doorbell/agent.yaml`);
     expect(result.stdout).toContain(`+ npm ci --omit=dev --no-audit --no-fund --prefix ${root}/opt/doorbell`);
     expect(result.stdout).toContain('+ systemctl restart doorbell.service');
+    expect(result.stdout).toContain(`+ write ${root}/etc/doorbell/setup-code (mode 0600, root only)`);
+    expect(result.stdout).not.toMatch(/Setup code: \d/);
     expect(result.stdout).not.toContain('# not run with --prefix');
   });
 

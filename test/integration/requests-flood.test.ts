@@ -62,7 +62,7 @@ describe('a flood of bad messages on every inbound topic (embedded broker)', () 
   const key = newOwner();
   const received = mkdtempSync(join(tmpdir(), 'received-'));
   const cell = encodeGeohash(HOME.lat, HOME.lon, 5);
-  const topics = [`${D}/request`, ...[cell, ...geohashNeighbours(cell)].map((h) => `doorbell/area/${h}/request`), `${D}/owner/decision`, `${D}/owner/pair`];
+  const topics = [`${D}/request`, ...[cell, ...geohashNeighbours(cell)].map((h) => `doorbell/area/${h}/request`), `${D}/owner/decision`, `${D}/pair`];
 
   beforeAll(async () => {
     t = await startTestAgent({

@@ -1,12 +1,11 @@
 /** The app's controller: loads what the phone kept, talks to the doorbell, and carries out the owner's actions. */
-import { newSealingIdentity } from '../../envelope/index.js';
 import { makeDecisionPayload, signDecision } from './decision.js';
 import { base64, fromUtf8 } from './encoding.js';
 import { RequestHistory } from './history.js';
-import { fingerprint, generateOwnerKey, ownerKey, type OwnerKey, type StoredKey } from './keys.js';
+import { fingerprint, ownerKey, type OwnerKey, type StoredOwnerKeys, type StoredSealingKey } from './keys.js';
 import { Model, type PairingRecord } from './model.js';
 import { BrokerConnection } from './mqtt-client.js';
-import { isValidOwnerName, makePairingOffer, PAIRING_TIMEOUT_MS, isPairingCode } from './pairing.js';
+import { isValidOwnerName, normalizeCode, pairWithDoorbell, PairingFailure } from './pairing.js';
 import {
   isRefusal,
   parseEvent,
@@ -36,9 +35,7 @@ import { checkHead } from './transparency.js';
 const MAX_EVENTS = 20;
 
 interface SavedOwner {
-  stored: StoredKey;
-  /** The phone's X25519 sealing identity (age): what the doorbell seals to this phone opens with it. */
-  sealing: { identity: string; recipient: string };
+  keys: StoredOwnerKeys;
   pairing: PairingRecord;
 }
 
@@ -49,7 +46,8 @@ export class App {
   private connection: BrokerConnection | undefined;
   private topics: Topics | undefined;
   private key: OwnerKey | undefined;
-  private awaitingPaired: ((announcement: PairedAnnouncement) => void) | undefined;
+  /** This phone's sealing key: what the device seals to it opens with this (age Decrypter.addIdentity). */
+  private sealing: StoredSealingKey | undefined;
   private readonly deciding = new Set<string>();
 
   async start(): Promise<void> {
@@ -64,6 +62,11 @@ export class App {
 
   get historyEntries(): RequestHistory | undefined {
     return this.history;
+  }
+
+  /** This phone's sealing key, for opening what the doorbell seals to it. */
+  get sealingKey(): StoredSealingKey | undefined {
+    return this.sealing;
   }
 
   get keyKind(): string | undefined {
@@ -84,49 +87,48 @@ export class App {
     await this.applySettings();
   }
 
-  /** Sends a pairing offer with a fresh key and waits for the doorbell to confirm that key. */
-  async pair(code: string, name: string): Promise<void> {
+  /** Pairs with fresh keys through the code the doorbell shows (protocol.md "Pairing"). */
+  async pair(typedCode: string, name: string): Promise<void> {
     const m = this.model;
     const fail = (detail: string): void => {
       m.attempt = { state: 'failed', detail };
       m.emit('pairing');
     };
-    if (!isPairingCode(code)) return fail('Type the 6 digits the doorbell shows.');
+    const code = normalizeCode(typedCode);
+    if (!code) return fail('Type the 10-digit code the doorbell shows (or the 16-digit setup code of a new install).');
     if (!isValidOwnerName(name)) return fail('Give this phone a name of 1 to 64 characters.');
-    if (!this.connection?.ready || !this.topics) return fail('Not connected to the doorbell yet; try again when the status says Connected.');
-    // A new key for every attempt: one enrolled but never confirmed here would be refused as a duplicate.
-    const stored = await generateOwnerKey();
-    const key = await ownerKey(stored);
-    const sealing = await newSealingIdentity();
-    m.attempt = { state: 'waiting', keyId: key.keyId };
-    m.emit('pairing');
-    const confirmed = new Promise<PairedAnnouncement | undefined>((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), PAIRING_TIMEOUT_MS);
-      this.awaitingPaired = (announcement) => {
-        if (announcement.keyId !== key.keyId || announcement.revoked) return;
-        clearTimeout(timer);
-        resolve(announcement);
-      };
-    });
-    try {
-      const offer = await makePairingOffer(code, name, key.publicKeyRaw);
-      await this.connection.publish(this.topics.pair, JSON.stringify({ ...offer, sealingRecipient: sealing.recipient }));
-    } catch (err) {
-      this.awaitingPaired = undefined;
-      return fail(`The offer could not be sent: ${(err as Error).message}`);
+    const s = m.settings;
+    if (!this.connection?.ready || !this.topics || !s.brokerWsUrl || !s.deviceId || !s.prefix) {
+      return fail('Not connected to the doorbell yet; try again when the status says Connected.');
     }
-    const announcement = await confirmed;
-    this.awaitingPaired = undefined;
-    if (!announcement) {
-      m.attempt = { state: 'refused', keyId: key.keyId };
+    m.attempt = { state: 'waiting' };
+    m.emit('pairing');
+    const broker = { url: s.brokerWsUrl, ...(s.username ? { username: s.username } : {}), ...(s.password ? { password: s.password } : {}) };
+    let paired;
+    try {
+      paired = await pairWithDoorbell({ broker, prefix: s.prefix, deviceId: s.deviceId, pairTopic: this.topics.pair }, code, name, (keyId) => {
+        m.attempt = { state: 'waiting', keyId };
+        m.emit('pairing');
+      });
+    } catch (err) {
+      if (err instanceof PairingFailure && err.kind === 'wrong-code') m.attempt = { state: 'refused', detail: err.message };
+      else m.attempt = { state: 'failed', detail: (err as Error).message };
       m.emit('pairing');
       return;
     }
-    // Ask the browser not to evict this site's storage: it holds the only copy of the key.
+    // Ask the browser not to evict this site's storage: it holds the only copy of the keys.
     navigator.storage?.persist?.().catch((err: Error) => console.warn('persistent storage not granted', err.message));
-    const pairing: PairingRecord = { keyId: key.keyId, name, pairedAt: announcement.at || new Date().toISOString(), devicePublicKey: announcement.devicePublicKey };
-    await this.store.put(this.ownerStoreKey(), { stored, sealing, pairing } satisfies SavedOwner);
-    this.key = key;
+    const pairing: PairingRecord = {
+      keyId: paired.keyId,
+      name,
+      pairedAt: new Date().toISOString(),
+      devicePublicKey: paired.device.signingKey,
+      deviceKeyId: paired.device.keyId,
+      deviceSealingRecipient: paired.device.sealingRecipient,
+    };
+    await this.store.put(this.ownerStoreKey(), { keys: paired.keys, pairing } satisfies SavedOwner);
+    this.key = await ownerKey(paired.keys.signing);
+    this.sealing = paired.keys.sealing;
     m.pairing = pairing;
     m.attempt = undefined;
     m.emit('pairing');
@@ -169,6 +171,7 @@ export class App {
   async forgetDoorbell(): Promise<void> {
     await this.store.delete(this.ownerStoreKey());
     this.key = undefined;
+    this.sealing = undefined;
     this.model.pairing = undefined;
     this.model.emit('pairing');
   }
@@ -217,7 +220,8 @@ export class App {
 
   private async loadOwner(): Promise<void> {
     const saved = await this.store.get<SavedOwner>(this.ownerStoreKey());
-    this.key = saved ? await ownerKey(saved.stored) : undefined;
+    this.key = saved ? await ownerKey(saved.keys.signing) : undefined;
+    this.sealing = saved?.keys.sealing;
     this.model.pairing = saved?.pairing;
     this.model.attempt = undefined;
   }
@@ -288,7 +292,6 @@ export class App {
   }
 
   private onPaired(announcement: PairedAnnouncement): void {
-    this.awaitingPaired?.(announcement);
     const pairing = this.model.pairing;
     if (announcement.revoked && pairing && announcement.keyId === pairing.keyId) {
       console.warn(`this phone's key ${fingerprint(pairing.keyId)} was revoked on the doorbell`);

@@ -11,13 +11,17 @@ export interface PairingRecord {
   /** The name the owner gave this phone. */
   name: string;
   pairedAt: string;
-  /** Base64url Ed25519 key the doorbell announced at pairing: trusted from then on. */
+  /** Base64url Ed25519 key the doorbell proved with the pairing code: trusted from then on. */
   devicePublicKey: string;
+  /** Its keyId: the device fingerprint `doorbell owner list` shows. */
+  deviceKeyId: string;
+  /** The doorbell's age recipient, proved the same way: decisions are sealed to it. */
+  deviceSealingRecipient: string;
 }
 
 export type PairingAttempt =
-  | { state: 'waiting'; keyId: string }
-  | { state: 'refused'; keyId: string }
+  | { state: 'waiting'; keyId?: string }
+  | { state: 'refused'; detail: string }
   | { state: 'failed'; detail: string };
 
 export interface SentDecision {

@@ -101,7 +101,7 @@ export function topicsFor(prefix: string, device: string): Topics {
     inboxFilter: `${d}/owner/inbox/+`,
     statusFilter: `${d}/request/+/status`,
     decision: `${d}/owner/decision`,
-    pair: `${d}/owner/pair`,
+    pair: `${d}/pair`,
     paired: `${d}/owner/paired`,
     transparency: `${d}/transparency`,
     inboxId: (topic) => idIn(topic, `${d}/owner/inbox/`, ''),

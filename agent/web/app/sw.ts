@@ -24,8 +24,6 @@ declare const BUILD_ID: string;
 const worker = self as unknown as WorkerScope;
 const CACHE = `doorbell-shell-${BUILD_ID}`;
 const SHELL = ['/', '/app.js', '/style.css', '/manifest.webmanifest', '/icon.svg', '/icon-192.png', '/icon-512.png'];
-/** Answers that must always be fresh, or nothing: never from a cache. */
-const NEVER_CACHED = ['/pairing.json'];
 
 worker.addEventListener('install', (event) => {
   event.waitUntil(
@@ -47,7 +45,7 @@ worker.addEventListener('activate', (event) => {
 
 worker.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
-  if (event.request.method !== 'GET' || url.origin !== location.origin || NEVER_CACHED.includes(url.pathname)) return;
+  if (event.request.method !== 'GET' || url.origin !== location.origin) return;
   event.respondWith(networkFirst(event.request));
 });
 

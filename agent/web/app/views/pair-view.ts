@@ -1,23 +1,18 @@
-/** Pairing: the owner types the doorbell's 6-digit code; the app sends its new key and waits for the doorbell. */
+/**
+ * Pairing: the owner types the code the doorbell shows (its console, `doorbell pair` in its shell, or
+ * an install's setup code: never this page, which anyone on the network can load); the app pairs
+ * with fresh keys and shows the doorbell's fingerprint to compare with `doorbell owner list`.
+ */
 import type { App } from '../app.js';
 import { fingerprint } from '../keys.js';
 import type { Change } from '../model.js';
 import { h, replaceChildren } from './dom.js';
 import type { View } from './view.js';
 
-const POLL_MS = 2000;
-
-interface PairingWindowInfo {
-  open: boolean;
-  code?: string;
-  expiresAt?: string;
-}
-
 export class PairScreen implements View {
   readonly element: HTMLElement;
   readonly title = 'Pair';
   private readonly result = h('div', { class: 'pair-result', role: 'status', 'aria-live': 'polite' });
-  private readonly windowInfo = h('div', { class: 'pair-window', 'aria-live': 'polite' });
   private readonly form: HTMLFormElement;
   private readonly intro: HTMLElement;
   private readonly code = h('input', {
@@ -25,16 +20,14 @@ export class PairScreen implements View {
     name: 'code',
     inputmode: 'numeric',
     autocomplete: 'one-time-code',
-    pattern: '[0-9]{6}',
-    maxlength: 6,
+    pattern: '[0-9 -]{10,19}',
+    maxlength: 19,
     required: true,
-    placeholder: '123456',
+    placeholder: '12345 67890',
     'aria-describedby': 'pair-code-help',
   });
   private readonly name = h('input', { id: 'owner-name', name: 'name', autocomplete: 'nickname', maxlength: 64, required: true, value: 'My phone' });
   private readonly submit = h('button', { type: 'submit', class: 'button button--primary button--wide' }, 'Pair');
-  private poll: number | undefined;
-  private disposed = false;
   private shownState: string | undefined;
 
   constructor(private readonly app: App) {
@@ -45,18 +38,17 @@ export class PairScreen implements View {
       this.name,
       h('label', { for: 'pair-code' }, 'Pairing code'),
       this.code,
-      h('p', { id: 'pair-code-help', class: 'help' }, 'Six digits, valid for 2 minutes.'),
+      h('p', { id: 'pair-code-help', class: 'help' }, '10 digits, valid for 2 minutes; or the 16-digit setup code printed when the doorbell was installed.'),
       this.submit,
     );
     this.intro = h('div', { class: 'card stack' },
       h('h2', { id: 'pair-heading' }, `Pair this phone with ${app.model.deviceName}`),
-      h('p', {}, 'On the doorbell, hold the button for 5 seconds, or run ', h('code', {}, 'doorbell pair'), ' on it. It shows a 6-digit code for 2 minutes.'),
-      this.windowInfo,
+      h('p', {}, 'On the doorbell, hold the button for 5 seconds, or run ', h('code', {}, 'doorbell pair'), ' in its shell. It shows a 10-digit code for 2 minutes.'),
+      h('p', { class: 'help' }, 'The code is shown only on the doorbell itself, never on a web page: whoever has it can pair.'),
       this.form,
     );
     this.element = h('section', { class: 'screen', 'aria-labelledby': 'pair-heading' }, this.intro, this.result);
     this.update('pairing');
-    void this.pollWindow();
   }
 
   update(change: Change): void {
@@ -67,16 +59,17 @@ export class PairScreen implements View {
     this.shownState = attempt?.state;
     const waiting = attempt?.state === 'waiting';
     this.submit.disabled = waiting;
-    this.submit.textContent = waiting ? 'Waiting for the doorbell…' : 'Pair';
+    this.submit.textContent = waiting ? 'Pairing…' : 'Pair';
     this.intro.hidden = m.pairing !== undefined;
     if (m.pairing) {
       replaceChildren(
         this.result,
         h('div', { class: 'callout callout--ok stack', 'data-paired': m.pairing.keyId },
           h('h2', {}, `Paired with ${m.deviceName}`),
-          h('p', {}, 'This phone’s key fingerprint:'),
-          h('p', { class: 'fingerprint', 'data-key-id': m.pairing.keyId }, fingerprint(m.pairing.keyId)),
-          h('p', { class: 'help' }, 'The doorbell lists the same fingerprint (without spaces) in ', h('code', {}, 'doorbell owner list'), '.'),
+          h('p', {}, 'The doorbell’s fingerprint (it proved it knew the code):'),
+          h('p', { class: 'fingerprint', 'data-device-key-id': m.pairing.deviceKeyId }, fingerprint(m.pairing.deviceKeyId)),
+          h('p', { class: 'help' }, 'Compare it with the device fingerprint ', h('code', {}, 'doorbell owner list'), ' prints on the doorbell.'),
+          h('p', {}, 'This phone’s key fingerprint: ', h('span', { class: 'fingerprint', 'data-key-id': m.pairing.keyId }, fingerprint(m.pairing.keyId))),
           h('a', { class: 'button button--primary button--wide', href: '#/inbox' }, 'Open the inbox'),
         ),
       );
@@ -87,8 +80,10 @@ export class PairScreen implements View {
       replaceChildren(
         this.result,
         h('div', { class: 'callout stack', 'data-pairing': 'waiting' },
-          h('p', {}, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Offer sent. Waiting for the doorbell to confirm…'),
-          h('p', {}, 'This phone’s key fingerprint: ', h('span', { class: 'fingerprint', 'data-key-id': attempt.keyId }, fingerprint(attempt.keyId))),
+          h('p', {}, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Pairing with the doorbell…'),
+          attempt.keyId
+            ? h('p', {}, 'This phone’s new key fingerprint: ', h('span', { class: 'fingerprint', 'data-key-id': attempt.keyId }, fingerprint(attempt.keyId)))
+            : h('p', {}, 'Making this phone’s keys…'),
         ),
       );
     } else if (attempt.state === 'refused') {
@@ -96,7 +91,7 @@ export class PairScreen implements View {
         this.result,
         h('div', { class: 'callout callout--error stack', role: 'alert', 'data-pairing': 'refused' },
           h('h2', {}, 'The doorbell did not accept this code'),
-          h('p', {}, 'Check the 6 digits, and that the pairing window is still open: it closes after 2 minutes, or after 5 wrong codes. Then open it again on the doorbell and retry.'),
+          h('p', {}, attempt.detail),
         ),
       );
     } else {
@@ -106,40 +101,11 @@ export class PairScreen implements View {
     if (newOutcome && attempt) this.result.scrollIntoView({ block: 'nearest' });
   }
 
-  dispose(): void {
-    this.disposed = true;
-    window.clearTimeout(this.poll);
-  }
-
   private onSubmit(event: Event): void {
     event.preventDefault();
-    const code = this.code.value.replace(/\s/g, '');
-    this.app.pair(code, this.name.value.trim()).catch((err: Error) => {
+    this.app.pair(this.code.value, this.name.value.trim()).catch((err: Error) => {
       this.app.model.attempt = { state: 'failed', detail: err.message };
       this.app.model.emit('pairing');
     });
-  }
-
-  /** The agent's own page shows an open pairing window's code (PROTOCOL.md); elsewhere there is none to show. */
-  private async pollWindow(): Promise<void> {
-    let info: PairingWindowInfo | undefined;
-    try {
-      const response = await fetch('/pairing.json', { cache: 'no-store' });
-      info = response.ok ? ((await response.json()) as PairingWindowInfo) : undefined;
-    } catch (err) {
-      console.warn('pairing window state unavailable', err);
-    }
-    if (this.app.model.pairing || info?.open !== true || !info.code) replaceChildren(this.windowInfo);
-    else {
-      const code = info.code;
-      replaceChildren(
-        this.windowInfo,
-        h('div', { class: 'callout callout--info stack' },
-          h('p', {}, 'The doorbell’s pairing window is open. Its code: ', h('strong', { class: 'code' }, code)),
-          h('button', { type: 'button', class: 'button', onclick: () => { this.code.value = code; this.code.focus(); } }, 'Use this code'),
-        ),
-      );
-    }
-    if (!this.disposed) this.poll = window.setTimeout(() => void this.pollWindow(), POLL_MS);
   }
 }
