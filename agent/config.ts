@@ -239,6 +239,12 @@ export const configSchema = z.strictObject({
       tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
     })
     .prefault({}),
+  audit: z
+    .strictObject({
+      // The signed checkpoint goes out on a fixed schedule, never per entry: its timing tells nothing.
+      checkpointMinutes: z.number().int().min(1).max(24 * 60).default(60),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),

@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { AuditLog } from './audit/index.js';
+import { AnswerBudget, answerConsistencyAsk, AuditLog, parseConsistencyAsk } from './audit/index.js';
 import { Capture, locateFfmpeg } from './capture/index.js';
 import { iso, systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -214,23 +214,23 @@ export class Agent extends EventEmitter<AgentEvents> {
         storage: () => store.usage(),
         pendingRequests: () => requests.pendingIds(),
         outbox: () => ({ pending: outbox.pending(), setAside: outbox.setAside() }),
-        audit: () => audit.head(),
       });
       this.publish(link, topics.state, JSON.stringify(state), log);
     }, 250);
-    const publishHead = new Debounced(() => this.publish(link, topics.transparency, JSON.stringify(audit.signedHead()), log), 1000);
+    // The audit checkpoint goes out at start and on a fixed schedule: never per entry, whose timing
+    // would tell a broker reader when requests and decisions happen.
+    const publishCheckpoint = () => this.publish(link, topics.transparency, JSON.stringify({ v: 2, checkpoint: audit.checkpoint() }), log);
+    const checkpointTimer = setInterval(publishCheckpoint, config.audit.checkpointMinutes * 60_000);
+    checkpointTimer.unref();
     this.push('state', () => {
       publishState.cancel();
-      publishHead.cancel();
+      clearInterval(checkpointTimer);
     });
     link.onConnect(() => {
       publishState.trigger();
-      publishHead.trigger();
+      publishCheckpoint();
     });
-    audit.onAppend(() => {
-      publishHead.trigger();
-      publishState.trigger();
-    });
+    audit.onAppend(() => publishState.trigger());
     requests.on('changed', () => publishState.trigger());
 
     link.start();
@@ -258,6 +258,16 @@ export class Agent extends EventEmitter<AgentEvents> {
     offerSetupCode();
     this.push('pairing', () => pairing.stop());
     await channel.start();
+    const proofBudget = new AnswerBudget(30, () => clock.now());
+    await link.subscribe(topics.auditAsk, (_topic, payload) => {
+      try {
+        if (!proofBudget.take()) return log.warn('audit proof ask dropped: more than 30 in a minute');
+        const answer = answerConsistencyAsk(audit, parseConsistencyAsk(payload));
+        link.publishLatest(topics.auditProof, JSON.stringify(answer)).catch((err: Error) => log.warn('audit proof not sent', { error: err.message }));
+      } catch (err) {
+        log.warn('audit proof ask refused', { error: (err as Error).message });
+      }
+    });
     await requests.start();
     this.push('requests', () => requests.stop());
 
@@ -316,7 +326,7 @@ export class Agent extends EventEmitter<AgentEvents> {
           broker: link.status(),
           outbox: { pending: outbox.pending(), setAside: outbox.setAside() },
           pendingRequests: requests.pendingIds(),
-          audit: audit.head(),
+          audit: audit.treeHead().size,
         }),
       },
     });

@@ -8,7 +8,6 @@ export interface StateSources {
   storage(): { usedBytes: number; capBytes: number; clips: number; oldest: number | null };
   pendingRequests(): string[];
   outbox(): { pending: number; setAside: number };
-  audit(): { seq: number; head: string } | null;
 }
 
 export function buildState(sources: StateSources): Record<string, unknown> {
@@ -29,8 +28,6 @@ export function buildState(sources: StateSources): Record<string, unknown> {
     requests: { pending: sources.pendingRequests() },
     outbox: sources.outbox(),
   };
-  const audit = sources.audit();
-  if (audit) state.audit = audit;
   return state;
 }
 

@@ -1,13 +1,18 @@
 /**
- * The append-only, hash-chained audit log (PROTOCOL.md "Audit log and transparency"). Each append
- * reads the head inside an IMMEDIATE transaction, so a CLI command appending from another process
- * while the agent runs still extends the same chain.
+ * The append-only audit log (docs/protocol.md "Audit log and transparency"): every entry is a leaf of
+ * an RFC 6962 Merkle tree whose checkpoints the device key signs, and is also hash-chained (protocol
+ * version 1) so `audit verify` can name a single edited row. Each append reads the head inside an
+ * IMMEDIATE transaction, so a CLI command appending from another process while the agent runs still
+ * extends the same log.
  */
 import { iso, type Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import { parseB64url } from '../owner/index.js';
 import { migrate, type Db } from '../store/database.js';
-import { chainHash, GENESIS_HASH, headMessage } from './chain.js';
-import { RefusalBursts, type RefusalRow } from './refusal-bursts.js';
+import { consistencyProof, inclusionProof, leafHash, rootHash, SqliteTree, sqliteTreeSchema } from '../tlog/index.js';
+import { chainHash, GENESIS_HASH } from './chain.js';
+import { signCheckpoint } from './checkpoints.js';
+import { REFUSAL_PENDING_SCHEMA, RefusalBursts, type RefusalRow } from './refusal-bursts.js';
 
 const MIGRATIONS = [
   `CREATE TABLE audit_log (
@@ -20,10 +25,14 @@ const MIGRATIONS = [
      BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
      BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`,
+  // Protocol v2: the Merkle tree over the entries (filled from the v1 rows at start) and the
+  // refusals folded into a burst, kept durable until their summary entry is written.
+  `${sqliteTreeSchema('audit_tree')};
+   ${REFUSAL_PENDING_SCHEMA}`,
 ];
 
 const ENTRY_KEYS = ['seq', 'at', 'type'];
-const REFUSAL_KEYS = ['topic', 'reason', 'count', 'reasons'];
+const REFUSAL_KEYS = ['topic', 'reason', 'count', 'reasons', 'senders'];
 
 export interface AuditSigner {
   /** Base64url Ed25519 signature. */
@@ -37,16 +46,6 @@ export interface AuditHead {
   head: string;
 }
 
-/** Published retained on `P/D/transparency`. */
-export interface SignedHead {
-  v: 1;
-  seq: number;
-  head: string;
-  at: string;
-  publicKey: string;
-  sig: string;
-}
-
 export interface AuditLogDeps {
   db: Db;
   clock: Clock;
@@ -58,6 +57,7 @@ function prepareStatements(db: Db) {
   return {
     last: db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1'),
     insert: db.prepare<[number, number, string, string]>('INSERT INTO audit_log (seq, at, entry, hash) VALUES (?, ?, ?, ?)'),
+    entry: db.prepare<[number], { entry: string }>('SELECT entry FROM audit_log WHERE seq = ?'),
   };
 }
 type Statements = ReturnType<typeof prepareStatements>;
@@ -66,14 +66,18 @@ export class AuditLog {
   private statements: Statements | undefined;
   private readonly listeners = new Set<(head: AuditHead) => void>();
   private readonly refusals: RefusalBursts;
+  private readonly tree: SqliteTree;
 
   constructor(private readonly deps: AuditLogDeps) {
-    this.refusals = new RefusalBursts({ clock: deps.clock, log: deps.log, write: (row) => this.writeRefusal(row) });
+    this.refusals = new RefusalBursts({ db: deps.db, clock: deps.clock, log: deps.log, write: (row) => this.writeRefusal(row) });
+    this.tree = new SqliteTree(deps.db, 'audit_tree');
   }
 
   start(): void {
     migrate(this.deps.db, 'audit', MIGRATIONS);
     this.statements = prepareStatements(this.deps.db);
+    this.fillTree();
+    this.refusals.start();
   }
 
   /** Writes any refusal counts still folded in memory. */
@@ -94,6 +98,7 @@ export class AuditLog {
         const entry = JSON.stringify({ seq, at: iso(at), type, ...data });
         const hash = chainHash(previous?.hash ?? GENESIS_HASH, entry);
         insert.run(seq, at, entry, hash);
+        this.tree.append(this.tree.size, leafHash(Buffer.from(entry, 'utf8')));
         return { seq, hash };
       })
       .immediate();
@@ -108,8 +113,8 @@ export class AuditLog {
   }
 
   /**
-   * Records a refused inbound message. Bursts are summarised: at most one entry per topic per second,
-   * its `count` (and, above one, `reasons`) covering every refusal folded into it.
+   * Records a refused inbound message, durably before returning. Bursts are summarised: at most one
+   * entry per topic per second, its `count`, `reasons` and `senders` covering every refusal folded in.
    */
   appendRefusal(topic: string, reason: string, data: Record<string, unknown> = {}): void {
     rejectKeys(data, [...ENTRY_KEYS, ...REFUSAL_KEYS], 'refusal data');
@@ -122,10 +127,36 @@ export class AuditLog {
     return { seq: previous?.seq ?? 0, head: previous?.hash ?? GENESIS_HASH };
   }
 
-  signedHead(): SignedHead {
-    const { seq, head } = this.head();
-    const { signer, clock } = this.deps;
-    return { v: 1, seq, head, at: iso(clock.now()), publicKey: signer.publicKey, sig: signer.sign(headMessage(seq, head)) };
+  /** The current tree size (= entries) and its root hash. */
+  treeHead(): { size: number; rootHash: Uint8Array } {
+    this.prepared();
+    const size = this.tree.size;
+    return { size, rootHash: rootHash(this.tree, size) };
+  }
+
+  /** The device-signed C2SP checkpoint of the log as it is now. */
+  checkpoint(): string {
+    const { size, rootHash: root } = this.treeHead();
+    const publicKey = parseB64url(this.deps.signer.publicKey);
+    if (publicKey?.length !== 32) throw new Error('the device public key is not 32 bytes of base64url');
+    return signCheckpoint(size, root, publicKey, (m) => parseB64url(this.deps.signer.sign(Buffer.from(m)))!);
+  }
+
+  /** Proof that leaf `index` is in the tree of `size` entries. */
+  inclusionProof(index: number, size: number): Uint8Array[] {
+    this.prepared();
+    return inclusionProof(this.tree, index, size);
+  }
+
+  /** Proof that the tree of `oldSize` entries is a prefix of the tree of `newSize` entries. */
+  consistencyProof(oldSize: number, newSize: number): Uint8Array[] {
+    this.prepared();
+    return consistencyProof(this.tree, oldSize, newSize);
+  }
+
+  /** The stored text of entry `seq` (leaf index seq − 1), or undefined. */
+  entry(seq: number): string | undefined {
+    return this.prepared().entry.get(seq)?.entry;
   }
 
   /** Called after every committed append (callers debounce republishing); returns an unsubscribe. */
@@ -135,8 +166,28 @@ export class AuditLog {
   }
 
   private writeRefusal(row: RefusalRow): void {
-    const reasons = row.count > 1 ? { reasons: row.reasons } : {};
-    this.append('refusal', { topic: row.topic, reason: row.reason, count: row.count, ...reasons, ...row.data });
+    const folded = row.count > 1 ? { reasons: row.reasons, senders: row.senders } : {};
+    this.append('refusal', { topic: row.topic, reason: row.reason, count: row.count, ...folded, ...row.data });
+  }
+
+  /** Adds the leaves of entries the tree does not hold yet: a v1 log's entries at the first start. */
+  private fillTree(): void {
+    const { db, log } = this.deps;
+    // In batches: SQLite cannot write on a connection while it iterates a query.
+    const batch = db.prepare('SELECT entry FROM audit_log ORDER BY seq LIMIT 1000 OFFSET ?').pluck();
+    let added = 0;
+    for (;;) {
+      const n = db
+        .transaction(() => {
+          const entries = batch.all(this.tree.size) as string[];
+          for (const entry of entries) this.tree.append(this.tree.size, leafHash(Buffer.from(entry, 'utf8')));
+          return entries.length;
+        })
+        .immediate();
+      added += n;
+      if (n < 1000) break;
+    }
+    if (added) log.info('audit entries added to the Merkle tree', { added, size: this.tree.size });
   }
 
   private prepared(): Statements {

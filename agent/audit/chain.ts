@@ -10,8 +10,3 @@ export const GENESIS_HASH = '0'.repeat(64);
 export function chainHash(previousHash: string, entry: string): string {
   return createHash('sha256').update(`${previousHash}\n${entry}`, 'utf8').digest('hex');
 }
-
-/** What the signed head's `sig` covers: the UTF-8 bytes of "{seq}:{head}". */
-export function headMessage(seq: number, head: string): Buffer {
-  return Buffer.from(`${seq}:${head}`, 'utf8');
-}

@@ -1,4 +1,7 @@
-/** Audit capability: the hash-chained append-only log, its signed head, and offline verification. */
-export { AuditLog, type AuditHead, type AuditLogDeps, type AuditSigner, type SignedHead } from './audit-log.js';
+/** Audit capability: the append-only Merkle log, its signed checkpoints and proofs, and offline verification. */
+export { AuditLog, type AuditHead, type AuditLogDeps, type AuditSigner } from './audit-log.js';
 export { chainHash, GENESIS_HASH } from './chain.js';
-export { exportAudit, verifyAuditChain, verifySignedHead, type ChainVerdict } from './verify.js';
+export { auditOrigin, auditVerifierKey, openCheckpoint, signCheckpoint } from './checkpoints.js';
+export { exportAudit, treeOfEntries, verifyAuditChain, verifyExtension, type ChainVerdict, type ExtensionVerdict } from './verify.js';
+export { buildReport, OUTCOMES, type Figure, type MonthReport, type Outcome, type TransparencyReport } from './report.js';
+export { AnswerBudget, answerConsistencyAsk, parseConsistencyAsk, type ConsistencyAnswer, type ConsistencyAsk } from './proof-answers.js';

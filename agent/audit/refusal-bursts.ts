@@ -1,37 +1,60 @@
 /**
- * Folds floods of refused messages into at most one audit entry per topic per second, each carrying
- * how many refusals it stands for, so a flood cannot fill the disk and no refusal goes uncounted.
+ * Refused messages, summarised without losing one. The first refusal on a topic in a second becomes
+ * an audit entry at once; the rest of that second are folded into a pending row of the database,
+ * committed before the refusal returns, so a SIGKILL right after loses nothing. The pending row
+ * becomes one summary entry (counting every reason and sender) when the second is over, at stop,
+ * or at the next start. A flood therefore costs at most one entry per topic per second.
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import type { Db } from '../store/database.js';
+
+export const REFUSAL_PENDING_SCHEMA = `CREATE TABLE audit_refusal_pending (
+     topic TEXT PRIMARY KEY,
+     count INTEGER NOT NULL,
+     reasons TEXT NOT NULL,
+     senders TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     data TEXT NOT NULL
+   )`;
 
 export interface RefusalRow {
   topic: string;
-  /** The latest refusal's reason and data; `count` and `reasons` cover every refusal folded in. */
+  /** The latest refusal's reason and data; `count`, `reasons` and `senders` cover every refusal folded in. */
   reason: string;
   data: Record<string, unknown>;
   count: number;
   reasons: Record<string, number>;
-}
-
-interface Pending {
-  count: number;
-  reasons: Map<string, number>;
-  reason: string;
-  data: Record<string, unknown>;
+  senders: Record<string, number>;
 }
 
 interface Burst {
-  /** The second (clock ms / 1000) in which this topic's last row was written. */
+  /** The second (clock ms / 1000) in which this topic's last entry was written. */
   second: number;
-  pending?: Pending;
   timer?: NodeJS.Timeout;
 }
 
 export interface RefusalBurstsDeps {
+  db: Db;
   clock: Clock;
   log: Logger;
+  /** Appends the entry; runs inside the transaction that also clears the pending row. */
   write(row: RefusalRow): void;
+}
+
+interface PendingRecord {
+  topic: string;
+  count: number;
+  reasons: string;
+  senders: string;
+  reason: string;
+  data: string;
+}
+
+/** Who sent a refused message, as far as it said: a requester or owner key id, or a requester name. */
+export function senderOf(data: Record<string, unknown>): string {
+  const named = data.requesterKeyId ?? data.keyId ?? data.requester;
+  return typeof named === 'string' && named ? named : 'unknown';
 }
 
 export class RefusalBursts {
@@ -40,30 +63,93 @@ export class RefusalBursts {
 
   constructor(private readonly deps: RefusalBurstsDeps) {}
 
+  /** Turns pending rows a killed process left behind into summary entries. */
+  start(): void {
+    this.flushAll();
+  }
+
   add(topic: string, reason: string, data: Record<string, unknown>): void {
     const second = this.second();
     const burst = this.bursts.get(topic);
-    const pending = fold(burst?.pending, reason, data);
     if (burst && burst.second >= second) {
-      burst.pending = pending;
+      this.fold(topic, reason, data);
       this.scheduleFlush(topic, burst);
       return;
     }
-    this.deps.write(toRow(topic, pending));
+    this.deps.db.transaction(() => {
+      // Refusals still folded from an earlier second go into this second's one entry with it.
+      if (this.hasPending(topic)) {
+        this.fold(topic, reason, data);
+        this.flushTopic(topic);
+      } else this.deps.write({ topic, reason, data, count: 1, reasons: { [reason]: 1 }, senders: { [senderOf(data)]: 1 } });
+    })();
     if (burst) clearTimeout(burst.timer);
     this.bursts.set(topic, { second });
   }
 
-  /** Writes every pending count now, even within the same second: stopping must not lose one. */
+  /** Writes every pending summary now, even within the same second: stopping must not delay one. */
   flushAll(): void {
-    for (const [topic, burst] of this.bursts) {
+    for (const burst of this.bursts.values()) {
       clearTimeout(burst.timer);
       burst.timer = undefined;
-      if (burst.pending) {
-        this.deps.write(toRow(topic, burst.pending));
-        burst.pending = undefined;
-      }
     }
+    const topics = this.deps.db.prepare('SELECT topic FROM audit_refusal_pending ORDER BY rowid').pluck().all() as string[];
+    for (const topic of topics) this.deps.db.transaction(() => this.flushTopic(topic))();
+  }
+
+  private hasPending(topic: string): boolean {
+    return !!this.deps.db.prepare('SELECT 1 FROM audit_refusal_pending WHERE topic = ?').get(topic);
+  }
+
+  /**
+   * The folded count is committed before returning; in WAL mode a commit without fsync survives the
+   * process being killed (the operating system holds the write), and a flood is not slowed to the
+   * disk's fsync rate. A power cut may lose the counts folded in its last second.
+   */
+  private fold(topic: string, reason: string, data: Record<string, unknown>): void {
+    const { db } = this.deps;
+    // SQLite cannot change the safety level inside a transaction: a caller's transaction commits it.
+    if (db.inTransaction) return this.foldNow(topic, reason, data);
+    const synchronous = db.pragma('synchronous', { simple: true }) as number;
+    db.pragma('synchronous = NORMAL');
+    try {
+      this.foldNow(topic, reason, data);
+    } finally {
+      db.pragma(`synchronous = ${synchronous}`);
+    }
+  }
+
+  private foldNow(topic: string, reason: string, data: Record<string, unknown>): void {
+    const { db } = this.deps;
+    db.transaction(() => {
+      const row = db.prepare('SELECT * FROM audit_refusal_pending WHERE topic = ?').get(topic) as PendingRecord | undefined;
+      const reasons = row ? (JSON.parse(row.reasons) as Record<string, number>) : {};
+      const senders = row ? (JSON.parse(row.senders) as Record<string, number>) : {};
+      reasons[reason] = (reasons[reason] ?? 0) + 1;
+      const sender = senderOf(data);
+      senders[sender] = (senders[sender] ?? 0) + 1;
+      db.prepare(
+        `INSERT INTO audit_refusal_pending (topic, count, reasons, senders, reason, data) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(topic) DO UPDATE SET count = excluded.count, reasons = excluded.reasons, senders = excluded.senders,
+           reason = excluded.reason, data = excluded.data`,
+      ).run(topic, (row?.count ?? 0) + 1, JSON.stringify(reasons), JSON.stringify(senders), reason, JSON.stringify(data));
+    })();
+  }
+
+  /** Inside the caller's transaction: the summary entry and the pending row's removal commit together. */
+  private flushTopic(topic: string): void {
+    const { db } = this.deps;
+    const row = db.prepare('SELECT * FROM audit_refusal_pending WHERE topic = ?').get(topic) as PendingRecord | undefined;
+    if (!row) return;
+    this.deps.write({
+      topic,
+      reason: row.reason,
+      data: JSON.parse(row.data) as Record<string, unknown>,
+      count: row.count,
+      reasons: JSON.parse(row.reasons) as Record<string, number>,
+      senders: JSON.parse(row.senders) as Record<string, number>,
+    });
+    db.prepare('DELETE FROM audit_refusal_pending WHERE topic = ?').run(topic);
   }
 
   private second(): number {
@@ -75,12 +161,10 @@ export class RefusalBursts {
     if (burst.timer) return;
     burst.timer = setTimeout(() => {
       burst.timer = undefined;
-      if (!burst.pending) return;
       const second = this.second();
       if (second <= burst.second) return this.scheduleFlush(topic, burst);
       try {
-        this.deps.write(toRow(topic, burst.pending));
-        burst.pending = undefined;
+        this.deps.db.transaction(() => this.flushTopic(topic))();
         burst.second = second;
       } catch (err) {
         this.deps.log.error('writing a refusal summary to the audit log failed; will retry', { topic, err });
@@ -89,17 +173,4 @@ export class RefusalBursts {
     }, 1001 - (this.deps.clock.now() % 1000));
     burst.timer.unref();
   }
-}
-
-function fold(pending: Pending | undefined, reason: string, data: Record<string, unknown>): Pending {
-  const next = pending ?? { count: 0, reasons: new Map<string, number>(), reason, data };
-  next.count++;
-  next.reasons.set(reason, (next.reasons.get(reason) ?? 0) + 1);
-  next.reason = reason;
-  next.data = data;
-  return next;
-}
-
-function toRow(topic: string, p: Pending): RefusalRow {
-  return { topic, reason: p.reason, data: p.data, count: p.count, reasons: Object.fromEntries(p.reasons) };
 }

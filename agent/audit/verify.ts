@@ -1,8 +1,9 @@
 /** Offline checks for the CLI (`doorbell audit verify | export`) and anyone holding a copy of the log. */
 import { iso } from '../clock.js';
-import { parseB64url, verifyEd25519 } from '../owner/index.js';
 import type { Db } from '../store/database.js';
-import { chainHash, GENESIS_HASH, headMessage } from './chain.js';
+import { consistencyProof, leafHash, MemoryTree, rootHash, verifyConsistency } from '../tlog/index.js';
+import { chainHash, GENESIS_HASH } from './chain.js';
+import { openCheckpoint } from './checkpoints.js';
 
 export type ChainVerdict = { ok: true; seq: number; head: string } | { ok: false; firstBadSeq: number; reason: string };
 
@@ -68,16 +69,44 @@ export function exportAudit(db: Db, write: (line: string) => void): number {
   return count;
 }
 
+export type ExtensionVerdict =
+  | { ok: true; oldSize: number; size: number; proofHashes: number }
+  | { ok: false; reason: string };
+
 /**
- * Checks a `P/D/transparency` head's signature, with `publicKey` (base64url) when the verifier
- * knows the device's key, else with the key the head names (which proves only self-consistency).
+ * Whether the log in `db` is a consistent extension of a checkpoint the device signed earlier: the
+ * tree is rebuilt from the stored entries (not from the stored tree, which a tamperer may rebuild
+ * too), and the checkpoint's root must be the root of its first `size` entries, checked with an
+ * RFC 6962 consistency proof from that tree to the current one. Any deletion, rollback to an older
+ * copy, rewritten entry or fork changes that root.
  */
-export function verifySignedHead(head: unknown, publicKey?: string): boolean {
-  if (typeof head !== 'object' || head === null) return false;
-  const h = head as Record<string, unknown>;
-  if (h.v !== 1 || !Number.isSafeInteger(h.seq) || (h.seq as number) < 0) return false;
-  if (typeof h.head !== 'string' || !/^[0-9a-f]{64}$/.test(h.head)) return false;
-  const key = parseB64url(publicKey ?? h.publicKey);
-  const sig = parseB64url(h.sig);
-  return !!key && !!sig && verifyEd25519(key, headMessage(h.seq as number, h.head), sig);
+export function verifyExtension(db: Db, note: string, devicePublicKey: Uint8Array): ExtensionVerdict {
+  let checkpoint;
+  try {
+    checkpoint = openCheckpoint(note, devicePublicKey);
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message };
+  }
+  const tree = treeOfEntries(db);
+  if (tree.size < checkpoint.size) {
+    return {
+      ok: false,
+      reason: `the log holds ${tree.size} entries, but the checkpoint shows it held ${checkpoint.size}: entries were deleted or an older copy of the database was restored`,
+    };
+  }
+  const proof = consistencyProof(tree, checkpoint.size, tree.size);
+  if (!verifyConsistency(checkpoint.size, tree.size, checkpoint.rootHash, rootHash(tree), proof)) {
+    return {
+      ok: false,
+      reason: `the first ${checkpoint.size} entries are not the ones the checkpoint signed: an entry was rewritten or deleted, or this is a different (forked) history`,
+    };
+  }
+  return { ok: true, oldSize: checkpoint.size, size: tree.size, proofHashes: proof.length };
+}
+
+/** The Merkle tree of the stored entries, in seq order, rebuilt from their text. */
+export function treeOfEntries(db: Db): MemoryTree {
+  const tree = new MemoryTree();
+  for (const row of rows(db)) tree.append(leafHash(Buffer.from(row.entry, 'utf8')));
+  return tree;
 }

@@ -12,6 +12,9 @@ export interface Topics {
   paired: string;
   status(requestId: string): string;
   transparency: string;
+  /** owner → device: asks for an audit-log consistency proof; device → owner: the proof. */
+  auditAsk: string;
+  auditProof: string;
 }
 
 export function topicsFor(prefix: string, deviceId: string): Topics {
@@ -29,6 +32,8 @@ export function topicsFor(prefix: string, deviceId: string): Topics {
     paired: `${d}/owner/paired`,
     status: (requestId) => `${d}/request/${requestId}/status`,
     transparency: `${d}/transparency`,
+    auditAsk: `${d}/owner/audit/ask`,
+    auditProof: `${d}/owner/audit/proof`,
   };
 }
 

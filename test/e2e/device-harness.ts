@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { AuditLog } from '../../agent/audit/index.js';
+import { answerConsistencyAsk, AuditLog, parseConsistencyAsk } from '../../agent/audit/index.js';
 import { iso, systemClock } from '../../agent/clock.js';
 import { newId } from '../../agent/ids.js';
 import { silentLogger } from '../../agent/log.js';
@@ -127,9 +127,12 @@ export class DeviceHarness {
     client.on('message', (topic, payload) => {
       if (topic === this.topics.pair) this.onPairingOffer(payload);
       else if (topic === this.topics.decision) this.onDecision(payload);
+      else if (topic === this.topics.auditAsk) {
+        void client.publishAsync(this.topics.auditProof, JSON.stringify(answerConsistencyAsk(this.audit, parseConsistencyAsk(payload))), { qos: 1 });
+      }
       for (const wake of this.waiters.splice(0)) wake();
     });
-    await client.subscribeAsync([this.topics.pair, this.topics.decision], { qos: 1 });
+    await client.subscribeAsync([this.topics.pair, this.topics.decision, this.topics.auditAsk], { qos: 1 });
     await this.publishState();
     await this.publishHead();
   }
@@ -290,12 +293,11 @@ export class DeviceHarness {
       camera: { ok: true, source: 'rtsp', since: iso(Date.now() - 3600_000) },
       storage: { usedBytes: 3_200_000_000, capBytes: 16_000_000_000, clips: 412 },
       requests: { pending },
-      audit: this.audit.head(),
     };
     await this.client!.publishAsync(this.topics.state, JSON.stringify(state), { qos: 1, retain: true });
   }
 
   private async publishHead(): Promise<void> {
-    await this.client?.publishAsync(this.topics.transparency, JSON.stringify(this.audit.signedHead()), { qos: 1, retain: true });
+    await this.client?.publishAsync(this.topics.transparency, JSON.stringify({ v: 2, checkpoint: this.audit.checkpoint() }), { qos: 1, retain: true });
   }
 }

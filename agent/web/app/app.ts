@@ -14,7 +14,6 @@ import {
   parsePaired,
   parseState,
   parseStatus,
-  parseTransparency,
   topicsFor,
   type PairedAnnouncement,
   type Topics,
@@ -30,7 +29,7 @@ import {
   type SettingsOverrides,
 } from './settings.js';
 import { KeyValueStore } from './storage.js';
-import { checkHead } from './transparency.js';
+import { checkCheckpoint, checkConsistencyProof, parseCheckpointMessage, parseProofAnswer, type CheckpointVerdict, type KeptCheckpoint } from './transparency.js';
 
 const MAX_EVENTS = 20;
 
@@ -132,7 +131,7 @@ export class App {
     m.pairing = pairing;
     m.attempt = undefined;
     m.emit('pairing');
-    await this.recheckHead();
+    await this.recheckCheckpoint();
   }
 
   /** Signs and sends the owner's decision on a pending request. */
@@ -185,7 +184,7 @@ export class App {
     m.settingsProblem = settingsProblem(settings, location.protocol);
     m.notices.clear();
     m.statuses.clear();
-    Object.assign(m.doorbell, { state: undefined, snapshot: undefined, head: undefined, headVerdict: undefined, events: [] });
+    Object.assign(m.doorbell, { state: undefined, snapshot: undefined, checkpoint: undefined, checkpointVerdict: undefined, events: [] });
     await this.loadOwner();
     m.emit('settings');
     if (m.settingsProblem) return;
@@ -199,7 +198,7 @@ export class App {
     const t = this.topics;
     this.connection = new BrokerConnection(
       { url: s.brokerWsUrl, ...(s.username ? { username: s.username } : {}), ...(s.password ? { password: s.password } : {}) },
-      [t.inboxFilter, t.statusFilter, t.state, t.event, t.snapshot, t.transparency, t.paired],
+      [t.inboxFilter, t.statusFilter, t.state, t.event, t.snapshot, t.transparency, t.auditProof, t.paired],
       {
         state: (state, detail) => {
           m.connection = { state, detail };
@@ -243,6 +242,11 @@ export class App {
     }
     const statusId = t.statusId(topic);
     if (payload.length === 0) return; // a cleared retained status or state: nothing to show
+    if (topic === t.transparency) {
+      m.doorbell.checkpoint = parseCheckpointMessage(fromUtf8(payload));
+      return this.recheckCheckpoint();
+    }
+    if (topic === t.auditProof) return this.onProof(parseProofAnswer(fromUtf8(payload)));
     const json = parseMessage(fromUtf8(payload));
     if (inboxId) return this.onNotice(inboxId, json);
     if (statusId) return this.onStatus(statusId, json);
@@ -253,9 +257,6 @@ export class App {
       m.doorbell.events = [parseEvent(json), ...m.doorbell.events].slice(0, MAX_EVENTS);
       m.emit('doorbell');
       await this.store.put(`events:${this.scope()}`, m.doorbell.events);
-    } else if (topic === t.transparency) {
-      m.doorbell.head = parseTransparency(json);
-      await this.recheckHead();
     } else if (topic === t.paired) {
       this.onPaired(parsePaired(json));
     }
@@ -300,14 +301,45 @@ export class App {
     }
   }
 
-  private async recheckHead(): Promise<void> {
+  /**
+   * Checks the latest checkpoint against the newest one this phone kept (per device key: a new
+   * pairing starts afresh). A broken history is remembered, so the warning survives a reload.
+   */
+  private async recheckCheckpoint(): Promise<void> {
     const d = this.model.doorbell;
-    if (!d.head) return;
-    const lastKey = `head:${this.scope()}`;
-    const previous = await this.store.get<{ seq: number; head: string }>(lastKey);
-    d.headVerdict = await checkHead(d.head, this.model.pairing?.devicePublicKey, previous);
-    if (d.headVerdict.ok) await this.store.put(lastKey, { seq: d.head.seq, head: d.head.head });
+    const deviceKey = this.model.pairing?.devicePublicKey;
+    if (!d.checkpoint) return;
+    const verdict = checkCheckpoint(d.checkpoint, deviceKey, await this.store.get<KeptCheckpoint>(this.auditKey('checkpoint')));
+    await this.settleCheckpoint(verdict);
+    if (verdict.state === 'needs-proof' && this.topics) {
+      // The device answers on the proof topic; onProof checks the answer against both checkpoints.
+      await this.connection?.publish(this.topics.auditAsk, JSON.stringify({ v: 2, oldSize: verdict.kept.size, newSize: verdict.checkpoint.size }));
+    }
+  }
+
+  private async onProof(answer: { oldSize: number; newSize: number; proof?: string[]; error?: string }): Promise<void> {
+    const verdict = this.model.doorbell.checkpointVerdict;
+    if (verdict?.state !== 'needs-proof' || verdict.kept.size !== answer.oldSize || verdict.checkpoint.size !== answer.newSize) return;
+    await this.settleCheckpoint(
+      answer.proof
+        ? checkConsistencyProof(verdict.kept, verdict.checkpoint, answer.proof)
+        : { state: 'broken', reason: `the doorbell cannot prove its signed checkpoint of ${answer.newSize} entries: ${answer.error ?? 'no proof'}` },
+    );
+  }
+
+  /** Keeps a verified checkpoint; remembers a broken history, so the warning survives a reload. */
+  private async settleCheckpoint(verdict: CheckpointVerdict): Promise<void> {
+    const deviceKey = this.model.pairing?.devicePublicKey;
+    const alarm = await this.store.get<string>(this.auditKey('audit-alarm'));
+    if (verdict.state === 'verified') await this.store.put(this.auditKey('checkpoint'), verdict.checkpoint);
+    if (verdict.state === 'broken' && deviceKey) await this.store.put(this.auditKey('audit-alarm'), verdict.reason);
+    this.model.doorbell.checkpointVerdict = alarm && verdict.state !== 'broken' ? { state: 'broken', reason: alarm } : verdict;
     this.model.emit('doorbell');
+  }
+
+  /** Per doorbell and per device key: pairing with a new key starts a new history. */
+  private auditKey(what: 'checkpoint' | 'audit-alarm'): string {
+    return `${what}:${this.scope()}:${this.model.pairing?.devicePublicKey ?? ''}`;
   }
 
   private scope(): string {

@@ -1,8 +1,8 @@
 /** Everything the screens show, and a change signal so each screen redraws only what it shows. */
 import type { ConnectionState } from './mqtt-client.js';
-import type { DoorbellEvent, DoorbellState, Notice, RequestStatus, TransparencyHead } from './protocol.js';
+import type { DoorbellEvent, DoorbellState, Notice, RequestStatus } from './protocol.js';
 import type { ConnectionSettings } from './settings.js';
-import type { HeadVerdict } from './transparency.js';
+import type { CheckpointVerdict } from './transparency.js';
 
 export type Change = 'connection' | 'settings' | 'pairing' | 'inbox' | 'status' | 'decision' | 'doorbell' | 'history';
 
@@ -35,8 +35,9 @@ export interface DoorbellView {
   events: DoorbellEvent[];
   /** `data:` URL of the latest snapshot JPEG (the policy allows data: images, not blob:). */
   snapshot?: string;
-  head?: TransparencyHead;
-  headVerdict?: HeadVerdict;
+  /** The audit log's latest signed checkpoint and what this phone made of it. */
+  checkpoint?: string;
+  checkpointVerdict?: CheckpointVerdict;
 }
 
 export class Model {

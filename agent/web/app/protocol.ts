@@ -39,7 +39,6 @@ export interface DoorbellState {
   camera?: { ok: boolean; source: string; since: string; detail?: string };
   storage?: { usedBytes: number; capBytes: number; clips: number; oldest?: string };
   requests?: { pending: string[] };
-  audit?: { seq: number; head: string };
 }
 
 export interface DoorbellEvent {
@@ -47,14 +46,6 @@ export interface DoorbellEvent {
   at: string;
   source: string;
   clipId?: string;
-}
-
-export interface TransparencyHead {
-  seq: number;
-  head: string;
-  at: string;
-  publicKey: string;
-  sig: string;
 }
 
 export interface PairedAnnouncement {
@@ -75,6 +66,8 @@ export interface Topics {
   pair: string;
   paired: string;
   transparency: string;
+  auditAsk: string;
+  auditProof: string;
   /** The request id of an inbox topic, or undefined. */
   inboxId(topic: string): string | undefined;
   /** The request id of a status topic, or undefined. */
@@ -104,6 +97,8 @@ export function topicsFor(prefix: string, device: string): Topics {
     pair: `${d}/pair`,
     paired: `${d}/owner/paired`,
     transparency: `${d}/transparency`,
+    auditAsk: `${d}/owner/audit/ask`,
+    auditProof: `${d}/owner/audit/proof`,
     inboxId: (topic) => idIn(topic, `${d}/owner/inbox/`, ''),
     statusId: (topic) => idIn(topic, `${d}/request/`, '/status'),
   };
@@ -205,7 +200,7 @@ export function parseState(json: Json): DoorbellState {
   const state: DoorbellState = { online: json.online as boolean };
   if (typeof json.version === 'string') state.version = json.version;
   if (isTime(json.startedAt)) state.startedAt = json.startedAt;
-  const { camera, storage, requests, audit } = json;
+  const { camera, storage, requests } = json;
   if (isObject(camera) && typeof camera.ok === 'boolean') {
     state.camera = {
       ok: camera.ok,
@@ -223,7 +218,6 @@ export function parseState(json: Json): DoorbellState {
     };
   }
   if (isObject(requests) && Array.isArray(requests.pending)) state.requests = { pending: requests.pending.filter(isId) };
-  if (isObject(audit) && isCount(audit.seq) && typeof audit.head === 'string') state.audit = { seq: audit.seq, head: audit.head };
   return state;
 }
 
@@ -236,14 +230,6 @@ export function parseEvent(json: Json): DoorbellEvent {
     source: typeof json.source === 'string' ? json.source : '',
     ...(isId(json.clipId) ? { clipId: json.clipId } : {}),
   };
-}
-
-export function parseTransparency(json: Json): TransparencyHead {
-  need(isCount(json.seq), 'seq');
-  need(typeof json.head === 'string', 'head');
-  need(isTime(json.at), 'at');
-  need(typeof json.publicKey === 'string' && typeof json.sig === 'string', 'publicKey and sig');
-  return { seq: json.seq as number, head: json.head as string, at: json.at as string, publicKey: json.publicKey as string, sig: json.sig as string };
 }
 
 export function parsePaired(json: Json): PairedAnnouncement {

@@ -1,4 +1,4 @@
-/** The doorbell itself: online, camera, storage, the latest events and snapshot, and the signed audit head. */
+/** The doorbell itself: online, camera, storage, the latest events and snapshot, and the audit log's checkpoint. */
 import type { App } from '../app.js';
 import { b64urlDecode } from '../encoding.js';
 import { formatBytes, formatDateTime, formatTime } from '../format.js';
@@ -85,24 +85,28 @@ export class DoorbellScreen implements View {
   }
 
   private transparencyCard(): HTMLElement {
-    const { head, headVerdict } = this.app.model.doorbell;
+    const { checkpointVerdict: verdict } = this.app.model.doorbell;
+    const kept = verdict && verdict.state !== 'broken' ? verdict.checkpoint : undefined;
+    const callout = !verdict
+      ? h('p', { class: 'muted' }, 'No signed checkpoint received yet.')
+      : verdict.state === 'verified'
+        ? h('p', { class: 'callout callout--ok', 'data-head-verified': 'true' }, 'Signed with the key this doorbell had at pairing, and consistent with every earlier checkpoint this phone saw.')
+        : verdict.state === 'needs-proof'
+          ? h('p', { class: 'callout callout--info', 'data-head-verified': 'pending' }, `Signature verified. Waiting for the doorbell's proof that its ${verdict.checkpoint.size} entries extend the ${verdict.kept.size} this phone saw.`)
+          : h('p', { class: 'callout callout--error', 'data-head-verified': 'false' }, `Not verified: ${verdict.reason}.`);
     return h(
       'div',
       { class: 'card stack' },
       h('h2', {}, 'Audit log'),
-      h('p', { class: 'help' }, 'The doorbell records every request, decision and upload in a hash-chained log and signs its latest entry.'),
-      head
+      h('p', { class: 'help' }, 'The doorbell records every request, decision and upload in a Merkle log and signs checkpoints of it. This phone keeps the newest one and checks that later ones extend it.'),
+      kept
         ? h('dl', { class: 'facts' },
-            h('dt', {}, 'Entries'), h('dd', {}, String(head.seq)),
-            h('dt', {}, 'Head'), h('dd', {}, h('code', {}, `${head.head.slice(0, 16)}…`)),
-            h('dt', {}, 'Signed'), h('dd', {}, formatDateTime(head.at)),
+            h('dt', {}, 'Entries'), h('dd', {}, String(kept.size)),
+            h('dt', {}, 'Root hash'), h('dd', {}, h('code', {}, `${kept.rootHash.slice(0, 16)}…`)),
             h('dt', {}, 'Device key'), h('dd', {}, this.deviceKeyId ? h('span', { class: 'fingerprint' }, fingerprint(this.deviceKeyId)) : '—'),
           )
-        : h('p', { class: 'muted' }, 'No signed head received yet.'),
-      head && headVerdict
-        ? h('p', { class: `callout ${headVerdict.ok ? 'callout--ok' : 'callout--error'}`, 'data-head-verified': String(headVerdict.ok) },
-            headVerdict.ok ? 'Signature verified with the key this doorbell had at pairing.' : `Not verified: ${headVerdict.reason}.`)
         : null,
+      callout,
     );
   }
 }

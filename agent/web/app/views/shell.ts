@@ -26,6 +26,8 @@ export class Shell {
   private readonly backLink = h('a', { class: 'appbar__back' }, '‹');
   private readonly connection = h('p', { class: 'conn', role: 'status', 'aria-live': 'polite' });
   private readonly main = h('main', { id: 'main', tabindex: '-1' });
+  /** Red, on every screen, while the doorbell's history fails to check: it must not be missed. */
+  private readonly auditAlarm = h('p', { class: 'audit-alarm', role: 'alert', 'data-audit-alarm': 'true' });
   private readonly tabs = h('nav', { class: 'tabs', 'aria-label': 'Sections' });
   private view: View | undefined;
   private route = '';
@@ -35,7 +37,8 @@ export class Shell {
 
   mount(root: HTMLElement): void {
     this.root = root;
-    replaceChildren(root, h('header', { class: 'appbar' }, this.backLink, this.title, this.connection), insecurePageWarning(), this.main, this.tabs);
+    replaceChildren(root, h('header', { class: 'appbar' }, this.backLink, this.title, this.connection), insecurePageWarning(), this.auditAlarm, this.main, this.tabs);
+    this.drawAuditAlarm();
     this.app.model.on((change) => this.update(change));
     window.addEventListener('hashchange', () => this.navigate());
     // One clock for every countdown on screen.
@@ -48,6 +51,7 @@ export class Shell {
 
   private update(change: Change): void {
     if (change === 'connection') this.drawConnection();
+    if (change === 'doorbell') this.drawAuditAlarm();
     if (change === 'pairing' || change === 'settings') {
       // New settings mean a new doorbell: rebuild the screen, except the settings form the owner is using.
       this.navigate(change === 'settings' && !(this.view instanceof SettingsScreen));
@@ -101,6 +105,13 @@ export class Shell {
       default:
         return new InboxScreen(this.app);
     }
+  }
+
+  private drawAuditAlarm(): void {
+    const verdict = this.app.model.doorbell.checkpointVerdict;
+    this.auditAlarm.hidden = verdict?.state !== 'broken';
+    this.auditAlarm.textContent =
+      verdict?.state === 'broken' ? `Warning: this doorbell's audit log cannot be trusted. ${verdict.reason}.` : '';
   }
 
   private drawBack(): void {
