@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { AnswerBudget, answerConsistencyAsk, AuditLog, parseConsistencyAsk } from './audit/index.js';
+import { AuditLog, AuditProofService } from './audit/index.js';
 import { Capture, locateFfmpeg } from './capture/index.js';
 import { iso, systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -258,16 +258,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     offerSetupCode();
     this.push('pairing', () => pairing.stop());
     await channel.start();
-    const proofBudget = new AnswerBudget(30, () => clock.now());
-    await link.subscribe(topics.auditAsk, (_topic, payload) => {
-      try {
-        if (!proofBudget.take()) return log.warn('audit proof ask dropped: more than 30 in a minute');
-        const answer = answerConsistencyAsk(audit, parseConsistencyAsk(payload));
-        link.publishLatest(topics.auditProof, JSON.stringify(answer)).catch((err: Error) => log.warn('audit proof not sent', { error: err.message }));
-      } catch (err) {
-        log.warn('audit proof ask refused', { error: (err as Error).message });
-      }
-    });
+    await new AuditProofService({ audit, channel, mqtt: link, topics, clock, log: part('audit-proofs') }).start();
     await requests.start();
     this.push('requests', () => requests.stop());
 

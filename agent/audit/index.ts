@@ -4,4 +4,4 @@ export { chainHash, GENESIS_HASH } from './chain.js';
 export { auditOrigin, auditVerifierKey, openCheckpoint, signCheckpoint } from './checkpoints.js';
 export { exportAudit, treeOfEntries, verifyAuditChain, verifyExtension, type ChainVerdict, type ExtensionVerdict } from './verify.js';
 export { buildReport, OUTCOMES, type Figure, type MonthReport, type Outcome, type TransparencyReport } from './report.js';
-export { AnswerBudget, answerConsistencyAsk, parseConsistencyAsk, type ConsistencyAnswer, type ConsistencyAsk } from './proof-answers.js';
+export { answerConsistencyAsk, AuditProofService, parseConsistencyAsk, type ConsistencyAnswer, type ConsistencyAsk } from './proof-answers.js';

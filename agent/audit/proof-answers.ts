@@ -4,6 +4,7 @@
  * against the two signed checkpoints it holds. A proof cannot be forged, so the channel needs no
  * secrecy; answers are rate-limited so asking cannot keep the device busy.
  */
+import type { Logger } from '../log.js';
 import { base64Encode } from '../tlog/index.js';
 import type { AuditLog } from './audit-log.js';
 
@@ -16,6 +17,14 @@ export type ConsistencyAnswer =
   | { v: 2; oldSize: number; newSize: number; proof: string[] }
   | { v: 2; oldSize: number; newSize: number; error: string };
 
+/** The sizes of an ask, from a parsed body; throws saying what is wrong. */
+export function consistencyAskOf(json: unknown): ConsistencyAsk {
+  const j = json as Record<string, unknown> | null;
+  const size = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (!j || j.v !== 2 || !size(j.oldSize) || !size(j.newSize)) throw new Error('the ask needs "v":2 and whole-number oldSize and newSize');
+  return { oldSize: j.oldSize as number, newSize: j.newSize as number };
+}
+
 export function parseConsistencyAsk(payload: Buffer): ConsistencyAsk {
   let json: unknown;
   try {
@@ -23,10 +32,7 @@ export function parseConsistencyAsk(payload: Buffer): ConsistencyAsk {
   } catch {
     throw new Error('the ask is not JSON');
   }
-  const j = json as Record<string, unknown> | null;
-  const size = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-  if (!j || j.v !== 2 || !size(j.oldSize) || !size(j.newSize)) throw new Error('the ask needs "v":2 and whole-number oldSize and newSize');
-  return { oldSize: j.oldSize as number, newSize: j.newSize as number };
+  return consistencyAskOf(json);
 }
 
 export function answerConsistencyAsk(audit: AuditLog, ask: ConsistencyAsk): ConsistencyAnswer {
@@ -53,5 +59,56 @@ export class AnswerBudget {
     if (this.times.length >= this.perMinute) return false;
     this.times.push(now);
     return true;
+  }
+}
+
+export interface AuditProofServiceDeps {
+  audit: AuditLog;
+  /** The sealed owner channel: `audit-ask` in, `audit-proof` out. */
+  channel: {
+    on(kind: string, handler: (message: { body: Record<string, unknown> }) => void | Promise<void>): void;
+    send(fields: Record<string, unknown> & { kind: string }): Promise<unknown>;
+  };
+  /** The clear topics the protocol-1 phone app asks on. */
+  mqtt: {
+    subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<void>;
+    publishLatest(topic: string, payload: string): Promise<void>;
+  };
+  topics: { auditAsk: string; auditProof: string };
+  clock: { now(): number };
+  log: Logger;
+}
+
+/** Answers consistency asks from owners, on the owner channel and on the clear protocol-1 topics. */
+export class AuditProofService {
+  private readonly budget: AnswerBudget;
+
+  constructor(private readonly deps: AuditProofServiceDeps) {
+    this.budget = new AnswerBudget(30, () => deps.clock.now());
+  }
+
+  async start(): Promise<void> {
+    const { channel, mqtt, topics, log } = this.deps;
+    channel.on('audit-ask', async (message) => {
+      const answer = this.answer(() => consistencyAskOf({ ...message.body, v: 2 }));
+      if (answer) await channel.send({ kind: 'audit-proof', ...answer, v: 2 });
+    });
+    await mqtt.subscribe(topics.auditAsk, (_topic, payload) => {
+      const answer = this.answer(() => parseConsistencyAsk(payload));
+      if (answer) mqtt.publishLatest(topics.auditProof, JSON.stringify(answer)).catch((err: Error) => log.warn('audit proof not sent', { error: err.message }));
+    });
+  }
+
+  private answer(parse: () => ConsistencyAsk): ConsistencyAnswer | undefined {
+    if (!this.budget.take()) {
+      this.deps.log.warn('audit proof ask dropped: more than 30 in a minute');
+      return undefined;
+    }
+    try {
+      return answerConsistencyAsk(this.deps.audit, parse());
+    } catch (err) {
+      this.deps.log.warn('audit proof ask refused', { error: (err as Error).message });
+      return undefined;
+    }
   }
 }

@@ -1,7 +1,8 @@
-import { createWriteStream, readFileSync } from 'node:fs';
+import { sign } from 'node:crypto';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { auditVerifierKey, exportAudit, signCheckpoint, treeOfEntries, verifyAuditChain, verifyExtension } from '../audit/index.js';
-import { DeviceKey, parseB64url } from '../owner/index.js';
-import { silentLogger } from '../log.js';
+import { DEVICE_KEY_FILE, readKeyFile } from '../owner/index.js';
 import { parseVerifierKey, rootHash } from '../tlog/index.js';
 import type { Config } from '../config.js';
 import { openCliDatabase } from './database.js';
@@ -21,12 +22,11 @@ export const audit: Command = {
       if (args[0] === 'checkpoint') {
         const key = deviceKey(config);
         const tree = treeOfEntries(db);
-        const publicKey = parseB64url(key.publicKey)!;
-        process.stdout.write(signCheckpoint(tree.size, rootHash(tree), publicKey, (m) => parseB64url(key.sign(Buffer.from(m)))!));
+        process.stdout.write(signCheckpoint(tree.size, rootHash(tree), key.publicKey, key.sign));
         return 0;
       }
       if (args[0] === 'key') {
-        print(auditVerifierKey(parseB64url(deviceKey(config).publicKey)!));
+        print(auditVerifierKey(deviceKey(config).publicKey));
         return 0;
       }
       if (args[0] === 'report') return runReport(db, flags);
@@ -46,16 +46,12 @@ export const audit: Command = {
   },
 };
 
-/** The device key beside the database; never created here (only the agent does that). */
-function deviceKey(config: Config): DeviceKey {
-  const key = new DeviceKey({ dir: config.storage.dir, log: silentLogger });
-  try {
-    readFileSync(key.path);
-  } catch {
-    throw new Error(`no device key at ${key.path}: the agent has never started with this storage folder`);
-  }
-  key.start();
-  return key;
+/** The device key beside the database, read only: never created here (only the agent does that). */
+function deviceKey(config: Config): { publicKey: Uint8Array; sign(message: Uint8Array): Uint8Array } {
+  const path = join(config.storage.dir, DEVICE_KEY_FILE);
+  if (!existsSync(path)) throw new Error(`no device key at ${path}: the agent has never started with this storage folder`);
+  const { privateKey, publicKeyRaw } = readKeyFile(path);
+  return { publicKey: publicKeyRaw, sign: (message) => new Uint8Array(sign(null, message, privateKey)) };
 }
 
 function verify(db: ReturnType<typeof openCliDatabase>, config: Config, flags: Flags): number {
@@ -65,7 +61,7 @@ function verify(db: ReturnType<typeof openCliDatabase>, config: Config, flags: F
   const chainOk = verdict.ok ? 0 : 1;
   if (typeof flags.against !== 'string') return chainOk;
   const publicKey =
-    typeof flags['device-key'] === 'string' ? parseVerifierKey(flags['device-key']).publicKey : parseB64url(deviceKey(config).publicKey)!;
+    typeof flags['device-key'] === 'string' ? parseVerifierKey(flags['device-key']).publicKey : deviceKey(config).publicKey;
   const extension = verifyExtension(db, readFileSync(flags.against, 'utf8'), publicKey);
   if (!extension.ok) {
     print(`NOT a consistent extension of ${flags.against}: ${extension.reason}`);

@@ -38,7 +38,7 @@ const { silentLogger } = await load('log.js');
 setTimeout(() => process.exit(3), 20000);
 const db = openDatabase(dir + '/doorbell.db');
 const key = new DeviceKey({ dir, log: silentLogger });
-key.start();
+await key.start();
 const at = Date.parse('2026-11-22T15:00:00.000Z');
 const audit = new AuditLog({ db, clock: { now: () => at }, log: silentLogger, signer: key });
 audit.start();
@@ -68,7 +68,7 @@ describe('refusals across SIGKILL', () => {
 
     const db = openDatabase(join(dir, 'doorbell.db'));
     const key = new DeviceKey({ dir, log: silentLogger });
-    key.start();
+    await key.start();
     const audit = new AuditLog({ db, clock: { now: () => Date.parse('2026-11-22T15:00:05.000Z') }, log: silentLogger, signer: key });
     try {
       audit.start();

@@ -30,10 +30,10 @@ interface Doorbell {
   key: DeviceKey;
 }
 
-function doorbell(): Doorbell {
+async function doorbell(): Promise<Doorbell> {
   const dir = join(root, `d${++n}`);
   const key = new DeviceKey({ dir, log: silentLogger });
-  key.start();
+  await key.start();
   const configFile = join(dir, 'doorbell.yaml');
   writeFileSync(configFile, stringify({ device: { id: 'testdoor' }, runtime: { dir: join(dir, 'run') }, storage: { dir } }));
   return { dir, file: join(dir, 'doorbell.db'), configFile, key };
@@ -74,8 +74,8 @@ async function verifyAgainst(d: Doorbell, checkpoint: string, extra: string[] = 
 
 describe('Merkle audit log', () => {
   let d: Doorbell;
-  beforeEach(() => {
-    d = doorbell();
+  beforeEach(async () => {
+    d = await doorbell();
   });
 
   it('keeps every v1 entry as a leaf when migrating, and signs a checkpoint over them', () => {
@@ -193,7 +193,7 @@ describe('Merkle audit log', () => {
 
   it("refuses another device's checkpoint", async () => {
     appendEntries(d, 3);
-    const other = doorbell();
+    const other = await doorbell();
     appendEntries(other, 3);
     const foreign = checkpointFile(other, 'foreign');
     const result = await verifyAgainst(d, foreign);
