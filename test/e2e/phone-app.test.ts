@@ -4,14 +4,19 @@
  * decisions, reload, the doorbell's state and audit head, and the software-key fallback.
  * The steps run in order, like one owner's session.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { connectAsync } from 'mqtt';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../agent/log.js';
 import { EmbeddedBroker } from '../../agent/mqtt/index.js';
 import { keyIdOf, parseB64url } from '../../agent/owner/index.js';
+import { answerHello, pairingReplyTopic, parseMessage } from '../../agent/pairing/index.js';
 import { WebServer } from '../../agent/web/index.js';
 import { freePort } from '../helpers/ports.js';
 import { buildPhoneApp, launchPhoneBrowser, PhoneApp } from './app-driver.js';
@@ -81,6 +86,30 @@ describe('the phone app', () => {
     await phone.screenshot('pairing-refused');
     expect(device.pairingSteps).toEqual([expect.objectContaining({ step: 'answered' })]);
     expect(device.owners.list()).toEqual([]);
+  });
+
+  it('detects a broker in the middle that answers with its own keys: nothing is paired or trusted', async () => {
+    // No window is open, so only the attacker answers: with its own device keys and a guessed code.
+    const mitm = await connectAsync(broker.url, { clientId: 'mitm' });
+    const attackerKeys = { deviceId: DEVICE, signingKey: ed25519.getPublicKey(ed25519.utils.randomSecretKey()), sealingRecipient: await identityToRecipient(await generateX25519Identity()) };
+    let answered = 0;
+    mitm.on('message', (_topic, payload) => {
+      const hello = parseMessage(payload);
+      if (hello.type !== 'hello') return;
+      const { answer } = answerHello(hello, '1234567890', attackerKeys, (n) => new Uint8Array(randomBytes(n)));
+      answered++;
+      void mitm.publishAsync(pairingReplyTopic(PREFIX, DEVICE, keyIdOf(parseB64url(hello.signingKey)!), 'answer'), JSON.stringify(answer), { qos: 1 });
+    });
+    await mitm.subscribeAsync(`${PREFIX}/${DEVICE}/pair`, { qos: 1 });
+    try {
+      await phone.pairExpectingRefusal('5555566666');
+      expect(answered).toBeGreaterThan(0);
+      expect(device.owners.list()).toEqual([]);
+      expect(await phone.pairedKeyId()).toBeUndefined();
+      await phone.openTab('Pair');
+    } finally {
+      await mitm.endAsync(true);
+    }
   });
 
   it('pairs with the right code: the doorbell enrolls the key and the app shows its fingerprint', async () => {
