@@ -201,8 +201,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     // A headless install pairs with its setup code for as long as no owner key was ever enrolled.
     const setupCode = readSetupCode(opts.env ?? process.env);
+    let pairingStopped = false;
     const offerSetupCode = (): void => {
-      if (setupCode && owners.list().length === 0 && !pairing.current) pairing.openSetup(setupCode);
+      if (!pairingStopped && setupCode && owners.list().length === 0 && !pairing.current) pairing.openSetup(setupCode);
     };
 
     // Retained state and the signed audit head follow their sources, coalesced.
@@ -256,7 +257,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     pairing.on('closed', () => setImmediate(offerSetupCode));
     offerSetupCode();
-    this.push('pairing', () => pairing.stop());
+    this.push('pairing', () => {
+      // No setup window after a stop: the database may be closed by the time the callback runs.
+      pairingStopped = true;
+      pairing.stop();
+    });
     await channel.start();
     await new AuditProofService({ audit, channel, mqtt: link, topics, clock, log: part('audit-proofs') }).start();
     await requests.start();
