@@ -121,6 +121,22 @@ describe('the phone app', () => {
     const shown = await phone.page.locator('.fingerprint[data-key-id]').textContent();
     expect(shown?.replace(/\s/g, '')).toBe(keyId);
     expect(await phone.deviceFingerprint()).toBe(keyIdOf(parseB64url(device.devicePublicKey)!));
+    // Both private keys are WebCrypto keys the page itself cannot export; the doorbell enrolled their public halves.
+    const kept = (await phone.page.evaluate(`new Promise((resolve, reject) => {
+      const open = indexedDB.open('doorbell-owner');
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const get = open.result.transaction('kv').objectStore('kv').get('owner:${PREFIX}/${DEVICE}');
+        get.onsuccess = () => {
+          const k = get.result.keys;
+          resolve({ signing: [k.signing.kind, k.signing.privateKey.algorithm.name, k.signing.privateKey.extractable],
+            sealing: [k.sealing.kind, k.sealing.privateKey.algorithm.name, k.sealing.privateKey.extractable], recipient: k.sealingRecipient });
+        };
+      };
+    })`)) as { signing: unknown[]; sealing: unknown[]; recipient: string };
+    expect(kept.signing).toEqual(['webcrypto', 'Ed25519', false]);
+    expect(kept.sealing).toEqual(['webcrypto', 'X25519', false]);
+    expect(owner!.sealingRecipient).toBe(kept.recipient);
     expect(await phone.page.locator('[data-paired]').textContent()).toContain('Paired with Front door');
     await phone.screenshot('paired');
   });
