@@ -189,6 +189,23 @@ export const configSchema = z.strictObject({
       motionOffDelaySeconds: z.number().int().min(1).max(3600).default(30),
     })
     .prefault({}),
+  push: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      // What a phone is told, per kind; each owner's app can narrow it further, never widen it.
+      ring: z.boolean().default(true),
+      motion: z.boolean().default(false),
+      request: z.boolean().default(true),
+      upload: z.boolean().default(true),
+      // A request's notification names the requester and reason only if this and the owner's app allow it.
+      requesterDetails: z.boolean().default(false),
+      contact: z
+        .string()
+        .regex(/^(mailto:\S+@\S+|https:\/\/\S+)$/, 'expected a mailto: or https: contact for push services')
+        .default('mailto:doorbell@example.invalid'),
+      timeoutSeconds: z.number().min(1).max(120).default(10),
+    })
+    .prefault({}),
   gpio: z
     .strictObject({
       backend: z.enum(['simulated', 'auto', 'onoff', 'gpiod']).default('simulated'),

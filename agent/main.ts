@@ -3,8 +3,9 @@
  * Constructors elsewhere only store what they are given; the work starts here, in start().
  */
 import { EventEmitter } from 'node:events';
+import type { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
-import { AuditLog, AuditProofService } from './audit/index.js';
+import { AuditLog, AuditProofService, type AuditEntry } from './audit/index.js';
 import { Capture, locateFfmpeg } from './capture/index.js';
 import { iso, systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -16,6 +17,7 @@ import { DeviceKey, DeviceSequence, Enrollment, NonceStore, OwnerChannel, OwnerR
 import { ownerTopics } from './envelope/index.js';
 import { b64url, fromB64url, PairingWindow, readSetupCode, type PairingOpened } from './pairing/index.js';
 import { RequestService, type LookupFn } from './requests/index.js';
+import { PushNotifier, pushEventForAudit, VapidKey } from './push/index.js';
 import { buildState, Debounced, OFFLINE_STATE } from './state.js';
 import { ClipStore, type ClipRecord } from './store/index.js';
 import { HomeAssistantDiscovery } from './homeassistant/index.js';
@@ -33,6 +35,9 @@ export interface AgentEvents {
   'web-ready': [{ url: string }];
   /** A window opened (its code, for whoever opened it: the demo's console) or closed (null). */
   pairing: [PairingOpened | null];
+  /** Every audit entry as it is committed: what the demo narrates (requests, decisions, uploads, enrollments). */
+  audit: [AuditEntry];
+  'upload-progress': [{ requestId: string; sentBytes: number; totalBytes: number }];
 }
 
 export interface AgentOptions {
@@ -44,6 +49,8 @@ export interface AgentOptions {
   env?: NodeJS.ProcessEnv;
   /** GPIO to use instead of gpio.backend's (tests drive a SimulatedGpio's lines directly). */
   gpio?: Gpio;
+  /** TLS settings for push services (tests trust their loopback push service with it). */
+  pushAgent?: HttpsAgent;
 }
 
 export function controlSocketPath(config: Config): string {
@@ -205,6 +212,30 @@ export class Agent extends EventEmitter<AgentEvents> {
     const offerSetupCode = (): void => {
       if (!pairingStopped && setupCode && owners.list().length === 0 && !pairing.current) pairing.openSetup(setupCode);
     };
+    const vapid = new VapidKey({ dir: config.storage.dir, log: part('push') });
+    vapid.start();
+    const push = new PushNotifier({
+      settings: config.push,
+      db,
+      deviceId,
+      deviceName: config.device.name,
+      vapid,
+      isActiveOwner: (keyId) => owners.activeKey(keyId) !== undefined,
+      audit,
+      clock,
+      log: part('push'),
+      httpsAgent: opts.pushAgent,
+    });
+    push.start();
+    this.push('push', () => push.stop());
+    channel.on('push-subscription', (message) => push.subscribe(message, ownerTopics(config.mqtt.prefix, deviceId).in));
+    this.on('trigger', ({ trigger }) => push.notify({ kind: trigger.kind, at: iso(trigger.at) }));
+    audit.onAppend((_head, entry) => {
+      this.emit('audit', entry);
+      const event = pushEventForAudit(entry);
+      if (event) push.notify(event);
+    });
+    requests.on('upload-progress', (progress) => this.emit('upload-progress', progress));
 
     // Retained state and the signed audit head follow their sources, coalesced.
     const publishState = new Debounced(() => {
@@ -300,7 +331,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         tls: config.web.tls,
         staticDir: webAssetsDir(),
         // An empty broker URL makes the app ask the owner for it.
-        appConfig: () => ({ deviceId, deviceName: config.device.name, prefix: config.mqtt.prefix, brokerWsUrl }),
+        appConfig: () => ({ deviceId, deviceName: config.device.name, prefix: config.mqtt.prefix, brokerWsUrl, pushPublicKey: vapid.publicKey }),
         log: part('web'),
       });
       await web.start();

@@ -41,6 +41,14 @@ export interface AuditSigner {
   publicKey: string;
 }
 
+/** One entry as stored: what happened, when, and its place in the log. */
+export interface AuditEntry {
+  seq: number;
+  at: string;
+  type: string;
+  [key: string]: unknown;
+}
+
 export interface AuditHead {
   seq: number;
   head: string;
@@ -64,7 +72,7 @@ type Statements = ReturnType<typeof prepareStatements>;
 
 export class AuditLog {
   private statements: Statements | undefined;
-  private readonly listeners = new Set<(head: AuditHead) => void>();
+  private readonly listeners = new Set<(head: AuditHead, entry: AuditEntry) => void>();
   private readonly refusals: RefusalBursts;
   private readonly tree: SqliteTree;
 
@@ -95,21 +103,22 @@ export class AuditLog {
       .transaction(() => {
         const previous = last.get();
         const seq = (previous?.seq ?? 0) + 1;
-        const entry = JSON.stringify({ seq, at: iso(at), type, ...data });
+        const record: AuditEntry = { seq, at: iso(at), type, ...data };
+        const entry = JSON.stringify(record);
         const hash = chainHash(previous?.hash ?? GENESIS_HASH, entry);
         insert.run(seq, at, entry, hash);
         this.tree.append(this.tree.size, leafHash(Buffer.from(entry, 'utf8')));
-        return { seq, hash };
+        return { seq, hash, record };
       })
       .immediate();
     for (const listener of this.listeners) {
       try {
-        listener({ seq: written.seq, head: written.hash });
+        listener({ seq: written.seq, head: written.hash }, written.record);
       } catch (err) {
         this.deps.log.error('audit append listener failed', { err });
       }
     }
-    return written;
+    return { seq: written.seq, hash: written.hash };
   }
 
   /**
@@ -160,7 +169,7 @@ export class AuditLog {
   }
 
   /** Called after every committed append (callers debounce republishing); returns an unsubscribe. */
-  onAppend(listener: (head: AuditHead) => void): () => void {
+  onAppend(listener: (head: AuditHead, entry: AuditEntry) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

@@ -14,7 +14,10 @@ import { Uploader } from './uploader.js';
 
 export { holderFor, type ClipAccess, type Messaging, type RequestServiceDeps } from './request-context.js';
 
-export class RequestService extends EventEmitter<{ changed: [] }> {
+export class RequestService extends EventEmitter<{
+  changed: [];
+  'upload-progress': [{ requestId: string; sentBytes: number; totalBytes: number }];
+}> {
   private readonly table: RequestTable;
   private readonly uploader: Uploader;
   private readonly lifecycle: RequestLifecycle;
@@ -48,8 +51,10 @@ export class RequestService extends EventEmitter<{ changed: [] }> {
       log: deps.log,
       lookup: deps.lookup,
       onUploading: (row, attempt) => this.lifecycle.publishStatus(row.id, 'uploading', `attempt ${attempt}`, { latest: true }),
-      onProgress: (row, sent, total) =>
-        this.lifecycle.publishStatus(row.id, 'uploading', 'sending', { latest: true, progress: { sentBytes: sent, totalBytes: total } }),
+      onProgress: (row, sent, total) => {
+        this.emit('upload-progress', { requestId: row.id, sentBytes: sent, totalBytes: total });
+        this.lifecycle.publishStatus(row.id, 'uploading', 'sending', { latest: true, progress: { sentBytes: sent, totalBytes: total } });
+      },
       onRetry: (row, detail) => this.lifecycle.publishStatus(row.id, 'uploading', detail),
       onDone: (row, manifestSha256) => this.lifecycle.finishUploaded(row, manifestSha256),
       onFailed: (row, detail) => this.lifecycle.close(row.id, 'failed', detail),

@@ -18,6 +18,8 @@ export interface AppConfig {
   prefix: string;
   /** The broker's MQTT-over-WebSocket URL as the phone reaches it. */
   brokerWsUrl: string;
+  /** The device's VAPID public key (base64url P-256 point): the phone subscribes to pushes with it. */
+  pushPublicKey?: string;
 }
 
 /** Paths of PEM files (`web.tls`); relative paths are taken from the working directory. */

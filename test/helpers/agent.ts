@@ -1,5 +1,6 @@
 /** A real agent in this process (real ffmpeg, SQLite, broker) on temp dirs and free ports, for tests. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { Agent as HttpsAgent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -94,7 +95,7 @@ export class TestAgent {
 
 export async function startTestAgent(
   overrides: ConfigInput = {},
-  opts: { lookup?: LookupFn; log?: Logger; dir?: string; gpio?: Gpio } = {},
+  opts: { lookup?: LookupFn; log?: Logger; dir?: string; gpio?: Gpio; pushAgent?: HttpsAgent } = {},
 ): Promise<TestAgent> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'agent-'));
   const embedded = { host: '127.0.0.1', port: await freePort(), wsPort: await freePort() };
@@ -114,6 +115,7 @@ export async function startTestAgent(
     env: {},
     ...(opts.lookup ? { lookup: opts.lookup } : {}),
     ...(opts.gpio ? { gpio: opts.gpio } : {}),
+    ...(opts.pushAgent ? { pushAgent: opts.pushAgent } : {}),
   });
   await agent.start();
   return new TestAgent(agent, config, dir, config.mqtt.url ?? `mqtt://127.0.0.1:${embedded.port}`);

@@ -1,0 +1,67 @@
+/**
+ * The device's VAPID key (RFC 8292): one ECDSA P-256 key pair, made once and kept in storage.dir
+ * (0600). Phones subscribe with its public half, so a new key would silently orphan every subscription.
+ */
+import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import webpush from 'web-push';
+import type { Logger } from '../log.js';
+
+export const VAPID_KEY_FILE = 'push-vapid.json';
+
+export interface VapidKeys {
+  /** 65-byte uncompressed P-256 point, base64url: the `applicationServerKey` a phone subscribes with. */
+  publicKey: string;
+  /** 32-byte scalar, base64url. */
+  privateKey: string;
+}
+
+const B64URL = /^[A-Za-z0-9_-]+$/;
+
+export class VapidKey {
+  private keys: VapidKeys | undefined;
+
+  constructor(private readonly deps: { dir: string; log: Logger }) {}
+
+  start(): void {
+    const file = join(this.deps.dir, VAPID_KEY_FILE);
+    let text: string | undefined;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read the push key ${file}: ${(err as Error).message}`);
+    }
+    if (text !== undefined) {
+      const parsed = JSON.parse(text) as Partial<VapidKeys>;
+      if (!isKey(parsed.publicKey, 87) || !isKey(parsed.privateKey, 43)) {
+        throw new Error(`${file} is not a VAPID key file ({"publicKey","privateKey"} in base64url): move it away to make a new key`);
+      }
+      this.keys = { publicKey: parsed.publicKey, privateKey: parsed.privateKey };
+      return;
+    }
+    const made = webpush.generateVAPIDKeys();
+    const tmp = `${file}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ publicKey: made.publicKey, privateKey: made.privateKey })}\n`, { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, file);
+    this.keys = made;
+    this.deps.log.info('push key created', { file });
+  }
+
+  get publicKey(): string {
+    return this.loaded().publicKey;
+  }
+
+  get privateKey(): string {
+    return this.loaded().privateKey;
+  }
+
+  private loaded(): VapidKeys {
+    if (!this.keys) throw new Error('VapidKey used before start()');
+    return this.keys;
+  }
+}
+
+function isKey(v: unknown, length: number): v is string {
+  return typeof v === 'string' && v.length === length && B64URL.test(v);
+}
