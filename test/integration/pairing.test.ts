@@ -14,7 +14,7 @@ import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../agent/config.js';
-import { silentLogger } from '../../agent/log.js';
+import { createLogger } from '../../agent/log.js';
 import { Agent } from '../../agent/main.js';
 import { topicsFor } from '../../agent/mqtt/index.js';
 import {
@@ -45,6 +45,8 @@ let brokerUrl: string;
 /** An anonymous subscriber to everything, from before the agent starts. */
 let spy: MqttClient;
 const seen: { topic: string; payload: Buffer }[] = [];
+/** Everything the agent logged, at debug level. */
+const logged: string[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pairing-'));
@@ -66,7 +68,8 @@ beforeAll(async () => {
     {},
   );
   // systemd's LoadCredential= hands the agent the root-only setup code this way.
-  const agent = new Agent(config, { log: silentLogger, env: { CREDENTIALS_DIRECTORY: credentials } });
+  const log = createLogger({ level: 'debug', sink: { write: (line) => void logged.push(line) } });
+  const agent = new Agent(config, { log, env: { CREDENTIALS_DIRECTORY: credentials } });
   const ready = new Promise<string>((resolve) => agent.once('web-ready', ({ url }) => resolve(url)));
   const broker = new Promise<void>((resolve) => agent.once('broker-ready', () => resolve()));
   const starting = agent.start();
@@ -190,6 +193,9 @@ describe('pairing with the real agent', () => {
     expect(await pairOverMqtt(alice, code, 'Alice’s phone')).toEqual({ outcome: 'enrolled' });
     expect(t.audit().filter((e) => e.type === 'enrollment').at(-1)).toMatchObject({ keyId: alice.keyId, via: 'pairing' });
     expect(leaksOver(mqttSince, code)).toEqual([]);
+    // The log tells that windows opened, never their codes.
+    expect(logged.some((line) => line.includes('pairing window open for 120 s'))).toBe(true);
+    for (const s of [...spellings(code), ...spellings(SETUP_CODE)]) expect(logged.join('')).not.toContain(s);
     // The exchange did cross the broker: the spy saw hellos and answers, just never the code.
     expect(seen.slice(mqttSince).some((m) => m.topic === topics.pair)).toBe(true);
     expect(seen.slice(mqttSince).some((m) => m.topic.endsWith(`/pair/${alice.keyId}/answer`))).toBe(true);
