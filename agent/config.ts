@@ -28,6 +28,7 @@ const bytes = z.union([z.number().int().positive(), z.string()]).transform((valu
 
 const id = z.string().regex(ID_PATTERN, 'expected an identifier: letters, digits, ".", "_" or "-", at most 64 characters');
 const pin = z.number().int().min(0).max(63);
+const requesterKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected a requester public key: 43 characters of base64url');
 
 const button = z.strictObject({
   pin: pin.default(17),
@@ -220,6 +221,8 @@ export const configSchema = z.strictObject({
       maxWindowHours: z.number().positive().max(24 * 31).default(24),
       maxPendingPerRequester: z.number().int().min(1).max(1000).default(3),
       maxPending: z.number().int().min(1).max(10_000).default(20),
+      // Keys nobody vouches for cost nothing to make: together they get this share of maxPending.
+      maxPendingUnknown: z.number().int().min(0).max(10_000).default(5),
       // For tests and LAN setups only: uploads over plain http, and to private/loopback addresses.
       allowInsecureUploads: z.boolean().default(false),
       allowPrivateDestinations: z.boolean().default(false),
@@ -241,6 +244,24 @@ export const configSchema = z.strictObject({
           withoutCaseNumber: z.boolean().default(false),
         })
         .prefault({}),
+      requesters: z
+        .strictObject({
+          // deny: only pinned keys and keys a trusted directory vouches for may ask at all.
+          unknown: z.enum(['allow', 'deny']).default('allow'),
+          pinned: z.array(z.strictObject({ key: requesterKey, label: z.string().min(1).max(120) })).max(1000).default([]),
+          directories: z.array(z.strictObject({ key: requesterKey, label: z.string().min(1).max(120) })).max(100).default([]),
+        })
+        .prefault({}),
+      // 'area': area requests must come through the request board, with its proof; true: direct ones too.
+      requirePublicRequests: z.union([z.boolean(), z.literal('area')]).default('area'),
+      board: z
+        .strictObject({
+          // The board's C2SP verifier key, as `doorbell board key` prints it (name+hash+base64).
+          publicKey: z.string().regex(/^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/, 'expected a verifier key name+hash+base64'),
+          url: z.string().regex(/^https?:\/\/\S+$/, 'expected the board URL, e.g. https://board.example'),
+          pollSeconds: z.number().min(1).max(3600).default(60),
+        })
+        .optional(),
     })
     .prefault({}),
   web: z

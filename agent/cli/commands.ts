@@ -8,6 +8,7 @@ import { onvif } from './onvif.js';
 import { owner } from './owner.js';
 import { pair } from './pair.js';
 import { request, requests } from './requests.js';
+import { requester } from './requester.js';
 import { run } from './run.js';
 import { sim } from './sim.js';
 import { version } from './version.js';
@@ -21,6 +22,7 @@ export const commands: Record<string, Command> = {
   pair,
   requests,
   request,
+  requester,
   audit,
   doctor,
   onvif,

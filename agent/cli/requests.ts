@@ -1,7 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { iso } from '../clock.js';
 import { topicsFor } from '../mqtt/index.js';
-import { encodeGeohash, RequestTable, type RequestRow } from '../requests/index.js';
+import { newId } from '../ids.js';
+import { readKeyFile } from '../owner/index.js';
+import {
+  encodeGeohash,
+  idBelongsTo,
+  REQUEST_DOMAIN,
+  RequestTable,
+  signEnvelope,
+  WITHDRAWAL_DOMAIN,
+  type RequestRow,
+  type SignedEnvelope,
+} from '../requests/index.js';
 import { openCliDatabase } from './database.js';
 import type { Config } from '../config.js';
 import { connectBroker } from './broker.js';
@@ -15,7 +26,7 @@ export function requestJson(r: RequestRow): Record<string, unknown> {
     detail: r.detail,
     receivedAt: iso(r.receivedAt),
     topic: r.topic,
-    requester: r.request.requester,
+    requester: { ...r.request.requester, keyId: r.requesterKeyId, ...(r.trust.vouchedBy ? { vouchedBy: r.trust.vouchedBy } : {}) },
     reason: r.request.reason,
     window: r.request.window,
     destinationHost: new URL(r.request.upload.url).host,
@@ -71,30 +82,76 @@ export const requests: Command = {
   },
 };
 
+/** The payload as the requester wrote it, completed: v 2, an id in the key's namespace. */
+function requestPayload(file: string, keyId: string): Record<string, unknown> {
+  const body = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  const id = typeof body.id === 'string' ? body.id : newId();
+  return { ...body, v: 2, id: idBelongsTo(id, keyId) ? id : `${keyId}.${id}` };
+}
+
+async function postJson(url: URL, body: string): Promise<Record<string, unknown>> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const text = await response.text();
+  let answer: Record<string, unknown>;
+  try {
+    answer = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new Error(`the board answered ${response.status} with no JSON: ${text.slice(0, 200)}`);
+  }
+  if (!response.ok) throw new Error(`the board refused it (${response.status}): ${String(answer.error ?? text.slice(0, 200))}`);
+  return answer;
+}
+
 export const request: Command = {
-  usage: 'request send FILE.json [--area]',
-  summary: "act as a requester: publish a request to this doorbell (or, with --area, to the area's cell)",
-  options: { ...configOption, area: { type: 'boolean' } },
+  usage:
+    'request send FILE.json --key FILE [--board URL | --area] [--vouch FILE]\n' +
+    '         | request withdraw REQUEST_ID --key FILE --board URL',
+  summary: 'act as a requester: sign a request, post it on a public request board (or publish it directly), or withdraw it',
+  options: { ...configOption, area: { type: 'boolean' }, key: { type: 'string' }, board: { type: 'string' }, vouch: { type: 'string' } },
   async run(args, flags) {
-    const [sub, file] = args;
-    if (sub !== 'send' || !file) throw new UsageError(sub === 'send' ? 'request send needs FILE.json' : 'which one: send?', 'request');
+    const [sub, arg] = args;
+    if (sub !== 'send' && sub !== 'withdraw') throw new UsageError('which one: send or withdraw?', 'request');
+    if (!arg) throw new UsageError(sub === 'send' ? 'request send needs FILE.json' : 'request withdraw needs REQUEST_ID', 'request');
+    if (typeof flags.key !== 'string') throw new UsageError('a request is signed: --key FILE (from doorbell requester keygen)', 'request');
+    const key = readKeyFile(flags.key);
+    const board = typeof flags.board === 'string' ? new URL(flags.board.endsWith('/') ? flags.board : `${flags.board}/`) : undefined;
+    if (sub === 'withdraw') {
+      if (!board) throw new Error('a withdrawal goes through the board: --board URL');
+      const id = idBelongsTo(arg, key.keyId) ? arg : `${key.keyId}.${arg}`;
+      const env = signEnvelope(WITHDRAWAL_DOMAIN, key.privateKey, key.publicKeyRaw, JSON.stringify({ v: 2, id, at: iso(Date.now()) }));
+      const answer = await postJson(new URL('withdrawals', board), JSON.stringify({ v: 2, ...env }));
+      print(`withdrew ${id}: board entry ${String(answer.index)} (the request stays on the board, marked withdrawn)`);
+      return 0;
+    }
+    const payload = requestPayload(arg, key.keyId);
+    const vouch = typeof flags.vouch === 'string' ? (JSON.parse(readFileSync(flags.vouch, 'utf8')) as SignedEnvelope) : undefined;
+    const message = JSON.stringify({
+      v: 2,
+      ...signEnvelope(REQUEST_DOMAIN, key.privateKey, key.publicKeyRaw, JSON.stringify(payload)),
+      ...(vouch ? { vouch } : {}),
+    });
+    if (board) {
+      const answer = await postJson(new URL('requests', board), message);
+      print(`posted ${String(payload.id)}: board entry ${String(answer.index)}, relayed to ${String(answer.topic)}`);
+      print(`public at ${new URL(`requesters/${key.keyId}`, board).href}`);
+      return 0;
+    }
     const config = configFrom(flags);
-    const text = readFileSync(file, 'utf8');
-    const body = JSON.parse(text) as { id?: string; area?: { lat: number; lon: number } };
     const topics = topicsFor(config.mqtt.prefix, config.device.id);
     let topic = topics.request;
     if (flags.area) {
-      if (!body.area) throw new Error('--area needs an "area" with lat and lon in the request');
-      topic = topics.areaRequest(encodeGeohash(body.area.lat, body.area.lon, 5));
+      const area = payload.area as { lat?: number; lon?: number } | undefined;
+      if (typeof area?.lat !== 'number' || typeof area.lon !== 'number') throw new Error('--area needs an "area" with lat and lon in the request');
+      topic = topics.areaRequest(encodeGeohash(area.lat, area.lon, 5));
     }
     const client = await connectBroker(config, 'requester');
     try {
-      await client.publishAsync(topic, text, { qos: 1 });
+      await client.publishAsync(topic, message, { qos: 1 });
     } finally {
       await client.endAsync();
     }
     // By design a requester hears nothing back unless the owner approves and the upload succeeds.
-    print(`sent ${body.id ?? '(no id)'} to ${topic}`);
+    print(`sent ${String(payload.id)} to ${topic}`);
     return 0;
   },
 };

@@ -1,21 +1,28 @@
 /**
- * Request intake: a bounded queue, validation one at a time (it may wait on DNS), duplicate ids,
- * matching clips, holds and the owner's notice.
+ * Request intake: a bounded queue, the requester's signature and the owner's trust policy, the
+ * board's proof when public requests are required, validation one at a time (it may wait on DNS),
+ * duplicate ids, matching clips, holds and the owner's notice.
  */
 import { parseIso } from '../clock.js';
 import { buildNotice, MAX_NOTICE_CLIPS } from './notice.js';
 import type { RequestLifecycle } from './lifecycle.js';
 import { holderFor, type RequestServiceDeps } from './request-context.js';
-import { MAX_REQUEST_BYTES, validateRequest } from './request-schema.js';
+import type { BoardMirror } from './board-mirror.js';
+import { boardEntryBytes, MAX_REQUEST_MESSAGE_BYTES, openRequestMessage, requesterTrust } from './request-message.js';
+import { validateRequest } from './request-schema.js';
 import type { RequestState, RequestTable } from './request-table.js';
 
 /** Messages waiting for validation; beyond this a flood is refused (and counted in the audit log). */
 const MAX_QUEUED = 256;
+/** Requests whose board checkpoint the device has not copied yet, and how many syncs they may wait. */
+const MAX_WAITING = 64;
+const MAX_WAIT_SYNCS = 3;
 
 export type IntakeTopic = 'direct' | 'area';
 
 export class RequestIntake {
-  private readonly queue: { topic: string; kind: IntakeTopic; payload: Buffer }[] = [];
+  private readonly queue: { topic: string; kind: IntakeTopic; payload: Buffer; syncs: number }[] = [];
+  private readonly waiting: { topic: string; kind: IntakeTopic; payload: Buffer; syncs: number }[] = [];
   private draining = false;
 
   constructor(
@@ -23,6 +30,7 @@ export class RequestIntake {
     private readonly table: RequestTable,
     private readonly lifecycle: RequestLifecycle,
     private readonly changed: () => void,
+    private readonly mirror: BoardMirror | undefined,
   ) {}
 
   enqueue(topic: string, kind: IntakeTopic, payload: Buffer): void {
@@ -30,7 +38,7 @@ export class RequestIntake {
       this.deps.audit.appendRefusal(topic, 'overloaded', { detail: `more than ${MAX_QUEUED} requests waiting` });
       return;
     }
-    this.queue.push({ topic, kind, payload });
+    this.queue.push({ topic, kind, payload, syncs: 0 });
     if (!this.draining) void this.drainQueue();
   }
 
@@ -39,7 +47,7 @@ export class RequestIntake {
     try {
       for (let next = this.queue.shift(); next; next = this.queue.shift()) {
         try {
-          await this.handleRequest(next.topic, next.kind, next.payload);
+          await this.handleRequest(next.topic, next.kind, next.payload, next.syncs);
         } catch (err) {
           this.deps.log.error('request handling failed', { topic: next.topic, error: (err as Error).message });
           try {
@@ -55,49 +63,100 @@ export class RequestIntake {
     }
   }
 
-  private async handleRequest(topic: string, kind: IntakeTopic, payload: Buffer): Promise<void> {
+  /** Requests whose board checkpoint is newer than the device's copy of the log, checked again after a sync. */
+  recheckWaiting(): void {
+    const waiting = this.waiting.splice(0);
+    for (const w of waiting) {
+      if (w.syncs >= MAX_WAIT_SYNCS) {
+        this.refuse(w.topic, 'checkpoint-unknown', { detail: 'the board never served the checkpoint this request carries' });
+        continue;
+      }
+      this.queue.push({ topic: w.topic, kind: w.kind, payload: w.payload, syncs: w.syncs + 1 });
+    }
+    if (!this.draining && this.queue.length) void this.drainQueue();
+  }
+
+  private refuse(topic: string, reason: string, data: Record<string, unknown>): void {
+    this.deps.audit.appendRefusal(topic, reason, data);
+    this.deps.log.info('request rejected', { reason, requestId: data.requestId });
+  }
+
+  private async handleRequest(topic: string, kind: IntakeTopic, raw: Buffer, syncs: number): Promise<void> {
     const { audit, clock, config, clips } = this.deps;
-    if (payload.length > MAX_REQUEST_BYTES) {
-      audit.appendRefusal(topic, 'too-large', { bytes: payload.length });
+    if (raw.length > MAX_REQUEST_MESSAGE_BYTES) {
+      audit.appendRefusal(topic, 'too-large', { bytes: raw.length });
       return;
     }
+    const opened = openRequestMessage(raw);
+    if (!opened.ok) {
+      this.refuse(topic, opened.reason, { detail: opened.detail });
+      return;
+    }
+    const { message, keyId } = opened;
+    const payload = Buffer.from(message.payload, 'utf8');
     const duplicate = this.duplicateOf(payload);
     if (duplicate) {
-      audit.appendRefusal(topic, duplicate.reason, { requestId: duplicate.id });
+      audit.appendRefusal(topic, 'duplicate', { requestId: duplicate });
       return;
     }
     const now = clock.now();
+    const policy = config.policy;
+    const trust = requesterTrust(keyId, message, policy.requesters, now);
+    if (!trust.trusted && policy.requesters.unknown === 'deny') {
+      this.refuse(topic, 'unknown-requester', { requesterKeyId: keyId, detail: 'the owner accepts only pinned or vouched-for requesters' });
+      return;
+    }
+    const needsProof = policy.requirePublicRequests === true || (policy.requirePublicRequests === 'area' && kind === 'area');
+    let boardIndex: number | undefined;
+    if (message.board && this.mirror) {
+      const verdict = this.mirror.verify(message.board, boardEntryBytes('request', message));
+      if (verdict.ok === 'wait') {
+        if (this.waiting.length >= MAX_WAITING) this.refuse(topic, 'overloaded', { detail: `more than ${MAX_WAITING} requests wait for the board's log` });
+        else this.waiting.push({ topic, kind, payload: raw, syncs });
+        return;
+      }
+      if (!verdict.ok) {
+        this.refuse(topic, verdict.reason, { requesterKeyId: keyId, detail: verdict.detail });
+        return;
+      }
+      boardIndex = message.board.index;
+    } else if (needsProof && !trust.pinned) {
+      this.refuse(topic, 'not-public', {
+        requesterKeyId: keyId,
+        detail: this.mirror ? 'the request carries no proof from the request board' : 'public requests are required but policy.board is not set',
+      });
+      return;
+    }
     const result = await validateRequest(payload, {
       now,
       topic: kind,
       ...(config.device.location ? { deviceLocation: config.device.location } : {}),
       limits: config.requests,
-      policy: config.policy.deny,
-      pendingFor: (name) => this.table.pendingFor(name),
+      policy: policy.deny,
+      keyId,
+      trusted: trust.trusted,
+      deviceBase: `${config.mqtt.prefix}/${config.device.id}`,
+      pendingFor: (k) => this.table.pendingFor(k),
+      pendingUnknown: () => this.table.pendingUnknown(),
       pendingTotal: () => this.table.pendingTotal(),
       ...(this.deps.lookup ? { lookup: this.deps.lookup } : {}),
     });
     if (!result.ok) {
-      audit.appendRefusal(topic, result.reason, {
+      this.refuse(topic, result.reason, {
         detail: result.detail,
+        requesterKeyId: keyId,
         ...(result.requestId ? { requestId: result.requestId } : {}),
         ...(result.requesterName ? { requester: result.requesterName } : {}),
       });
-      this.deps.log.info('request rejected', { reason: result.reason, requestId: result.requestId });
       return;
     }
     // Checked again: the duplicate check above ran before validation awaited DNS.
     const again = this.duplicateOf(payload);
     if (again) {
-      audit.appendRefusal(topic, again.reason, { requestId: again.id });
+      audit.appendRefusal(topic, 'duplicate', { requestId: again });
       return;
     }
     const r = result.request;
-    // A receipt must never land on this doorbell's own topics (or another's): only the requester's.
-    if (r.replyTo && (r.replyTo === config.mqtt.prefix || r.replyTo.startsWith(`${config.mqtt.prefix}/`))) {
-      audit.appendRefusal(topic, 'bad-reply-to', { requestId: r.id, detail: 'replyTo lies under the doorbell topic prefix' });
-      return;
-    }
     const overlapping = clips.overlapping(parseIso(r.window.from), parseIso(r.window.to));
     // One notice must carry every clip the owner may approve: a huge window is cut to its first clips.
     const matched = overlapping.slice(0, MAX_NOTICE_CLIPS);
@@ -107,10 +166,13 @@ export class RequestIntake {
       : matched.length < overlapping.length
         ? `the first ${matched.length} of ${overlapping.length} matching clips`
         : `${matched.length} clip(s) match`;
+    const { pinned: _pinned, ...shown } = trust;
     this.deps.db.transaction(() => {
       this.table.insert({
         id: r.id,
         requesterName: r.requester.name,
+        requesterKeyId: keyId,
+        trust: { ...shown, ...(boardIndex !== undefined ? { boardIndex } : {}) },
         topic: kind,
         receivedAt: now,
         request: r,
@@ -127,6 +189,8 @@ export class RequestIntake {
         requestId: r.id,
         topic: kind,
         requester: r.requester,
+        requesterKeyId: keyId,
+        ...(boardIndex !== undefined ? { boardIndex } : {}),
         reason: r.reason,
         window: r.window,
         destinationHost: result.destination.host,
@@ -136,7 +200,7 @@ export class RequestIntake {
         clips: matched.map((c) => c.id),
       });
     })();
-    this.deps.log.info('request received', { requestId: r.id, requester: r.requester.name, state, clips: matched.length });
+    this.deps.log.info('request received', { requestId: r.id, requester: r.requester.name, keyId, state, clips: matched.length });
     const row = this.table.get(r.id)!;
     if (state === 'pending') {
       this.deps.mqtt.publishReliable(this.deps.topics.inbox(r.id), buildNotice(row, matched, result.destination.host), { retain: true });
@@ -147,18 +211,19 @@ export class RequestIntake {
     this.changed();
   }
 
-  /** A repeated id is ignored when it comes from the same requester, refused when from another. */
-  private duplicateOf(payload: Buffer): { id: string; reason: string } | null {
+  /**
+   * A repeated id is ignored. Ids are `{keyId}.{suffix}` and validation binds them to the signing
+   * key, so an id already taken was taken by the same key: another key can never squat it.
+   */
+  private duplicateOf(payload: Buffer): string | null {
     let parsed: unknown;
     try {
       parsed = JSON.parse(payload.toString('utf8'));
     } catch {
       return null; // validateRequest reports the JSON error with its reason.
     }
-    const p = parsed as { id?: unknown; requester?: { name?: unknown } } | null;
+    const p = parsed as { id?: unknown } | null;
     if (!p || typeof p.id !== 'string') return null;
-    const existing = this.table.get(p.id);
-    if (!existing) return null;
-    return { id: p.id, reason: existing.requesterName === p.requester?.name ? 'duplicate' : 'id-in-use' };
+    return this.table.get(p.id) ? p.id : null;
   }
 }

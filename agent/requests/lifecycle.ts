@@ -4,6 +4,7 @@
  */
 import { iso } from '../clock.js';
 import { holderFor, type RequestServiceDeps } from './request-context.js';
+import { RECEIPT_DOMAIN } from './requester-key.js';
 import type { RequestRow, RequestState, RequestTable } from './request-table.js';
 
 const STATUS_RETENTION_MS = 7 * 24 * 3600_000;
@@ -33,21 +34,22 @@ export class RequestLifecycle {
     this.expiryTimer = this.sweepTimer = null;
   }
 
+  /**
+   * The receipt is signed by the device and published outside the ordered outbox: a topic the
+   * broker refuses loses this one receipt and never holds back a ring, a notice or another receipt.
+   */
   finishUploaded(row: RequestRow, manifestSha256: string): void {
     this.close(row.id, 'uploaded', 'evidence bundle delivered');
-    if (row.request.replyTo) {
-      const receipt = {
-        v: 1,
-        requestId: row.id,
-        device: this.deps.device.id,
-        manifestSha256,
-        clips: row.approvedClipIds,
-      };
-      try {
-        this.deps.mqtt.publishReliable(row.request.replyTo, JSON.stringify(receipt));
-      } catch (err) {
-        this.deps.log.warn('receipt not sent: replyTo is not a topic we can publish to', { requestId: row.id, error: (err as Error).message });
-      }
+    const replyTo = row.request.replyTo;
+    if (!replyTo) return;
+    const payload = JSON.stringify({ v: 2, requestId: row.id, device: this.deps.device.id, manifestSha256, clips: row.approvedClipIds });
+    const sig = this.deps.device.sign(Buffer.from(RECEIPT_DOMAIN + payload, 'utf8'));
+    const receipt = JSON.stringify({ v: 2, key: this.deps.device.publicKey, payload, sig });
+    const failed = (err: Error): void => this.deps.log.warn('receipt not sent', { requestId: row.id, error: err.message });
+    try {
+      this.deps.mqtt.publishLatest(replyTo, receipt, { qos: 1 }).catch(failed);
+    } catch (err) {
+      failed(err as Error);
     }
   }
 

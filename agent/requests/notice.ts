@@ -20,6 +20,11 @@ export function buildNotice(row: RequestRow, clips: ClipRecord[], host: string):
       kind: r.requester.kind,
       ...(r.requester.caseNumber ? { caseNumber: r.requester.caseNumber } : {}),
       ...(r.requester.contact ? { contact: r.requester.contact } : {}),
+      // Protocol v2: the signing key and who vouches for it; the name above is only what the requester claims.
+      keyId: row.trust.keyId,
+      fingerprint: row.trust.fingerprint,
+      ...(row.trust.vouchedBy ? { vouchedBy: row.trust.vouchedBy } : {}),
+      ...(row.trust.boardIndex !== undefined ? { boardIndex: row.trust.boardIndex } : {}),
     },
     reason: r.reason,
     window: r.window,

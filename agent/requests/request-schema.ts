@@ -1,5 +1,5 @@
 /**
- * The Request message (PROTOCOL.md "Request") and every rule that makes one invalid. Cheap checks
+ * The Request payload (docs/protocol.md "Request") and every rule that makes one invalid. Cheap checks
  * run first; the DNS lookup of the upload host runs last, so a flood of bad requests costs no lookups.
  */
 import { sha256Hex } from '../owner/index.js';
@@ -15,6 +15,7 @@ import {
   type LookupFn,
 } from './destination.js';
 import { distanceMeters, type LatLon } from './geohash.js';
+import { idBelongsTo, replyToProblem } from './requester-key.js';
 
 export const MAX_REQUEST_BYTES = 64 * 1024;
 export const MAX_AREA_RADIUS_M = 2000;
@@ -36,7 +37,7 @@ export const areaSchema = z.object({
 });
 
 export const requestSchema = z.object({
-  v: z.literal(1),
+  v: z.literal(2),
   id: z.string().regex(ID_PATTERN, 'expected an identifier'),
   requester: z.object({
     name: z.string().min(1),
@@ -48,11 +49,10 @@ export const requestSchema = z.object({
   window: z.object({ from: timestamp, to: timestamp }),
   area: areaSchema.optional(),
   upload: z.object({ url: z.string().min(1), expiresAt: timestamp }),
-  // The device publishes the receipt here: a topic name, never a filter.
-  replyTo: z
-    .string()
-    .regex(/^[^+#\u0000]+$/, 'expected an MQTT topic name without wildcards')
-    .optional(),
+  // The device publishes the signed receipt here; only topics under requesters/{keyId} (replyToProblem).
+  replyTo: z.string().optional(),
+  // A direct request names the device it is for ("{prefix}/{deviceId}"), so it cannot be replayed to another.
+  to: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected a device topic base such as doorbell/frontdoor').optional(),
   expiresAt: timestamp,
 });
 
@@ -69,6 +69,7 @@ export interface RequestLimits {
   maxWindowHours: number;
   maxPendingPerRequester: number;
   maxPending: number;
+  maxPendingUnknown: number;
   allowInsecureUploads: boolean;
   allowPrivateDestinations: boolean;
 }
@@ -79,7 +80,14 @@ export interface ValidationContext {
   deviceLocation?: LatLon;
   limits: RequestLimits;
   policy: RequestPolicy;
-  pendingFor(requesterName: string): number;
+  /** The keyId that signed the request: its id namespace, its replyTo and its limits. */
+  keyId: string;
+  /** Pinned by the owner or vouched for by a trusted directory. */
+  trusted: boolean;
+  /** `{prefix}/{deviceId}`: a request naming another device in `to` is refused. */
+  deviceBase: string;
+  pendingFor(keyId: string): number;
+  pendingUnknown(): number;
   pendingTotal(): number;
   lookup?: LookupFn;
 }
@@ -170,8 +178,23 @@ function checkPolicy(req: Request, policy: RequestPolicy): Refusal | null {
   return null;
 }
 
+/** The key decides the id namespace, where the receipt may go and which device a direct request is for. */
+function checkKeyBinding(req: Request, ctx: ValidationContext): Refusal | null {
+  if (!idBelongsTo(req.id, ctx.keyId)) return { reason: 'id-not-in-namespace', detail: `id must start with "${ctx.keyId}."` };
+  if (req.replyTo !== undefined) {
+    const problem = replyToProblem(req.replyTo, ctx.keyId);
+    if (problem) return { reason: 'bad-reply-to', detail: problem };
+  }
+  if (req.to !== undefined && req.to !== ctx.deviceBase) return { reason: 'wrong-device', detail: 'the request is for another device' };
+  return null;
+}
+
+/** Unknown keys cost nothing to make: together they get a small share, so they never crowd out trusted requesters. */
 function checkRateLimits(req: Request, ctx: ValidationContext): Refusal | null {
-  if (ctx.pendingFor(req.requester.name) >= ctx.limits.maxPendingPerRequester) {
+  if (!ctx.trusted && ctx.pendingUnknown() >= ctx.limits.maxPendingUnknown) {
+    return { reason: 'rate-limited', detail: `unknown requesters already have ${ctx.limits.maxPendingUnknown} pending requests` };
+  }
+  if (ctx.pendingFor(ctx.keyId) >= ctx.limits.maxPendingPerRequester) {
     return { reason: 'rate-limited', detail: `the requester already has ${ctx.limits.maxPendingPerRequester} pending requests` };
   }
   if (ctx.pendingTotal() >= ctx.limits.maxPending) {
@@ -205,7 +228,7 @@ export async function validateRequest(raw: Buffer, ctx: ValidationContext): Prom
   const who = identify(parsed.value);
   const refuse = (r: Refusal): ValidationResult => ({ ok: false, ...r, ...who });
 
-  if (parsed.value.v !== 1) return refuse({ reason: 'bad-version', detail: `v is ${String(JSON.stringify(parsed.value.v)).slice(0, 40)}, expected 1` });
+  if (parsed.value.v !== 2) return refuse({ reason: 'bad-version', detail: `v is ${String(JSON.stringify(parsed.value.v)).slice(0, 40)}, expected 2` });
   const result = requestSchema.safeParse(parsed.value);
   if (!result.success) return refuse({ reason: 'schema', detail: describeIssues(result.error) });
   const request = result.data;
@@ -216,6 +239,7 @@ export async function validateRequest(raw: Buffer, ctx: ValidationContext): Prom
     ...(ctx.lookup ? { lookup: ctx.lookup } : {}),
   };
   const refusal =
+    checkKeyBinding(request, ctx) ??
     checkTimes(request, ctx) ??
     checkArea(request, ctx) ??
     checkUploadUrl(request.upload.url, destinationOpts) ??

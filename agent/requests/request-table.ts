@@ -16,9 +16,21 @@ export type RequestState =
 
 export const TERMINAL_STATES: ReadonlySet<string> = new Set(['rejected', 'no-footage', 'uploaded', 'failed', 'denied', 'expired']);
 
+/** Who signed a request and who vouches for the key, as the owner's notice shows it. */
+export interface RequestTrust {
+  keyId: string;
+  fingerprint: string;
+  vouchedBy?: { by: 'pinned'; label: string } | { by: 'directory'; directory: string; label: string };
+  trusted: boolean;
+  /** Index in the request board's log when the request came with the board's proof. */
+  boardIndex?: number;
+}
+
 export interface RequestRow {
   id: string;
   requesterName: string;
+  requesterKeyId: string;
+  trust: RequestTrust;
   topic: 'direct' | 'area';
   receivedAt: number;
   request: Request;
@@ -60,11 +72,16 @@ const MIGRATIONS = [
      status_cleared INTEGER NOT NULL DEFAULT 0
    ) WITHOUT ROWID`,
   `CREATE INDEX requests_by_state ON requests (state)`,
+  // Protocol v2: the signing key, not a self-declared name, carries the limits; trust is shown in the notice.
+  `ALTER TABLE requests ADD COLUMN requester_key_id TEXT NOT NULL DEFAULT ''`,
+  `ALTER TABLE requests ADD COLUMN trust TEXT NOT NULL DEFAULT '{}'`,
 ];
 
 interface Raw {
   id: string;
   requester_name: string;
+  requester_key_id: string;
+  trust: string;
   topic: string;
   received_at: number;
   body: string;
@@ -87,6 +104,8 @@ function fromRaw(r: Raw): RequestRow {
   return {
     id: r.id,
     requesterName: r.requester_name,
+    requesterKeyId: r.requester_key_id,
+    trust: JSON.parse(r.trust) as RequestTrust,
     topic: r.topic === 'area' ? 'area' : 'direct',
     receivedAt: r.received_at,
     request: JSON.parse(r.body) as Request,
@@ -108,7 +127,7 @@ function fromRaw(r: Raw): RequestRow {
 
 export class RequestTable {
   private s!: Record<
-    'insert' | 'get' | 'setState' | 'approve' | 'schedule' | 'unschedule' | 'pendingFor' | 'pendingTotal' | 'inState' | 'list' | 'clearable' | 'cleared',
+    'insert' | 'get' | 'setState' | 'approve' | 'schedule' | 'unschedule' | 'pendingFor' | 'pendingUnknown' | 'pendingTotal' | 'inState' | 'list' | 'clearable' | 'cleared',
     Statement
   >;
 
@@ -128,10 +147,10 @@ export class RequestTable {
     const db = this.db;
     this.s = {
       insert: db.prepare(
-        `INSERT INTO requests (id, requester_name, topic, received_at, body, state, detail, url_sha256, expires_at,
-           upload_expires_at, clips, updated_at, terminal_at)
-         VALUES (@id, @requesterName, @topic, @receivedAt, @body, @state, @detail, @urlSha256, @expiresAt,
-           @uploadExpiresAt, @clips, @receivedAt, @terminalAt)`,
+        `INSERT INTO requests (id, requester_name, requester_key_id, trust, topic, received_at, body, state, detail, url_sha256,
+           expires_at, upload_expires_at, clips, updated_at, terminal_at)
+         VALUES (@id, @requesterName, @requesterKeyId, @trustJson, @topic, @receivedAt, @body, @state, @detail, @urlSha256,
+           @expiresAt, @uploadExpiresAt, @clips, @receivedAt, @terminalAt)`,
       ),
       get: db.prepare('SELECT * FROM requests WHERE id = ?'),
       setState: db.prepare(
@@ -144,7 +163,10 @@ export class RequestTable {
       ),
       schedule: db.prepare('UPDATE requests SET attempts = @attempts, next_attempt_at = @next, updated_at = @now WHERE id = @id'),
       unschedule: db.prepare('UPDATE requests SET next_attempt_at = NULL, updated_at = @now WHERE id = @id'),
-      pendingFor: db.prepare("SELECT count(*) AS n FROM requests WHERE state = 'pending' AND requester_name = ?"),
+      pendingFor: db.prepare("SELECT count(*) AS n FROM requests WHERE state = 'pending' AND requester_key_id = ?"),
+      pendingUnknown: db.prepare(
+        "SELECT count(*) AS n FROM requests WHERE state = 'pending' AND json_extract(trust, '$.trusted') IS NOT 1",
+      ),
       pendingTotal: db.prepare("SELECT count(*) AS n FROM requests WHERE state = 'pending'"),
       inState: db.prepare('SELECT * FROM requests WHERE state = ? ORDER BY received_at'),
       list: db.prepare('SELECT * FROM requests ORDER BY received_at DESC LIMIT ?'),
@@ -156,11 +178,13 @@ export class RequestTable {
   insert(
     row: Pick<
       RequestRow,
-      'id' | 'requesterName' | 'topic' | 'receivedAt' | 'request' | 'state' | 'detail' | 'urlSha256' | 'expiresAt' | 'uploadExpiresAt' | 'clips'
+      'id' | 'requesterName' | 'requesterKeyId' | 'trust' | 'topic' | 'receivedAt' | 'request' | 'state' | 'detail' | 'urlSha256' | 'expiresAt' | 'uploadExpiresAt' | 'clips'
     > & { terminal: boolean },
   ): void {
+    const { trust, ...rest } = row;
     this.s.insert.run({
-      ...row,
+      ...rest,
+      trustJson: JSON.stringify(trust),
       body: JSON.stringify(row.request),
       clips: JSON.stringify(row.clips),
       terminalAt: row.terminal ? row.receivedAt : null,
@@ -190,8 +214,13 @@ export class RequestTable {
     this.s.unschedule.run({ id, now });
   }
 
-  pendingFor(requesterName: string): number {
-    return (this.s.pendingFor.get(requesterName) as { n: number }).n;
+  pendingFor(requesterKeyId: string): number {
+    return (this.s.pendingFor.get(requesterKeyId) as { n: number }).n;
+  }
+
+  /** Pending requests from keys that neither the owner pinned nor a trusted directory vouched for. */
+  pendingUnknown(): number {
+    return (this.s.pendingUnknown.get() as { n: number }).n;
   }
 
   pendingTotal(): number {

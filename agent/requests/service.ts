@@ -5,6 +5,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { encodeGeohash, geohashNeighbours } from './geohash.js';
+import { parseVerifierKey } from '../tlog/index.js';
+import { BoardMirror } from './board-mirror.js';
 import { DecisionHandler } from './decisions.js';
 import { RequestIntake } from './intake.js';
 import { RequestLifecycle } from './lifecycle.js';
@@ -23,13 +25,26 @@ export class RequestService extends EventEmitter<{
   private readonly lifecycle: RequestLifecycle;
   private readonly intake: RequestIntake;
   private readonly decisions: DecisionHandler;
+  private readonly mirror: BoardMirror | undefined;
 
   constructor(private readonly deps: RequestServiceDeps) {
     super();
     this.table = new RequestTable(deps.db);
     const changed = (): void => void this.emit('changed');
     this.lifecycle = new RequestLifecycle(deps, this.table, changed);
-    this.intake = new RequestIntake(deps, this.table, this.lifecycle, changed);
+    const board = deps.config.policy.board;
+    this.mirror = board
+      ? new BoardMirror({
+          db: deps.db,
+          key: parseVerifierKey(board.publicKey),
+          url: board.url,
+          pollMs: board.pollSeconds * 1000,
+          audit: deps.audit,
+          log: deps.log,
+        })
+      : undefined;
+    this.intake = new RequestIntake(deps, this.table, this.lifecycle, changed, this.mirror);
+    this.mirror?.onSynced(() => this.intake.recheckWaiting());
     this.decisions = new DecisionHandler(deps, this.table, this.lifecycle, () => {
       changed();
       this.uploader.kick();
@@ -65,6 +80,7 @@ export class RequestService extends EventEmitter<{
     const { mqtt, topics, config } = this.deps;
     this.table.start();
     this.lifecycle.start();
+    this.mirror?.start();
     await mqtt.subscribe(topics.request, (topic, payload) => this.intake.enqueue(topic, 'direct', payload));
     if (config.device.location) {
       const cell = encodeGeohash(config.device.location.lat, config.device.location.lon, 5);
@@ -78,6 +94,7 @@ export class RequestService extends EventEmitter<{
 
   async stop(): Promise<void> {
     this.lifecycle.stop();
+    this.mirror?.stop();
     await this.uploader.stop();
   }
 

@@ -13,7 +13,7 @@ import { startEvidenceReceiver, type ReceivedRequest } from '../evidence-receive
 import { agentFolders, writeBenchConfig } from './harness/agent-config.js';
 import { AgentProcess } from './harness/agent-process.js';
 import { json, MqttProbe } from './harness/mqtt.js';
-import { makeRequest, Owner, type NoticeLike } from './harness/owner.js';
+import { makeRequest, Owner, requestId, signRequest, type NoticeLike } from './harness/owner.js';
 import { sleep } from './harness/ports.js';
 import { MB, percentile, round } from './harness/stats.js';
 import { row, type BenchContext, type BenchResult } from './result.js';
@@ -57,9 +57,9 @@ export async function benchUpload(opts: UploadOptions, ctx: BenchContext): Promi
     await sendControl(join(folders.runtimeDir, 'control.sock'), 'sim', { what: 'ring' });
     await agent.waitForLog((l) => l.msg === 'clip ready', (POST_ROLL_S + 60) * 1000, 'the clip');
     for (let i = 0; i < opts.runs; i++) {
-      const id = `bench-upload-${i}`;
+      const id = requestId(`bench-upload-${i}`);
       const path = `/put/${id}`;
-      await probe.client.publishAsync(topics.request, JSON.stringify(makeRequest(id, receiver.url(path), 10 * 60_000)), { qos: 1 });
+      await probe.client.publishAsync(topics.request, signRequest(makeRequest(id, receiver.url(path), 10 * 60_000)), { qos: 1 });
       const noticeMsg = await probe.waitFor((m) => m.topic === topics.inbox(id) && m.payload.length > 0, 20_000, `notice ${id}`);
       const notice = json(noticeMsg) as unknown as NoticeLike;
       const received = new Promise<ReceivedRequest>((resolve) => done.set(path, resolve));

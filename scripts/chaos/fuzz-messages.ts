@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { generateOwnerKey } from '../../agent/owner/index.js';
 import { generateCode, PAIRING_CODE_DIGITS, startPairing } from '../../agent/pairing/index.js';
-import { makeRequest, type Owner } from '../bench/harness/owner.js';
+import { makeRequest, requestId, signRequest, type Owner } from '../bench/harness/owner.js';
 
 export type FuzzTopic = 'request' | 'area' | 'decision' | 'pair';
 
@@ -30,12 +30,12 @@ const FUZZ_RECIPIENT = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aq
 const stranger = generateOwnerKey();
 
 function baseMessage(topic: FuzzTopic, ctx: FuzzContext): unknown {
-  const id = `fz-${randomBytes(5).toString('hex')}`;
+  const id = requestId(`fz-${randomBytes(5).toString('hex')}`);
   switch (topic) {
     case 'request':
-      return makeRequest(id, ctx.uploadUrl(id), 10 * 60_000, { requester: { name: `fuzzer-${int(50)}`, kind: pick(['police', 'neighbor', 'other']) } });
+      return JSON.parse(signRequest(makeRequest(id, ctx.uploadUrl(id), 10 * 60_000, { requester: { name: `fuzzer-${int(50)}`, kind: pick(['police', 'neighbor', 'other']) } })));
     case 'area':
-      return makeRequest(id, ctx.uploadUrl(id), 10 * 60_000, { area: { ...ctx.location, radiusM: 400 } });
+      return JSON.parse(signRequest(makeRequest(id, ctx.uploadUrl(id), 10 * 60_000, { area: { ...ctx.location, radiusM: 400 } })));
     case 'decision': {
       // Signed by the enrolled owner for requests that do not exist, or by a key never enrolled.
       const notice = {

@@ -11,12 +11,12 @@ import { agentFolders, writeBenchConfig, type AgentConfigParts, type AgentFolder
 import { AgentProcess } from '../bench/harness/agent-process.js';
 import type { PrivateMosquitto } from '../bench/harness/mosquitto.js';
 import { json, MqttProbe } from '../bench/harness/mqtt.js';
-import { makeRequest, Owner, type NoticeLike } from '../bench/harness/owner.js';
+import { makeRequest, Owner, RECEIPT_TOPIC, requestId, signRequest, type NoticeLike } from '../bench/harness/owner.js';
 import { checkAgentFiles, newLedger, readRequestStates, type Ledger, type StoreSnapshot } from './checks.js';
 import { SlowReceiver } from './slow-receiver.js';
 
 export const DEVICE = 'chaosdoor';
-export const RECEIPTS = 'requesters/chaos/receipts';
+export const RECEIPTS = RECEIPT_TOPIC;
 
 export interface WorldOptions {
   name: string;
@@ -80,10 +80,10 @@ export class ChaosWorld {
 
   /** Publishes a request for the last `windowMs`, to be approved or denied when its notice comes. */
   async sendRequest(intent: 'approve' | 'deny' | 'hold', windowMs = 60_000): Promise<string> {
-    const id = `${this.opts.name}-${++this.requestCount}`;
+    const id = requestId(`${this.opts.name}-${++this.requestCount}`);
     this.intents.set(id, intent);
     const request = makeRequest(id, this.receiver.url(`/put/${id}`), windowMs, { replyTo: RECEIPTS });
-    await this.probe.client.publishAsync(this.topics.request, JSON.stringify(request), { qos: 1 });
+    await this.probe.client.publishAsync(this.topics.request, signRequest(request), { qos: 1 });
     return id;
   }
 

@@ -24,7 +24,7 @@ import type { ClipRecord } from '../../agent/store/index.js';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { TestAgent } from '../helpers/agent.js';
 import { freePort } from '../helpers/ports.js';
-import { makeRequest } from '../helpers/protocol.js';
+import { makeRequest, signedRequest } from '../helpers/protocol.js';
 import { buildPhoneApp, launchPhoneBrowser, PhoneApp } from './app-driver.js';
 
 const DEVICE = 'testdoor';
@@ -83,7 +83,7 @@ function uploadUrl(path: string): string {
 }
 
 async function publishRequest(request: Record<string, unknown>): Promise<void> {
-  await requester.publishAsync(topicsFor('doorbell', DEVICE).request, JSON.stringify(request), { qos: 1 });
+  await requester.publishAsync(topicsFor('doorbell', DEVICE).request, signedRequest(request), { qos: 1 });
 }
 
 beforeAll(async () => {

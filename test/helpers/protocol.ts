@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { iso } from '../../agent/clock.js';
+import { REQUEST_DOMAIN, signEnvelope } from '../../agent/requests/requester-key.js';
 import { b64urlEncode, generateOwnerKey, makeDecisionPayload, signDecision, type DecisionPayload, type OwnerKeyPair } from '../../agent/owner/index.js';
 
 export interface NoticeClip {
@@ -21,20 +22,40 @@ export interface Notice {
   [key: string]: unknown;
 }
 
-export function makeRequest(overrides: Record<string, unknown> & { uploadUrl?: string } = {}): Record<string, unknown> {
+/** A requester's Ed25519 key, as `doorbell requester keygen` makes one. */
+export interface TestRequester extends OwnerKeyPair {
+  key: string;
+}
+
+export function newRequester(): TestRequester {
+  const k = generateOwnerKey();
+  return { ...k, key: b64urlEncode(k.publicKeyRaw) };
+}
+
+/** The requester every test uses unless it needs several. */
+export const REQUESTER = newRequester();
+
+/** A request payload in `by`'s id namespace, with its receipt topic under requesters/{keyId}. */
+export function makeRequest(overrides: Record<string, unknown> & { uploadUrl?: string; by?: TestRequester } = {}): Record<string, unknown> {
   const now = Date.now();
-  const { uploadUrl, ...rest } = overrides;
+  const { uploadUrl, by = REQUESTER, ...rest } = overrides;
   return {
-    v: 1,
-    id: `rfa-${randomBytes(4).toString('hex')}`,
+    v: 2,
+    id: `${by.keyId}.rfa-${randomBytes(4).toString('hex')}`,
     requester: { name: 'Springfield PD', kind: 'police', contact: 'records@spd.example', caseNumber: '24-118' },
     reason: 'Package theft on Elm St',
     window: { from: iso(now - 10 * 60_000), to: iso(now) },
     upload: { url: uploadUrl ?? 'https://evidence.example/put/abc?X-Sig=1', expiresAt: iso(now + 3600_000) },
-    replyTo: 'requesters/spd/receipts',
+    replyTo: `requesters/${by.keyId}/receipts`,
     expiresAt: iso(now + 3600_000),
     ...rest,
   };
+}
+
+/** The message a requester publishes: the payload's exact text signed by its key (docs/protocol.md "Request"). */
+export function signedRequest(request: unknown, by: TestRequester = REQUESTER, extra: Record<string, unknown> = {}): string {
+  const env = signEnvelope(REQUEST_DOMAIN, by.privateKey, by.publicKeyRaw, JSON.stringify(request));
+  return JSON.stringify({ v: 2, ...env, ...extra });
 }
 
 /** A fresh age X25519 identity from Debian's `age-keygen`: the real tool, so its format is the reference. */

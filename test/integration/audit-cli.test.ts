@@ -12,7 +12,7 @@ import { openDatabase } from '../../agent/store/database.js';
 import { startTestAgent, until, type AuditEntry, type TestAgent } from '../helpers/agent.js';
 import { runCli } from '../helpers/child-agent.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { makeRequest, newOwner } from '../helpers/protocol.js';
+import { makeRequest, signedRequest, newOwner } from '../helpers/protocol.js';
 
 const D = 'doorbell/testdoor';
 
@@ -42,7 +42,7 @@ describe('doorbell audit verify', () => {
     await requester.client.publishAsync(`${D}/request`, '{"v":1,', { qos: 1 });
     // Accepted, with no clip to match: an audited request that needs no camera footage.
     const request = makeRequest({ uploadUrl: 'http://127.0.0.1:9/put', window: { from: '2020-01-01T00:00:00.000Z', to: '2020-01-01T00:10:00.000Z' } });
-    await requester.client.publishAsync(`${D}/request`, JSON.stringify(request), { qos: 1 });
+    await requester.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
     await until(() => t.audit().some((e) => e.type === 'request' && e.requestId === request.id) && t.audit().some((e) => e.type === 'refusal'));
     requestEntry = t.audit().find((e) => e.type === 'request')!;
 

@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
-import { makeRequest } from '../helpers/protocol.js';
+import { writeKeyFile } from '../../agent/owner/index.js';
+import { makeRequest, REQUESTER } from '../helpers/protocol.js';
 
 const run = promisify(execFile);
 const CLI = new URL('../../dist/agent/cli.js', import.meta.url).pathname;
@@ -16,6 +17,12 @@ describe('the owner and requester tools in a terminal', () => {
   let receiver: EvidenceReceiver;
   let config: string;
   const dir = mkdtempSync(join(tmpdir(), 'owner-cli-'));
+  /** The test requester's key as a PEM file, as `doorbell requester keygen` writes one. */
+  const requesterKey = (): string => {
+    const file = join(dir, 'requester.pem');
+    if (!existsSync(file)) writeKeyFile(file, REQUESTER.privateKey);
+    return file;
+  };
   const keyFile = join(dir, 'owner.key');
 
   async function doorbell(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -66,7 +73,7 @@ describe('the owner and requester tools in a terminal', () => {
     const request = makeRequest({ uploadUrl: receiver.url('/put/cli-1') });
     const file = join(dir, 'request.json');
     writeFileSync(file, JSON.stringify(request));
-    expect((await doorbell('request', 'send', file)).stdout).toContain(`sent ${String(request.id)}`);
+    expect((await doorbell('request', 'send', file, '--key', requesterKey())).stdout).toContain(`sent ${String(request.id)}`);
     await until(() => t.audit().some((e) => e.type === 'notice' && e.requestId === request.id), 15_000, 'the notice');
 
     const approve = await doorbell('owner', 'approve', String(request.id), '--key', keyFile, '--clips', t.clips[0]!.id);
@@ -84,7 +91,7 @@ describe('the owner and requester tools in a terminal', () => {
     const request = makeRequest({ uploadUrl: receiver.url('/put/cli-2') });
     const file = join(dir, 'request-2.json');
     writeFileSync(file, JSON.stringify(request));
-    await doorbell('request', 'send', file);
+    await doorbell('request', 'send', file, '--key', requesterKey());
     await until(() => t.audit().some((e) => e.type === 'notice' && e.requestId === request.id), 15_000, 'the notice');
     const deny = await doorbell('owner', 'deny', String(request.id), '--key', keyFile);
     expect(deny.code).toBe(0);
@@ -108,7 +115,7 @@ describe('the owner and requester tools in a terminal', () => {
     const request = makeRequest({ uploadUrl: receiver.url('/put/cli-3') });
     const file = join(dir, 'request-3.json');
     writeFileSync(file, JSON.stringify(request));
-    await doorbell('request', 'send', file);
+    await doorbell('request', 'send', file, '--key', requesterKey());
     await until(() => t.audit().some((e) => e.type === 'notice' && e.requestId === request.id), 15_000, 'the notice');
     const refused = await doorbell('owner', 'approve', String(request.id), '--key', keyFile);
     expect(refused.code).toBe(1);

@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { decisionFor, makeRequest, newOwner, type Notice } from '../helpers/protocol.js';
+import { DEVICE_KEY_FILE, readKeyFile } from '../../agent/owner/index.js';
+import { RECEIPT_DOMAIN, verifyEnvelope } from '../../agent/requests/requester-key.js';
+import { decisionFor, makeRequest, REQUESTER, signedRequest, newOwner, type Notice } from '../helpers/protocol.js';
 
 describe('a request approved by the owner (embedded broker)', () => {
   let t: TestAgent;
@@ -20,7 +22,7 @@ describe('a request approved by the owner (embedded broker)', () => {
     receiver = await startEvidenceReceiver({ dir: received, ownerPublicKey: key.publicKey });
     await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
     owner = await Recorder.connect(t.brokerUrl, ['doorbell/testdoor/#']);
-    requester = await Recorder.connect(t.brokerUrl, ['requesters/spd/receipts']);
+    requester = await Recorder.connect(t.brokerUrl, [`requesters/${REQUESTER.keyId}/receipts`]);
     for (let i = 0; i < 3; i++) await t.ring();
   }, 120_000);
 
@@ -35,7 +37,7 @@ describe('a request approved by the owner (embedded broker)', () => {
   it('uploads exactly the approved clips in a bundle whose signatures verify', async () => {
     expect(new Set(t.clips.map((c) => c.id)).size).toBe(3);
     const request = makeRequest({ uploadUrl: receiver.url('/put/case-1?X-Sig=secret') });
-    await owner.client.publishAsync('doorbell/testdoor/request', JSON.stringify(request), { qos: 1 });
+    await owner.client.publishAsync('doorbell/testdoor/request', signedRequest(request), { qos: 1 });
 
     const noticeMsg = await owner.waitFor((m) => m.topic === `doorbell/testdoor/owner/inbox/${request.id}` && m.payload.length > 0);
     const notice = owner.json(noticeMsg) as unknown as Notice;
@@ -62,7 +64,11 @@ describe('a request approved by the owner (embedded broker)', () => {
     // The notice is cleared and the requester gets its receipt, naming the manifest it received.
     await owner.waitFor((m) => m.topic === `doorbell/testdoor/owner/inbox/${request.id}` && m.payload.length === 0);
     const receipt = await requester.waitFor(() => true);
-    expect(requester.json(receipt)).toMatchObject({ v: 1, requestId: request.id, device: 'testdoor', manifestSha256: got.verification!.manifestSha256 });
+    // Signed by the device key, over the receipt domain and the payload's exact bytes.
+    const envelope = requester.json(receipt) as { v: number; key: string; payload: string; sig: string };
+    expect(envelope.v).toBe(2);
+    expect(verifyEnvelope(RECEIPT_DOMAIN, envelope)).toBe(readKeyFile(join(t.config.storage.dir, DEVICE_KEY_FILE)).keyId);
+    expect(JSON.parse(envelope.payload)).toMatchObject({ v: 2, requestId: request.id, device: 'testdoor', manifestSha256: got.verification!.manifestSha256 });
     const types = t.audit().map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['request', 'notice', 'decision', 'upload-attempt', 'upload-result']));
   });
@@ -70,7 +76,7 @@ describe('a request approved by the owner (embedded broker)', () => {
   it('sends nothing when the owner denies, and tells the requester nothing', async () => {
     const before = receiver.requests.length;
     const request = makeRequest({ uploadUrl: receiver.url('/put/case-2') });
-    await owner.client.publishAsync('doorbell/testdoor/request', JSON.stringify(request), { qos: 1 });
+    await owner.client.publishAsync('doorbell/testdoor/request', signedRequest(request), { qos: 1 });
     const noticeMsg = await owner.waitFor((m) => m.topic === `doorbell/testdoor/owner/inbox/${request.id}` && m.payload.length > 0);
     const notice = owner.json(noticeMsg) as unknown as Notice;
     await owner.client.publishAsync('doorbell/testdoor/owner/decision', decisionFor(key, 'testdoor', notice, 'deny'), { qos: 1 });

@@ -9,7 +9,7 @@ import type { DecisionPayload } from '../../agent/owner/index.js';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, type AuditEntry, type TestAgent } from '../helpers/agent.js';
 import { Recorder, type Received } from '../helpers/mqtt.js';
-import { decisionFor, makeRequest, newOwner, type Notice } from '../helpers/protocol.js';
+import { decisionFor, makeRequest, REQUESTER, signedRequest, newOwner, type Notice } from '../helpers/protocol.js';
 import { lastSeq, refusalsAfter, requestState, ringUntilTriggered, settle } from '../helpers/requests.js';
 
 const D = 'doorbell/testdoor';
@@ -25,7 +25,7 @@ describe('signed decisions the device must refuse (embedded broker)', () => {
 
   beforeAll(async () => {
     t = await startTestAgent({
-      requests: { allowInsecureUploads: true, allowPrivateDestinations: true, maxPendingPerRequester: 100, maxPending: 100 },
+      requests: { allowInsecureUploads: true, allowPrivateDestinations: true, maxPendingPerRequester: 100, maxPending: 100, maxPendingUnknown: 100 },
     });
     receiver = await startEvidenceReceiver({ ownerPublicKey: alice.publicKey });
     await t.control('owner-add', { name: 'Alice', publicKey: alice.publicKey, sealingRecipient: alice.sealingRecipient });
@@ -45,11 +45,11 @@ describe('signed decisions the device must refuse (embedded broker)', () => {
   /** A fresh pending request matching only the second clip (the first ended before its window). */
   async function pending(): Promise<Notice> {
     const request = makeRequest({
-      id: `rfa-decision-${++n}`,
+      id: `${REQUESTER.keyId}.rfa-decision-${++n}`,
       window: { from: iso(t.clips[0]!.end + 1), to: iso(Date.now()) },
       uploadUrl: receiver.url(`/put/${n}?X-Sig=1`),
     });
-    await owner.client.publishAsync(`${D}/request`, JSON.stringify(request), { qos: 1 });
+    await owner.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
     const m = await owner.waitFor((x) => x.topic === `${D}/owner/inbox/${String(request.id)}` && x.payload.length > 0);
     const notice = owner.json(m) as unknown as Notice;
     expect(notice.clips.map((c) => c.id)).toEqual([t.clips[1]!.id]);

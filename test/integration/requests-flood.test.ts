@@ -16,7 +16,7 @@ import { encodeGeohash, geohashNeighbours } from '../../agent/requests/index.js'
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { decisionFor, makeRequest, newOwner, type Notice } from '../helpers/protocol.js';
+import { decisionFor, makeRequest, signedRequest, newOwner, type Notice } from '../helpers/protocol.js';
 import { lastSeq, refusalsAfter, ringUntilTriggered, settle } from '../helpers/requests.js';
 
 const D = 'doorbell/testdoor';
@@ -174,7 +174,7 @@ describe('a flood of bad messages on every inbound topic (embedded broker)', () 
 
   it('still delivers an owner approval afterwards', async () => {
     const request = makeRequest({ uploadUrl: receiver.url('/put/after-flood') });
-    await owner.client.publishAsync(`${D}/request`, JSON.stringify(request), { qos: 1 });
+    await owner.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
     const m = await owner.waitFor((x) => x.topic === `${D}/owner/inbox/${String(request.id)}` && x.payload.length > 0);
     const notice = owner.json(m) as unknown as Notice;
     await owner.client.publishAsync(`${D}/owner/decision`, decisionFor(key, 'testdoor', notice, 'approve'), { qos: 1 });

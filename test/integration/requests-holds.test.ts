@@ -8,7 +8,7 @@ import { iso } from '../../agent/clock.js';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { decisionFor, makeRequest, newOwner, type Notice } from '../helpers/protocol.js';
+import { decisionFor, makeRequest, signedRequest, newOwner, type Notice } from '../helpers/protocol.js';
 import { holdsOf, ringUntilTriggered, storedClipIds } from '../helpers/requests.js';
 
 const D = 'doorbell/testdoor';
@@ -40,7 +40,7 @@ describe('held clips (storage.maxBytes far below one clip)', () => {
 
   async function pending(overrides: Record<string, unknown> = {}): Promise<Notice> {
     const request = makeRequest({ uploadUrl: receiver.url('/put/held'), ...overrides });
-    await owner.client.publishAsync(`${D}/request`, JSON.stringify(request), { qos: 1 });
+    await owner.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
     const m = await owner.waitFor((x) => x.topic === `${D}/owner/inbox/${String(request.id)}` && x.payload.length > 0);
     return owner.json(m) as unknown as Notice;
   }
@@ -97,6 +97,6 @@ describe('held clips (storage.maxBytes far below one clip)', () => {
   it('told the requester nothing about the denied and the expired request', async () => {
     // Only the receipt of the uploaded request, published right after its final status.
     await requester.waitFor(() => true);
-    expect(requester.messages.map((m) => requester.json(m).requestId)).toEqual([uploadedId]);
+    expect(requester.messages.map((m) => JSON.parse((requester.json(m) as { payload: string }).payload).requestId)).toEqual([uploadedId]);
   });
 });

@@ -11,7 +11,7 @@ import { encodeGeohash, geohashNeighbours } from '../../agent/requests/index.js'
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, type AuditEntry, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { decisionFor, makeRequest, newOwner, type Notice } from '../helpers/protocol.js';
+import { decisionFor, makeRequest, newOwner, newRequester, REQUESTER, signedRequest, type Notice, type TestRequester } from '../helpers/protocol.js';
 import { lastSeq, refusalsAfter, requestState, ringUntilTriggered, settle, tableLookup } from '../helpers/requests.js';
 
 const D = 'doorbell/testdoor';
@@ -46,7 +46,8 @@ class Rig {
   }
 
   async send(payload: Payload, topic = `${D}/request`): Promise<void> {
-    const body = Buffer.isBuffer(payload) ? payload : typeof payload === 'string' ? payload : JSON.stringify(payload);
+    // Objects are request payloads, signed as a requester would; strings and buffers go out as they are.
+    const body = Buffer.isBuffer(payload) ? payload : typeof payload === 'string' ? payload : signedRequest(payload);
     const from = topic.includes('/owner/') ? this.owner : this.requester;
     await from.client.publishAsync(topic, body, { qos: 1 });
   }
@@ -79,9 +80,9 @@ class Rig {
     return makeRequest({ uploadUrl: this.receiver.url('/put/evidence?X-Sig=1'), ...overrides });
   }
 
-  async pending(overrides: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  async pending(overrides: Record<string, unknown> = {}, by?: TestRequester): Promise<Record<string, unknown>> {
     const request = this.request(overrides);
-    await this.send(request);
+    await this.send(by ? signedRequest(request, by) : request);
     await this.owner.waitFor((m) => m.topic === `${D}/owner/inbox/${String(request.id)}` && m.payload.length > 0);
     return request;
   }
@@ -102,7 +103,7 @@ describe('invalid requests (switches on: only the rule under test stands between
     await rig.start({
       device: { location: HOME },
       requests: { allowInsecureUploads: true, allowPrivateDestinations: true, maxPendingPerRequester: 2, maxPending: 4 },
-      policy: { deny: { kinds: ['neighbor'], withoutCaseNumber: true } },
+      policy: { deny: { kinds: ['neighbor'], withoutCaseNumber: true }, requirePublicRequests: false },
     });
     await ringUntilTriggered(rig.t);
   }, 60_000);
@@ -118,11 +119,10 @@ describe('invalid requests (switches on: only the rule under test stands between
         rig.request({ id: '../etc/passwd' }),
         rig.request({ window: { from: '2026-11-22T14:00:00Z', to: ago(0) } }),
         rig.request({ upload: { url: 42, expiresAt: ahead(HOUR) } }),
-        rig.request({ replyTo: 'requesters/#' }),
         { ...rig.request(), reason: undefined },
         { ...valid, window: { from: (valid.window as { from: string }).from } },
       ],
-      { schema: 8 },
+      { schema: 7 },
     );
     expect(entries.every((e) => e.topic === `${D}/request`)).toBe(true);
   });
@@ -133,10 +133,14 @@ describe('invalid requests (switches on: only the rule under test stands between
         '{"v":1,"id":',
         '[1,2,3]',
         Buffer.from([0x7b, 0xff, 0xfe, 0x7d]),
-        rig.request({ v: 2 }),
+        rig.request({ v: 1 }),
         rig.request({ reason: 'x'.repeat(64 * 1024) }),
+        // Protocol v1: the bare request, signed by nobody.
+        JSON.stringify(rig.request({ v: 1 })),
+        // A valid signature, but over another payload.
+        JSON.stringify({ ...JSON.parse(signedRequest(rig.request())), sig: JSON.parse(signedRequest(rig.request())).sig }),
       ],
-      { 'not-json': 1, 'not-object': 1, 'not-utf8': 1, 'bad-version': 1, 'too-large': 1 },
+      { 'not-json': 1, 'not-object': 1, 'not-utf8': 1, 'bad-version': 1, 'too-large': 1, unsigned: 1, 'bad-signature': 1 },
     );
   });
 
@@ -216,39 +220,59 @@ describe('invalid requests (switches on: only the rule under test stands between
     expect(entry!.detail).toMatch(/case number/);
   });
 
-  it('refuses a replyTo under the doorbell topic prefix (receipts only go to the requester)', async () => {
+  it('refuses every replyTo outside requesters/{keyId}: the doorbell’s own topics, other systems’, hostile names', async () => {
+    const mine = `requesters/${REQUESTER.keyId}`;
     await rig.expectRefused(
-      [rig.request({ replyTo: `${D}/owner/decision` }), rig.request({ replyTo: 'doorbell/otherdoor/request' })],
-      { 'bad-reply-to': 2 },
+      [
+        rig.request({ replyTo: `${D}/owner/decision` }),
+        rig.request({ replyTo: 'doorbell/otherdoor/request' }),
+        rig.request({ replyTo: 'zigbee2mqtt/bridge/request/permit_join' }),
+        rig.request({ replyTo: 'homeassistant/lock/front/config' }),
+        rig.request({ replyTo: '$SYS/broker/log' }),
+        rig.request({ replyTo: `${mine}/${Array.from({ length: 101 }, (_, i) => `l${i}`).join('/')}` }),
+        rig.request({ replyTo: `${mine}/re\u0007ceipts` }),
+      ],
+      { 'bad-reply-to': 7 },
     );
   });
 
-  it('ignores a repeated id from the same requester and refuses the id from another requester', async () => {
-    const request = await rig.pending({ requester: { name: 'Repeat PD', kind: 'police', caseNumber: '9' } });
+  it('ignores a repeated id from the same key; another key cannot squat an id (protocol v1 answered id-in-use)', async () => {
+    const police = newRequester();
+    const squatter = newRequester();
+    const id = `${police.keyId}.case-9`;
     const since = lastSeq(rig.t);
-    await rig.send(request);
-    await rig.send({ ...request, requester: { name: 'Impostor PD', kind: 'police', caseNumber: '9' } });
-    expect(await refusalsAfter(rig.t, since, 2)).toEqual({ duplicate: 1, 'id-in-use': 1 });
+    // The squatter signs first, with the police key's id: refused, so the id stays free.
+    await rig.send(signedRequest(makeRequest({ by: squatter, id, uploadUrl: rig.receiver.url('/put/evidence?X-Sig=1') }), squatter));
+    expect(await refusalsAfter(rig.t, since, 1)).toEqual({ 'id-not-in-namespace': 1 });
+    const request = rig.request({ by: police, id, requester: { name: 'Repeat PD', kind: 'police', caseNumber: '9' } });
+    await rig.send(signedRequest(request, police));
+    await rig.owner.waitFor((m) => m.topic === `${D}/owner/inbox/${id}` && m.payload.length > 0);
+    const again = lastSeq(rig.t);
+    await rig.send(signedRequest(request, police));
+    expect(await refusalsAfter(rig.t, again, 1)).toEqual({ duplicate: 1 });
     await settle();
-    const inbox = rig.owner.messages.filter((m) => m.topic === `${D}/owner/inbox/${String(request.id)}`);
+    const inbox = rig.owner.messages.filter((m) => m.topic === `${D}/owner/inbox/${id}`);
     expect(inbox).toHaveLength(1);
-    expect(requestState(rig.t, String(request.id))).toBe('pending');
+    expect(rig.owner.json(inbox[0]!)).toMatchObject({ requester: { name: 'Repeat PD', keyId: police.keyId, fingerprint: expect.stringMatching(/^[0-9a-f]{4}( [0-9a-f]{4}){3}$/) } });
+    expect(requestState(rig.t, id)).toBe('pending');
     expect(rig.receiver.requests).toHaveLength(0);
   });
 
-  it('refuses a requester over requests.maxPendingPerRequester, then the device over requests.maxPending', async () => {
-    const name = 'Busy PD';
-    const first = await rig.pending({ requester: { name, kind: 'police', caseNumber: '1' } });
-    const second = await rig.pending({ requester: { name, kind: 'police', caseNumber: '2' } });
-    let [entry] = await rig.expectRefused([rig.request({ requester: { name, kind: 'police', caseNumber: '3' } })], { 'rate-limited': 1 });
+  it('counts requests.maxPendingPerRequester per key, whatever names it claims, then the device over requests.maxPending', async () => {
+    const busy = newRequester();
+    const first = await rig.pending({ by: busy, requester: { name: 'Busy PD', kind: 'police', caseNumber: '1' } }, busy);
+    const second = await rig.pending({ by: busy, requester: { name: 'Another name', kind: 'police', caseNumber: '2' } }, busy);
+    let [entry] = await rig.expectRefused([signedRequest(rig.request({ by: busy, requester: { name: 'A third name', kind: 'police', caseNumber: '3' } }), busy)], { 'rate-limited': 1 });
     expect(entry!.detail).toMatch(/requester already has 2 pending/);
 
     const { pendingRequests } = (await rig.t.control('status')) as { pendingRequests: string[] };
     expect(pendingRequests).toEqual(expect.arrayContaining([first.id, second.id]));
     for (let n = pendingRequests.length; n < 4; n++) {
-      await rig.pending({ requester: { name: `Fill ${n}`, kind: 'insurer', caseNumber: String(n) } });
+      const filler = newRequester();
+      await rig.pending({ by: filler, requester: { name: `Fill ${n}`, kind: 'insurer', caseNumber: String(n) } }, filler);
     }
-    [entry] = await rig.expectRefused([rig.request({ requester: { name: 'Fresh PD', kind: 'police', caseNumber: '4' } })], { 'rate-limited': 1 });
+    const fresh = newRequester();
+    [entry] = await rig.expectRefused([signedRequest(rig.request({ by: fresh, requester: { name: 'Fresh PD', kind: 'police', caseNumber: '4' } }), fresh)], { 'rate-limited': 1 });
     expect(entry!.detail).toMatch(/device already has 4 pending/);
   });
 

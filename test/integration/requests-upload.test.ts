@@ -19,7 +19,7 @@ import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { ChildAgent } from '../helpers/child-agent.js';
 import { TestMosquitto } from '../helpers/mosquitto.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { decisionFor, makeRequest, newOwner, type Notice } from '../helpers/protocol.js';
+import { decisionFor, makeRequest, signedRequest, newOwner, type Notice } from '../helpers/protocol.js';
 import { auditOf, holdsOf, lastSeq, refusalsAfter, requestState, ringUntilTriggered, settle } from '../helpers/requests.js';
 
 const run = promisify(execFile);
@@ -37,7 +37,7 @@ describe('uploads over Mosquitto', () => {
     await mosquitto.start();
     t = await startTestAgent({
       mqtt: { url: mosquitto.url },
-      requests: { allowInsecureUploads: true, allowPrivateDestinations: true, maxPendingPerRequester: 20 },
+      requests: { allowInsecureUploads: true, allowPrivateDestinations: true, maxPendingPerRequester: 20, maxPendingUnknown: 20 },
     });
     await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
     owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
@@ -61,7 +61,7 @@ describe('uploads over Mosquitto', () => {
 
   async function pending(uploadUrl: string): Promise<Notice> {
     const request = makeRequest({ uploadUrl });
-    await owner.client.publishAsync(`${D}/request`, JSON.stringify(request), { qos: 1 });
+    await owner.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
     const m = await owner.waitFor((x) => x.topic === `${D}/owner/inbox/${String(request.id)}` && x.payload.length > 0);
     return owner.json(m) as unknown as Notice;
   }
@@ -229,7 +229,7 @@ describe('an upload cut off by a killed agent (child process)', () => {
     owner = await Recorder.connect(agent.brokerUrl, [`${C}/owner/inbox/+`, `${C}/request/+/status`]);
     const request = makeRequest({ uploadUrl: receiver.url('/put/crash?X-Sig=1') });
     const id = String(request.id);
-    await owner.client.publishAsync(`${C}/request`, JSON.stringify(request), { qos: 1 });
+    await owner.client.publishAsync(`${C}/request`, signedRequest(request), { qos: 1 });
     const notice = owner.json(await owner.waitFor((m) => m.topic === `${C}/owner/inbox/${id}` && m.payload.length > 0)) as unknown as Notice;
     await owner.client.publishAsync(`${C}/owner/decision`, decisionFor(key, 'childdoor', notice, 'approve'), { qos: 1 });
 

@@ -26,8 +26,9 @@ const row = {
   id: 'rfa-1',
   receivedAt: T0,
   urlSha256: 'a'.repeat(64),
+  trust: { keyId: '0123456789abcdef', fingerprint: '0123 4567 89ab cdef', trusted: false },
   request: {
-    v: 1,
+    v: 2,
     id: 'rfa-1',
     requester: { name: 'Ünïcödé PD — ☃', kind: 'police', caseNumber: '24-118' },
     reason: '☃'.repeat(2000),

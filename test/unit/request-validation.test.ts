@@ -5,17 +5,18 @@ import { validateRequest, type ValidationContext } from '../../agent/requests/re
 
 const NOW = Date.parse('2026-11-22T15:00:00.000Z');
 const URL_TEXT = 'https://evidence.example/put/abc?X-Sig=xyz';
+const KEY_ID = '0123456789abcdef';
 
 function baseRequest(): Record<string, any> {
   return {
-    v: 1,
-    id: 'rfa-2026-0042',
+    v: 2,
+    id: `${KEY_ID}.rfa-2026-0042`,
     requester: { name: 'Springfield PD', kind: 'police', contact: 'records@spd.example', caseNumber: '24-118' },
     reason: 'Package theft on Elm St',
     window: { from: '2026-11-22T14:00:00.000Z', to: '2026-11-22T14:30:00.000Z' },
     area: { lat: 39.7817, lon: -89.6501, radiusM: 400 },
     upload: { url: URL_TEXT, expiresAt: '2026-11-29T00:00:00.000Z' },
-    replyTo: 'requesters/spd/receipts',
+    replyTo: `requesters/${KEY_ID}/receipts`,
     expiresAt: '2026-11-25T00:00:00.000Z',
   };
 }
@@ -27,9 +28,13 @@ function context(overrides: Partial<ValidationContext> = {}): ValidationContext 
     now: NOW,
     topic: 'direct',
     deviceLocation: { lat: 39.7820, lon: -89.6500 },
-    limits: { maxWindowHours: 24, maxPendingPerRequester: 3, maxPending: 20, allowInsecureUploads: false, allowPrivateDestinations: false },
+    limits: { maxWindowHours: 24, maxPendingPerRequester: 3, maxPending: 20, maxPendingUnknown: 5, allowInsecureUploads: false, allowPrivateDestinations: false },
     policy: { all: false, kinds: [], withoutCaseNumber: false },
+    keyId: KEY_ID,
+    trusted: false,
+    deviceBase: 'doorbell/frontdoor',
     pendingFor: () => 0,
+    pendingUnknown: () => 0,
     pendingTotal: () => 0,
     lookup: publicLookup,
     ...overrides,
@@ -59,7 +64,7 @@ describe('validateRequest', () => {
     const result = await validateRequest(raw, context());
     expect(result.ok).toBe(true);
     if (!result.ok) return;
-    expect(result.request.id).toBe('rfa-2026-0042');
+    expect(result.request.id).toBe(`${KEY_ID}.rfa-2026-0042`);
     expect(result.request).not.toHaveProperty('extra');
     expect(result.urlSha256).toBe(createHash('sha256').update(URL_TEXT).digest('hex'));
     expect(result.destination.host).toBe('evidence.example');
@@ -92,11 +97,11 @@ describe('validateRequest', () => {
     });
 
     it('of another version, naming the request when it can', async () => {
-      const request = { ...baseRequest(), v: 2 };
+      const request = { ...baseRequest(), v: 1 };
       expect(await validateRequest(Buffer.from(JSON.stringify(request)), context())).toMatchObject({
         ok: false,
         reason: 'bad-version',
-        requestId: 'rfa-2026-0042',
+        requestId: `${KEY_ID}.rfa-2026-0042`,
         requesterName: 'Springfield PD',
       });
     });
@@ -117,11 +122,48 @@ describe('validateRequest', () => {
       ['a missing upload', (r) => delete r.upload],
       ['a radius of zero', (r) => (r.area.radiusM = 0)],
       ['a latitude out of range', (r) => (r.area.lat = 91)],
-      ['a replyTo with a wildcard', (r) => (r.replyTo = 'requesters/#')],
       ['a reason that is not a string', (r) => (r.reason = 42)],
     ])('%s', async (_what, edit) => {
       expect(await reasonFor(edit)).toBe('schema');
     });
+  });
+
+  // Each of these jammed the ordered outbox of protocol v1 or reached another system's topic.
+  describe('refuses a replyTo outside requesters/{the signing keyId}', () => {
+    it.each([
+      ['a Zigbee2MQTT command', 'zigbee2mqtt/bridge/request/permit_join'],
+      ['a Home Assistant discovery topic', 'homeassistant/binary_sensor/x/config'],
+      ['a broker system topic', '$SYS/broker/clients'],
+      ['another requester’s topic', 'requesters/fedcba9876543210/receipts'],
+      ['a wildcard', `requesters/${KEY_ID}/#`],
+      ['more than 100 levels', `requesters/${KEY_ID}/${Array.from({ length: 101 }, () => 'a').join('/')}`],
+      ['a control character', `requesters/${KEY_ID}/re\u0001ceipts`],
+      ['an empty level', `requesters/${KEY_ID}//receipts`],
+      ['over 200 characters', `requesters/${KEY_ID}/${'a'.repeat(200)}`],
+    ])('%s', async (_what, replyTo) => {
+      expect(await reasonFor((r) => (r.replyTo = replyTo))).toBe('bad-reply-to');
+    });
+
+    it('accepts its own topic and levels below it', async () => {
+      expect(await accepted((r) => (r.replyTo = `requesters/${KEY_ID}`))).toBe(true);
+      expect(await accepted((r) => (r.replyTo = `requesters/${KEY_ID}/case-24.118/receipts`))).toBe(true);
+    });
+  });
+
+  it('refuses an id outside the signing key’s namespace', async () => {
+    expect(await reasonFor((r) => (r.id = 'rfa-2026-0042'))).toBe('id-not-in-namespace');
+    expect(await reasonFor((r) => (r.id = 'fedcba9876543210.rfa-2026-0042'))).toBe('id-not-in-namespace');
+  });
+
+  it('refuses a direct request naming another device', async () => {
+    expect(await reasonFor((r) => (r.to = 'doorbell/backdoor'))).toBe('wrong-device');
+    expect(await accepted((r) => (r.to = 'doorbell/frontdoor'))).toBe(true);
+  });
+
+  it('gives unknown keys together only maxPendingUnknown, while a trusted key still fits', async () => {
+    const full = { pendingUnknown: () => 5, pendingTotal: () => 5 };
+    expect(await reasonFor(unchanged, context(full))).toBe('rate-limited');
+    expect(await accepted(unchanged, context({ ...full, trusted: true }))).toBe(true);
   });
 
   describe('refuses bad times', () => {
@@ -215,10 +257,10 @@ describe('validateRequest', () => {
   });
 
   describe('rate limits', () => {
-    it('refuses a requester with maxPendingPerRequester pending', async () => {
-      const pendingFor = vi.fn((name: string) => (name === 'Springfield PD' ? 3 : 0));
-      expect(await reasonFor(unchanged, context({ pendingFor }))).toBe('rate-limited');
-      expect(pendingFor).toHaveBeenCalledWith('Springfield PD');
+    it('refuses a requester key with maxPendingPerRequester pending, whatever name it claims', async () => {
+      const pendingFor = vi.fn((keyId: string) => (keyId === KEY_ID ? 3 : 0));
+      expect(await reasonFor((r) => (r.requester.name = 'A brand new name'), context({ pendingFor }))).toBe('rate-limited');
+      expect(pendingFor).toHaveBeenCalledWith(KEY_ID);
       expect(await accepted(unchanged, context({ pendingFor: () => 2 }))).toBe(true);
     });
 

@@ -1,5 +1,6 @@
 /** An owner for benchmarks and chaos: a key enrolled with `doorbell owner add`, and signed decisions. */
 import { b64urlEncode, generateOwnerKey, makeDecisionPayload, signDecision, type OwnerKeyPair } from '../../../agent/owner/index.js';
+import { REQUEST_DOMAIN, signEnvelope } from '../../../agent/requests/index.js';
 import { runCli } from './agent-process.js';
 
 export interface NoticeLike {
@@ -36,18 +37,32 @@ export class Owner {
   }
 }
 
-/** A request as a requester sends it (PROTOCOL.md "Request"), asking for the last `windowMs`. */
+/** The requester of benchmarks and chaos runs: one key, its ids and its receipt topic. */
+export const REQUESTER: OwnerKeyPair = generateOwnerKey();
+export const RECEIPT_TOPIC = `requesters/${REQUESTER.keyId}/receipts`;
+
+/** A request id in the requester key's namespace (docs/protocol.md "Request"). */
+export function requestId(name: string): string {
+  return `${REQUESTER.keyId}.${name}`;
+}
+
+/** The message a requester publishes: the payload's exact text, signed by its key. */
+export function signRequest(request: unknown): string {
+  return JSON.stringify({ v: 2, ...signEnvelope(REQUEST_DOMAIN, REQUESTER.privateKey, REQUESTER.publicKeyRaw, JSON.stringify(request)) });
+}
+
+/** A request payload (docs/protocol.md "Request"), asking for the last `windowMs`; `id` from requestId(). */
 export function makeRequest(id: string, uploadUrl: string, windowMs: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const now = Date.now();
   const iso = (ms: number): string => new Date(ms).toISOString();
   return {
-    v: 1,
+    v: 2,
     id,
     requester: { name: 'Bench PD', kind: 'police', contact: 'records@bench.example', caseNumber: 'B-1' },
     reason: 'benchmark',
     window: { from: iso(now - windowMs), to: iso(now - 1) },
     upload: { url: uploadUrl, expiresAt: iso(now + 3 * 3600_000) },
-    replyTo: 'requesters/bench/receipts',
+    replyTo: RECEIPT_TOPIC,
     expiresAt: iso(now + 2 * 3600_000),
     ...extra,
   };
