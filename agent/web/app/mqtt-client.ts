@@ -8,6 +8,8 @@ export interface BrokerSettings {
   url: string;
   username?: string;
   password?: string;
+  /** A key-authenticated login signs the client id, so such a caller chooses it. */
+  clientId?: string;
 }
 
 export interface BrokerConnectionHandlers {
@@ -38,7 +40,7 @@ export class BrokerConnection {
   start(): void {
     this.on.state('connecting', this.settings.url);
     const client = mqtt.connect(this.settings.url, {
-      clientId: `owner-app-${b64urlEncode(randomBytes(9))}`,
+      clientId: this.settings.clientId ?? `owner-app-${b64urlEncode(randomBytes(9))}`,
       clean: true,
       reconnectPeriod: RECONNECT_MS,
       connectTimeout: 10_000,

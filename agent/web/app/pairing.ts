@@ -20,8 +20,8 @@ import {
   type PhoneSession,
   type ResultMessage,
 } from '../../pairing/protocol.js';
-import { randomBytes, type Bytes } from './encoding.js';
-import { generateOwnerKeys, ownerKey, type StoredOwnerKeys } from './keys.js';
+import { randomBytes, utf8, type Bytes } from './encoding.js';
+import { generateOwnerKeys, ownerKey, type OwnerKey, type StoredOwnerKeys } from './keys.js';
 import { BrokerConnection, type BrokerSettings } from './mqtt-client.js';
 
 export { formatCode, isValidOwnerName, normalizeCode };
@@ -71,8 +71,10 @@ export async function pairWithDoorbell(target: PairingTarget, code: string, name
   onKey(signer.keyId);
   const offer = { name, signingKey: signer.publicKeyRaw, sealingRecipient: keys.sealingRecipient };
   const inbox = new ReplyInbox();
+  // The reply topics are readable only by this key: log in with it, unless the owner set broker credentials.
+  const broker = target.broker.username ? target.broker : { url: target.broker.url, ...(await keyLogin(signer)) };
   const connection = new BrokerConnection(
-    target.broker,
+    broker,
     [pairingReplyTopic(target.prefix, target.deviceId, signer.keyId, 'answer'), pairingReplyTopic(target.prefix, target.deviceId, signer.keyId, 'result')],
     { message: (_topic, payload) => inbox.deliver(payload), state: () => undefined, session: () => undefined },
   );
@@ -117,6 +119,24 @@ export async function pairWithDoorbell(target: PairingTarget, code: string, name
   } finally {
     await connection.stop();
   }
+}
+
+/**
+ * A key-authenticated broker login (protocol.md "Broker access"): username = base64url of the raw
+ * Ed25519 key; password = `<t>.<sig>`, the signature over `doorbell-broker-auth/v2` 0x00 username
+ * 0x00 client id 0x00 t. Valid for 5 minutes, far longer than a pairing takes.
+ */
+async function keyLogin(signer: OwnerKey): Promise<{ username: string; password: string; clientId: string }> {
+  const username = b64url(signer.publicKeyRaw);
+  const clientId = `owner-pair-${b64url(randomBytes(9))}`;
+  const t = String(Math.floor(Date.now() / 1000));
+  const signed = nulJoined(['doorbell-broker-auth/v2', username, clientId, t]);
+  return { username, clientId, password: `${t}.${b64url(await signer.sign(signed))}` };
+}
+
+/** The UTF-8 strings joined by 0x00 bytes. */
+function nulJoined(parts: string[]): Bytes {
+  return utf8(parts.join('\u0000'));
 }
 
 /** Pairing replies as they arrive, for whoever waits for a matching one. */
