@@ -5,7 +5,7 @@
  * is audited, and a headless install pairs once with its setup code.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,7 +75,9 @@ beforeAll(async () => {
   const starting = agent.start();
   await broker;
   brokerUrl = `mqtt://127.0.0.1:${embedded.port}`;
-  spy = await connectAsync(brokerUrl, { clientId: 'spy' });
+  // The strongest reader there is: the broker's operator (the device's own login, once the embedded broker has one).
+  const secret = join(dir, 'data', 'broker-secret');
+  spy = await connectAsync(brokerUrl, { clientId: 'spy', ...(existsSync(secret) ? { username: 'device', password: readFileSync(secret, 'utf8').trim() } : {}) });
   spy.on('message', (topic, payload) => seen.push({ topic, payload }));
   await spy.subscribeAsync('#', { qos: 1 });
   await starting;
@@ -104,7 +106,12 @@ async function phoneKeys(): Promise<PhoneKeys> {
 
 /** A phone speaking the exchange over MQTT, retrying its hello as the app does when one goes unanswered. */
 async function pairOverMqtt(keys: PhoneKeys, code: string, name: string, attempts = 20): Promise<{ outcome?: string; refused?: string }> {
-  const client = await connectAsync(brokerUrl, { clientId: `phone-${keys.keyId}` });
+  // A key-authenticated client (protocol.md "Broker access"): the only kind that may read its reply topics.
+  const clientId = `phone-${keys.keyId}`;
+  const username = b64url(keys.signingKey);
+  const t = String(Math.floor(Date.now() / 1000));
+  const sig = ed25519.sign(new TextEncoder().encode(['doorbell-broker-auth/v2', username, clientId, t].join('\u0000')), keys.secretKey);
+  const client = await connectAsync(brokerUrl, { clientId, username, password: `${t}.${b64url(sig)}` });
   const replies: { topic: string; message: ReturnType<typeof parseMessage> }[] = [];
   client.on('message', (topic, payload) => replies.push({ topic, message: parseMessage(payload) }));
   await client.subscribeAsync(pairingReplyTopic(PREFIX, DEVICE, keys.keyId, 'answer').replace(/answer$/, '#'), { qos: 1 });
