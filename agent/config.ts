@@ -230,6 +230,8 @@ export const configSchema = z.strictObject({
         .strictObject({
           maxAttempts: z.number().int().min(1).max(100).default(8),
           timeoutSeconds: z.number().min(5).max(24 * 3600).default(1800),
+          stallSeconds: z.number().min(1).max(3600).default(60),
+          concurrency: z.number().int().min(1).max(16).default(3),
           maxBytes: bytes.default(2 * 1024 ** 3),
         })
         .prefault({}),

@@ -346,7 +346,11 @@ export class Agent extends EventEmitter<AgentEvents> {
         sim: (args) => this.simulate(gpio, String(args.what)),
         pair: () => this.openPairing(pairing),
         'owner-add': (args) => enrollment.enroll(String(args.name), String(args.publicKey), String(args.sealingRecipient), 'cli'),
-        'owner-revoke': (args) => enrollment.revoke(String(args.keyId)),
+        'owner-revoke': (args) => {
+          const key = enrollment.revoke(String(args.keyId));
+          requests.keyRevoked(key.keyId);
+          return key;
+        },
         status: () => ({
           camera: capture.health(),
           storage: store.usage(),

@@ -125,11 +125,19 @@ export class MqttLink {
     void this.flushOutbox();
   }
 
-  /** Best effort, for messages superseded by the next one (state, snapshot): dropped while offline. */
-  async publishLatest(topic: string, payload: Buffer | string, opts: { qos?: 0 | 1; retain?: boolean } = {}): Promise<void> {
+  /**
+   * Best effort, for messages superseded by the next one (state, snapshot, progress): dropped while
+   * offline, and with `afterReliable` also while reliable messages still wait, so it never overtakes them.
+   */
+  async publishLatest(
+    topic: string,
+    payload: Buffer | string,
+    opts: { qos?: 0 | 1; retain?: boolean; afterReliable?: boolean } = {},
+  ): Promise<void> {
     assertPublishable(topic);
     const client = this.client;
     if (!client?.connected) return;
+    if (opts.afterReliable && this.deps.outbox.pending() > 0) return;
     await publishOnce(client, topic, toBuffer(payload), { qos: opts.qos ?? 1, retain: opts.retain ?? false });
   }
 

@@ -31,7 +31,7 @@ export interface DecisionPayload {
   v: 1;
   device: string;
   requestId: string;
-  decision: 'approve' | 'deny';
+  decision: 'approve' | 'deny' | 'cancel';
   clips: DecisionClip[];
   urlSha256: string;
   issuedAt: string;
@@ -49,6 +49,7 @@ export type DecisionRefusal =
   | 'wrong-device'
   | 'unknown-request'
   | 'request-not-pending'
+  | 'request-not-approved'
   | 'issued-in-future'
   | 'expired'
   | 'lifetime-too-long'
@@ -86,7 +87,7 @@ const payloadSchema = z.object({
   v: z.literal(1),
   device: id,
   requestId: id,
-  decision: z.enum(['approve', 'deny']),
+  decision: z.enum(['approve', 'deny', 'cancel']),
   clips: z.array(z.object({ id, sha256: sha256Hex })),
   urlSha256: sha256Hex,
   issuedAt: time,
@@ -139,7 +140,10 @@ export function verifyDecision(envelope: DecisionEnvelope, ctx: DecisionContext)
   if (d.device !== ctx.deviceId) return refuse('wrong-device');
   const request = ctx.request(d.requestId);
   if (!request) return refuse('unknown-request');
-  if (request.state !== 'pending') return refuse('request-not-pending');
+  // A cancel stops an approved upload; approve and deny answer a pending request.
+  if (d.decision === 'cancel') {
+    if (request.state !== 'approved' && request.state !== 'uploading') return refuse('request-not-approved');
+  } else if (request.state !== 'pending') return refuse('request-not-pending');
 
   // 3. fresh
   const issuedAt = parseIso(d.issuedAt);
@@ -153,7 +157,7 @@ export function verifyDecision(envelope: DecisionEnvelope, ctx: DecisionContext)
   if (ctx.nonceSeen(d.nonce)) return refuse('replayed-nonce');
 
   // 5. bound to these clips and this destination
-  if (d.decision === 'deny') return d.clips.length > 0 ? refuse('deny-with-clips') : { ok: true, decision: d };
+  if (d.decision !== 'approve') return d.clips.length > 0 ? refuse('deny-with-clips') : { ok: true, decision: d };
   if (d.clips.length === 0) return refuse('no-clips');
   const held = new Map(request.clips.map((c) => [c.id, c.sha256]));
   const approved = new Set<string>();
@@ -190,7 +194,7 @@ export function signDecision(privateKey: KeyObject, keyId: string, payload: Deci
 export interface DecisionDraft {
   device: string;
   requestId: string;
-  decision: 'approve' | 'deny';
+  decision: 'approve' | 'deny' | 'cancel';
   clips?: DecisionClip[];
   urlSha256: string;
   now?: number;

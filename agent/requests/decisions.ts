@@ -13,6 +13,8 @@ export class DecisionHandler {
     private readonly table: RequestTable,
     private readonly lifecycle: RequestLifecycle,
     private readonly approved: () => void,
+    /** Stops an approved upload; false if it was no longer approved or uploading. */
+    private readonly cancelUpload: (requestId: string, detail: string) => boolean,
   ) {}
 
   handle(topic: string, payload: Buffer): void {
@@ -51,6 +53,11 @@ export class DecisionHandler {
     const keyId = parsed.envelope.keyId;
     if (!nonces.remember(d.nonce, parseIso(d.expiresAt))) {
       audit.appendRefusal(topic, 'replayed-nonce', { keyId, requestId: d.requestId });
+      return;
+    }
+    if (d.decision === 'cancel') {
+      audit.append('decision', { requestId: d.requestId, decision: 'cancel', keyId });
+      this.cancelUpload(d.requestId, `cancelled by the owner (${keyId})`);
       return;
     }
     if (d.decision === 'deny') {

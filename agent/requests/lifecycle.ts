@@ -9,7 +9,7 @@ import type { RequestRow, RequestState, RequestTable } from './request-table.js'
 
 const STATUS_RETENTION_MS = 7 * 24 * 3600_000;
 
-export type TerminalState = 'denied' | 'expired' | 'failed' | 'uploaded';
+export type TerminalState = 'denied' | 'expired' | 'failed' | 'uploaded' | 'cancelled';
 
 export class RequestLifecycle {
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -88,9 +88,10 @@ export class RequestLifecycle {
       ...(opts.progress ? { progress: opts.progress } : {}),
     });
     const topic = this.deps.topics.status(id);
-    // Progress is superseded by the next message; state changes must survive an outage.
+    // Progress is superseded by the next message; state changes must survive an outage. Progress
+    // waits behind queued state changes: `uploading` never reaches the owner before `approved`.
     if (opts.latest) {
-      this.deps.mqtt.publishLatest(topic, status, { retain: true }).catch((err: Error) =>
+      this.deps.mqtt.publishLatest(topic, status, { retain: true, afterReliable: true }).catch((err: Error) =>
         this.deps.log.debug('progress status not sent', { error: err.message }),
       );
     } else this.deps.mqtt.publishReliable(topic, status, { retain: true });

@@ -21,7 +21,7 @@ export interface ClipAccess {
 export interface Messaging {
   subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<void>;
   publishReliable(topic: string, payload: Buffer | string, opts?: { retain?: boolean }): void;
-  publishLatest(topic: string, payload: Buffer | string, opts?: { qos?: 0 | 1; retain?: boolean }): Promise<void>;
+  publishLatest(topic: string, payload: Buffer | string, opts?: { qos?: 0 | 1; retain?: boolean; afterReliable?: boolean }): Promise<void>;
 }
 
 export interface RequestServiceDeps {

@@ -12,9 +12,10 @@ export type RequestState =
   | 'uploaded'
   | 'failed'
   | 'denied'
-  | 'expired';
+  | 'expired'
+  | 'cancelled';
 
-export const TERMINAL_STATES: ReadonlySet<string> = new Set(['rejected', 'no-footage', 'uploaded', 'failed', 'denied', 'expired']);
+export const TERMINAL_STATES: ReadonlySet<string> = new Set(['rejected', 'no-footage', 'uploaded', 'failed', 'denied', 'expired', 'cancelled']);
 
 /** Who signed a request and who vouches for the key, as the owner's notice shows it. */
 export interface RequestTrust {

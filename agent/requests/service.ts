@@ -45,10 +45,16 @@ export class RequestService extends EventEmitter<{
       : undefined;
     this.intake = new RequestIntake(deps, this.table, this.lifecycle, changed, this.mirror);
     this.mirror?.onSynced(() => this.intake.recheckWaiting());
-    this.decisions = new DecisionHandler(deps, this.table, this.lifecycle, () => {
-      changed();
-      this.uploader.kick();
-    });
+    this.decisions = new DecisionHandler(
+      deps,
+      this.table,
+      this.lifecycle,
+      () => {
+        changed();
+        this.uploader.kick();
+      },
+      (id, detail) => this.uploader.cancel(id, detail),
+    );
     const u = deps.config.requests;
     this.uploader = new Uploader({
       table: this.table,
@@ -60,12 +66,16 @@ export class RequestService extends EventEmitter<{
         allowPrivateDestinations: u.allowPrivateDestinations,
         maxAttempts: u.upload.maxAttempts,
         timeoutSeconds: u.upload.timeoutSeconds,
+        stallSeconds: u.upload.stallSeconds,
+        concurrency: u.upload.concurrency,
         maxBytes: u.upload.maxBytes,
       },
+      keyRevoked: (keyId) => deps.owners.keyStatus(keyId) === 'revoked',
       clock: deps.clock,
       log: deps.log,
       lookup: deps.lookup,
-      onUploading: (row, attempt) => this.lifecycle.publishStatus(row.id, 'uploading', `attempt ${attempt}`, { latest: true }),
+      // Reliable, so it goes out after `approved` (the outbox keeps order); progress only once that queue is empty.
+      onUploading: (row, attempt) => this.lifecycle.publishStatus(row.id, 'uploading', `attempt ${attempt}`),
       onProgress: (row, sent, total) => {
         this.emit('upload-progress', { requestId: row.id, sentBytes: sent, totalBytes: total });
         this.lifecycle.publishStatus(row.id, 'uploading', 'sending', { latest: true, progress: { sentBytes: sent, totalBytes: total } });
@@ -73,6 +83,7 @@ export class RequestService extends EventEmitter<{
       onRetry: (row, detail) => this.lifecycle.publishStatus(row.id, 'uploading', detail),
       onDone: (row, manifestSha256) => this.lifecycle.finishUploaded(row, manifestSha256),
       onFailed: (row, detail) => this.lifecycle.close(row.id, 'failed', detail),
+      onCancelled: (row, detail) => this.lifecycle.close(row.id, 'cancelled', detail),
     });
   }
 
@@ -96,6 +107,13 @@ export class RequestService extends EventEmitter<{
     this.lifecycle.stop();
     this.mirror?.stop();
     await this.uploader.stop();
+  }
+
+  /** An owner key was revoked: the uploads it approved stop (audited as closed, state `cancelled`). */
+  keyRevoked(keyId: string): void {
+    for (const row of [...this.table.inState('approved'), ...this.table.inState('uploading')]) {
+      if (row.approval?.keyId === keyId) this.uploader.cancel(row.id, `cancelled: the approving key ${keyId} was revoked`);
+    }
   }
 
   pendingIds(): string[] {

@@ -12,6 +12,7 @@ import { BundleError } from './bundle.js';
 import { DestinationError, type CheckedDestination } from './destination.js';
 
 const MAX_RESPONSE_BYTES = 64 * 1024;
+const DEFAULT_STALL_MS = 60_000;
 const PROGRESS_INTERVAL_MS = 500;
 const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 5 * 60 * 1000;
@@ -23,13 +24,33 @@ export interface UploadBody {
 
 export interface UploadOptions {
   timeoutMs: number;
+  /** An attempt with no byte moving either way for this long fails (a receiver that hangs); 60 s. */
+  stallMs?: number;
   onProgress?: (sent: number, total: number) => void;
   signal?: AbortSignal;
   /** Paces the progress callback; the system clock unless a test drives it. */
   clock?: Clock;
 }
 
-export type UploadErrorKind = 'timeout' | 'network' | 'aborted' | 'length-mismatch';
+export type UploadErrorKind = 'timeout' | 'stalled' | 'network' | 'certificate' | 'aborted' | 'length-mismatch';
+
+/** TLS verification failures: retrying cannot fix them, so the attempt fails for good at once. */
+const CERTIFICATE_ERRORS = new Set([
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'INVALID_CA',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 export class UploadError extends Error {
   constructor(
@@ -62,16 +83,20 @@ function checkedLookup(dest: CheckedDestination): LookupFunction {
 function asUploadFailure(err: Error): Error {
   if (err instanceof UploadError || err instanceof BundleError) return err;
   const code = (err as NodeJS.ErrnoException).code;
+  if (code && CERTIFICATE_ERRORS.has(code)) {
+    return new UploadError('certificate', `TLS certificate refused (${code}): ${err.message}`, { cause: err });
+  }
   return new UploadError('network', code ? `${code}: ${err.message}` : err.message, { cause: err });
 }
 
 /** Counts the body on its way out: paces progress and proves the exact Content-Length was sent. */
-function progressCounter(total: number, opts: UploadOptions): Transform {
+function progressCounter(total: number, opts: UploadOptions, moved: () => void): Transform {
   const clock = opts.clock ?? systemClock;
   let sent = 0;
   let lastReport = clock.now();
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
+      moved();
       sent += chunk.length;
       if (sent > total) {
         callback(new UploadError('length-mismatch', `bundle is longer than its Content-Length ${total}`));
@@ -121,6 +146,12 @@ export function putBundle(dest: CheckedDestination, body: UploadBody, opts: Uplo
     const timer = setTimeout(() => {
       req?.destroy(new UploadError('timeout', `no complete answer within ${opts.timeoutMs} ms`));
     }, opts.timeoutMs);
+    // Re-armed whenever a chunk goes out or an answer comes in: only a silent connection trips it.
+    const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
+    const stall = setTimeout(() => {
+      req?.destroy(new UploadError('stalled', `no byte moved for ${stallMs / 1000} s`));
+    }, stallMs);
+    const moved = (): void => void stall.refresh();
     const onAbort = (): void => {
       req?.destroy(new UploadError('aborted', 'upload aborted'));
     };
@@ -128,6 +159,7 @@ export function putBundle(dest: CheckedDestination, body: UploadBody, opts: Uplo
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(stall);
       opts.signal?.removeEventListener('abort', onAbort);
       // Stops sending when the server answered early, and closes the clip file being read.
       req?.destroy();
@@ -141,7 +173,9 @@ export function putBundle(dest: CheckedDestination, body: UploadBody, opts: Uplo
     req.on('response', (res: IncomingMessage) => {
       const status = res.statusCode ?? 0;
       let received = 0;
+      moved();
       res.on('data', (chunk: Buffer) => {
+        moved();
         received += chunk.length;
         if (received > MAX_RESPONSE_BYTES) {
           res.destroy();
@@ -155,7 +189,7 @@ export function putBundle(dest: CheckedDestination, body: UploadBody, opts: Uplo
     const source = body.open();
     // Registered before pipeline's own listeners, so a changed clip is reported as itself.
     source.on('error', (err) => finish(err));
-    pipeline(source, progressCounter(body.length, opts), req, (err) => {
+    pipeline(source, progressCounter(body.length, opts, moved), req, (err) => {
       if (err) finish(err);
     });
   });
@@ -169,7 +203,7 @@ export function classifyUploadResult(result: number | Error): UploadOutcome {
     return 'fail';
   }
   if (result instanceof BundleError) return 'fail';
-  if (result instanceof UploadError && result.kind === 'length-mismatch') return 'fail';
+  if (result instanceof UploadError && (result.kind === 'length-mismatch' || result.kind === 'certificate')) return 'fail';
   if (result instanceof DestinationError) return result.reason === 'unresolvable' ? 'retry' : 'fail';
   return 'retry';
 }

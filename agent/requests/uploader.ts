@@ -1,6 +1,7 @@
 /**
- * Sends approved evidence bundles, one at a time, with retries (PROTOCOL.md "Upload"). Its only input
- * is the requests table, so an upload cut off by a crash or reboot simply runs again after restart.
+ * Sends approved evidence bundles with retries (PROTOCOL.md "Upload"), several requests at once so a
+ * receiver that hangs holds up only its own. Its only input is the requests table, so an upload cut
+ * off by a crash or reboot simply runs again after restart.
  */
 import { iso } from '../clock.js';
 import type { Clock } from '../clock.js';
@@ -17,7 +18,17 @@ export interface UploaderDeps {
   clip(id: string): ClipRecord | undefined;
   audit: AuditLog;
   device: { id: string; publicKey: string; sign(message: Buffer): string };
-  limits: { allowInsecureUploads: boolean; allowPrivateDestinations: boolean; maxAttempts: number; timeoutSeconds: number; maxBytes: number };
+  limits: {
+    allowInsecureUploads: boolean;
+    allowPrivateDestinations: boolean;
+    maxAttempts: number;
+    timeoutSeconds: number;
+    stallSeconds: number;
+    concurrency: number;
+    maxBytes: number;
+  };
+  /** Whether an owner key has been revoked: its approvals stop counting, also for uploads under way. */
+  keyRevoked(keyId: string): boolean;
   clock: Clock;
   log: Logger;
   lookup?: LookupFn | undefined;
@@ -27,12 +38,13 @@ export interface UploaderDeps {
   onRetry(row: RequestRow, detail: string, nextAt: number): void;
   onDone(row: RequestRow, manifestSha256: string, bytes: number): void;
   onFailed(row: RequestRow, detail: string): void;
+  onCancelled(row: RequestRow, detail: string): void;
 }
 
 export class Uploader {
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private abort: AbortController | null = null;
+  /** Attempts in flight, by request id: each can be aborted on its own. */
+  private readonly active = new Map<string, { abort: AbortController; done: Promise<void> }>();
   private stopped = true;
 
   constructor(private readonly deps: UploaderDeps) {}
@@ -46,19 +58,49 @@ export class Uploader {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.abort?.abort();
-    await this.running;
+    const running = [...this.active.values()];
+    for (const a of running) a.abort.abort();
+    await Promise.all(running.map((a) => a.done));
   }
 
-  /** Looks for due uploads now (after an approval, at start, or when a retry is due). */
+  /** Starts due uploads now, up to `limits.concurrency` at once (after an approval, at start, when a retry is due). */
   kick(): void {
-    if (this.stopped || this.running) return;
+    if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.running = this.drain().finally(() => {
-      this.running = null;
-      this.scheduleNext();
-    });
+    for (const row of this.due()) {
+      if (this.active.size >= this.deps.limits.concurrency) break;
+      if (!this.active.has(row.id)) this.launch(row);
+    }
+    this.scheduleNext();
+  }
+
+  /**
+   * Stops a request's upload for good (the owner cancelled it, or the approving key was revoked):
+   * an attempt in flight is aborted and no retry follows. False if it was not approved or uploading.
+   */
+  cancel(requestId: string, detail: string): boolean {
+    const row = this.deps.table.get(requestId);
+    if (!row || (row.state !== 'approved' && row.state !== 'uploading')) return false;
+    this.active.get(requestId)?.abort.abort();
+    this.deps.table.unschedule(requestId, this.deps.clock.now());
+    this.deps.onCancelled(row, detail);
+    return true;
+  }
+
+  private launch(row: RequestRow): void {
+    const abort = new AbortController();
+    const done = this.attempt(row, abort.signal)
+      .catch((err: Error) => {
+        // A bug here must not stall every later upload: fail this one loudly.
+        this.deps.log.error('upload attempt crashed', { requestId: row.id, error: err.message });
+        this.finishFailed(row, `internal error: ${err.message}`);
+      })
+      .finally(() => {
+        this.active.delete(row.id);
+        this.kick();
+      });
+    this.active.set(row.id, { abort, done });
   }
 
   private due(): RequestRow[] {
@@ -68,32 +110,24 @@ export class Uploader {
     );
   }
 
-  private async drain(): Promise<void> {
-    for (let rows = this.due(); rows.length && !this.stopped; rows = this.due()) {
-      for (const row of rows) {
-        if (this.stopped) return;
-        await this.attempt(row).catch((err: Error) => {
-          // A bug here must not stall every later upload: fail this one loudly.
-          this.deps.log.error('upload attempt crashed', { requestId: row.id, error: err.message });
-          this.finishFailed(row, `internal error: ${err.message}`);
-        });
-      }
-    }
-  }
-
   private scheduleNext(): void {
     if (this.stopped) return;
-    const waiting = [...this.deps.table.inState('approved'), ...this.deps.table.inState('uploading')];
+    const waiting = [...this.deps.table.inState('approved'), ...this.deps.table.inState('uploading')].filter((r) => !this.active.has(r.id));
     const next = Math.min(...waiting.map((r) => r.nextAttemptAt ?? 0));
     if (!Number.isFinite(next)) return;
     const delay = Math.max(0, next - this.deps.clock.now());
     this.timer = setTimeout(() => this.kick(), Math.min(delay, 2 ** 31 - 1));
   }
 
-  private async attempt(row: RequestRow): Promise<void> {
+  private async attempt(row: RequestRow, signal: AbortSignal): Promise<void> {
     const { table, audit, clock, limits } = this.deps;
     const now = clock.now();
     if (now >= row.uploadExpiresAt) return this.finishFailed(row, 'the upload URL expired before the upload succeeded');
+    // Revoked while the agent was down, or before this retry: the approval no longer counts.
+    if (row.approval && this.deps.keyRevoked(row.approval.keyId)) {
+      this.cancel(row.id, `cancelled: the approving key ${row.approval.keyId} was revoked`);
+      return;
+    }
     const attempt = row.attempts + 1;
     table.setState(row.id, 'uploading', `attempt ${attempt}`, now);
     table.schedule(row.id, attempt, now, now);
@@ -134,12 +168,13 @@ export class Uploader {
       if (bundle.length > limits.maxBytes) {
         return this.finishFailed(row, `bundle of ${bundle.length} bytes is over requests.upload.maxBytes (${limits.maxBytes})`);
       }
-      this.abort = new AbortController();
       const { status } = await putBundle(dest, bundle, {
         timeoutMs: limits.timeoutSeconds * 1000,
-        signal: this.abort.signal,
+        stallMs: limits.stallSeconds * 1000,
+        signal,
         onProgress: (sent, total) => this.deps.onProgress(row, sent, total),
       });
+      if (signal.aborted) return; // cancelled or stopping as the answer came in: decided elsewhere
       outcome = classifyUploadResult(status);
       detail = `HTTP ${status}`;
       if (outcome === 'done') {
@@ -148,7 +183,8 @@ export class Uploader {
         return;
       }
     } catch (err) {
-      if (this.stopped) return; // The agent is stopping: the row stays 'uploading' and resumes at next start.
+      // Stopping: the row stays 'uploading' and resumes at next start. Cancelled: already closed.
+      if (this.stopped || signal.aborted) return;
       if (err instanceof DestinationError) {
         outcome = err.reason === 'unresolvable' ? 'retry' : 'fail';
         detail = `destination refused: ${err.message}`;
@@ -159,8 +195,6 @@ export class Uploader {
         outcome = classifyUploadResult(err);
         detail = err.message;
       } else throw err;
-    } finally {
-      this.abort = null;
     }
     audit.append('upload-result', { requestId: row.id, attempt, ok: false, outcome, detail });
     if (outcome === 'fail') return this.finishFailed(row, detail);

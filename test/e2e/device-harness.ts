@@ -244,6 +244,7 @@ export class DeviceHarness {
     const d = verdict.decision;
     this.nonces.remember(d.nonce, Date.parse(d.expiresAt));
     this.audit.append('decision', { requestId: d.requestId, decision: d.decision, keyId: parsed.envelope.keyId });
+    if (d.decision === 'cancel') return; // no uploads to stop on this simulated device
     void this.carryOut(d.requestId, d.decision, d.clips.map((c) => c.id));
   }
 
