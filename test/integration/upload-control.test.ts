@@ -20,7 +20,7 @@ import { requestState, ringUntilTriggered } from '../helpers/requests.js';
 
 const D = 'doorbell/testdoor';
 
-/** Takes the PUT and never answers nor reads past the socket buffers: a receiver that hangs. */
+/** Takes the PUT, reads it, and never answers: a receiver that hangs. */
 class HangingReceiver {
   readonly server: Server;
   readonly requests: IncomingMessage[] = [];
@@ -30,7 +30,7 @@ class HangingReceiver {
   constructor(make: (handler: (req: IncomingMessage) => void) => Server = (h) => createServer(h)) {
     this.server = make((req) => {
       this.requests.push(req);
-      req.pause();
+      req.resume(); // read and dropped, so a closed connection is noticed
       req.socket.on('close', () => this.closed.push(req.url ?? ''));
     });
     this.server.on('connection', (s: Socket) => {
