@@ -15,7 +15,7 @@ import { makeDecisionPayload, signDecision } from '../../agent/owner/index.js';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { decisionFor, makeRequest, newOwner, type Notice } from '../helpers/protocol.js';
+import { decisionFor, makeRequest, newOwner, signedRequest, type Notice } from '../helpers/protocol.js';
 import { requestState, ringUntilTriggered } from '../helpers/requests.js';
 
 const D = 'doorbell/testdoor';
@@ -68,6 +68,7 @@ describe('uploads that cannot jam', () => {
         allowInsecureUploads: true,
         allowPrivateDestinations: true,
         maxPendingPerRequester: 20,
+        maxPendingUnknown: 20,
         upload: { stallSeconds: 2, concurrency: 3 },
       },
     });
@@ -95,7 +96,7 @@ describe('uploads that cannot jam', () => {
 
   async function pending(uploadUrl: string): Promise<Notice> {
     const request = makeRequest({ uploadUrl });
-    await owner.client.publishAsync(`${D}/request`, JSON.stringify(request), { qos: 1 });
+    await owner.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
     const m = await owner.waitFor((x) => x.topic === `${D}/owner/inbox/${String(request.id)}` && x.payload.length > 0);
     return owner.json(m) as unknown as Notice;
   }
