@@ -124,7 +124,9 @@ export class ClipRecorder extends EventEmitter<RecorderEvents> {
       this.deps.log.debug('clip opened', { clipId, from: iso(placed.clip.start), to: iso(placed.clip.end) });
       this.emit('clip-opened', { clipId, trigger });
     }
-    this.pendingSnapshots.push({ clipId, at: trigger.at, forThumbnail: placed.opened });
+    // Video motion fires again and again while someone stays in view: it gets a snapshot when it opens
+    // a clip; a ring, a PIR or a manual trigger always does.
+    if (placed.opened || trigger.source !== 'video') this.pendingSnapshots.push({ clipId, at: trigger.at, forThumbnail: placed.opened });
     // Off the ring's path: the caller publishes the event first, the snapshot follows.
     if (!this.checkScheduled) {
       this.checkScheduled = true;

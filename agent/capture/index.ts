@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import { ClipRecorder } from './clip-recorder.js';
 import { createSource } from './create-source.js';
 import { FfmpegTools, type FfmpegPaths } from './ffmpeg.js';
-import { motionOutputArgs, SubStreamReader, VideoMotion } from './motion-stream.js';
+import { MOTION_DECODE_ARGS, motionOutputArgs, SubStreamReader, VideoMotion } from './motion-stream.js';
 import { PreRollRing } from './pre-roll-ring.js';
 import type { CameraHealth, CaptureEvents, ClipSink } from './types.js';
 
@@ -40,7 +40,7 @@ export {
   type MotionOptions,
   type MotionZone,
 } from './motion.js';
-export { motionOutputArgs, SubStreamReader, VideoMotion, type MotionSettings, type VideoMotionEvents } from './motion-stream.js';
+export { MOTION_DECODE_ARGS, motionOutputArgs, SubStreamReader, VideoMotion, type MotionSettings, type VideoMotionEvents } from './motion-stream.js';
 export {
   chooseProfile,
   deviceServiceUrl,
@@ -129,7 +129,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
       log,
       retainFrom: () => recorder.retainFrom(),
       // Without a sub-stream, motion reads a scaled branch of this same ffmpeg (never a second session).
-      stdoutBranch: motion && !source.hasMotionStream ? { args: motionOutputArgs(camera.motion), open: () => motion.openRun() } : undefined,
+      stdoutBranch: motion && !source.hasMotionStream ? { args: motionOutputArgs(camera.motion), decodeArgs: MOTION_DECODE_ARGS, open: () => motion.openRun() } : undefined,
     });
     ring.on('health', (health) => this.emit('health', health));
     ring.on('segment', () => recorder.segmentClosed());

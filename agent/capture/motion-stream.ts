@@ -18,6 +18,13 @@ export interface VideoMotionEvents {
   motion: [{ at: number }];
 }
 
+/**
+ * Decoder options (before `-i`) for video that is decoded only to find motion in small grey frames:
+ * no deblocking and the fast non-spec-compliant paths (invisible at 160 px, ~15 % less CPU), one
+ * thread (no frame-threading overhead for one stream).
+ */
+export const MOTION_DECODE_ARGS = ['-skip_loop_filter', 'all', '-flags2', '+fast', '-threads', '1'];
+
 /** ffmpeg output arguments writing the detector's frames to stdout; area scaling averages away much of the sensor noise. */
 export function motionOutputArgs(o: { width: number; height: number; fps: number }): string[] {
   return ['-map', '0:v:0', '-vf', `fps=${o.fps},scale=${o.width}:${o.height}:flags=area,format=gray`, '-f', 'rawvideo', 'pipe:1'];
@@ -123,7 +130,7 @@ export class SubStreamReader {
     await source.prepare?.(tools, log);
     if (!this.running) return;
     if (!source.motionInputArgs) throw new Error(`a ${source.kind} camera has no motion stream`);
-    const proc = tools.spawn([...source.motionInputArgs(), ...motionOutputArgs(settings)], undefined, { onStdout: motion.openRun() });
+    const proc = tools.spawn([...MOTION_DECODE_ARGS, ...source.motionInputArgs(), ...motionOutputArgs(settings)], undefined, { onStdout: motion.openRun() });
     this.proc = proc;
     this.startedAt = clock.now();
     this.stalled = false;

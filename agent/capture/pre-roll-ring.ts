@@ -38,6 +38,8 @@ export interface PreRollRingDeps {
 export interface StdoutBranch {
   /** ffmpeg output arguments, ending in `pipe:1`. */
   args: string[];
+  /** Decoder options for the input, placed before it. */
+  decodeArgs?: string[];
   /** Called at every ffmpeg start; returns that run's stdout listener. */
   open(): (chunk: Buffer) => void;
 }
@@ -158,6 +160,8 @@ export class PreRollRing extends EventEmitter<RingEvents> {
     const firstNumber = this.nextNumber;
     const proc = tools.spawn(
       [
+        // The copy to segments never decodes; only the motion branch does, and it needs no deblocking.
+        ...(stdoutBranch?.decodeArgs ?? []),
         ...source.inputArgs(),
         // Video only: audio is never recorded (privacy, and G.711 from cameras cannot be copied into MP4).
         '-map', '0:v:0',

@@ -9,12 +9,19 @@ export interface BenchReport {
   finishedAt: string;
   command: string;
   machine: MachineInfo;
+  /** 1-minute load average at the start and the end: how busy the machine was besides the benchmark. */
+  load?: { start: number; end: number };
   results: BenchResult[];
   failures: { name: string; error: string }[];
 }
 
 function figure(value: number, unit: string): string {
   return `${value.toLocaleString('en', { maximumFractionDigits: 3 })} ${unit}`;
+}
+
+function goalRow(r: BenchRow): string {
+  const ratio = r.ratio !== undefined && Number.isFinite(r.ratio) ? `, ${r.ratio.toFixed(2)}×` : '';
+  return `| ${r.benchmark} | ${r.metric} | ${figure(r.value, r.unit)}${ratio} | ${r.goal!.text} | ${r.goal!.met ? 'held' : '**missed**'} |`;
 }
 
 function tableRow(r: BenchRow): string {
@@ -26,9 +33,14 @@ function tableRow(r: BenchRow): string {
 
 export function markdown(report: BenchReport): string {
   const m = report.machine;
+  const goals = report.results.flatMap((r) => r.rows.filter((x) => x.goal));
+  const load = report.load ? ` Load average ${report.load.start.toFixed(1)} at the start, ${report.load.end.toFixed(1)} at the end.` : '';
   const lines = [
-    `Measured with \`${report.command}\` on ${report.startedAt.slice(0, 10)}: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, ffmpeg ${m.ffmpeg}, Mosquitto ${m.mosquitto}${m.motion ? `, motion ${m.motion}` : ''}.`,
+    `Measured with \`${report.command}\` on ${report.startedAt.slice(0, 10)}: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, ffmpeg ${m.ffmpeg}, Mosquitto ${m.mosquitto}${m.motion ? `, motion ${m.motion}` : ''}.${load}`,
     '',
+    ...(goals.length
+      ? ['Goals (issue 15):', '', '| Benchmark | Metric | This run | Goal | |', '| --- | --- | --- | --- | --- |', ...goals.map(goalRow), '', 'Every figure:', '']
+      : []),
     '| Benchmark | Metric | Doorbell agent | Baseline (same run) | Ratio |',
     '| --- | --- | --- | --- | --- |',
     ...report.results.flatMap((r) => r.rows.map(tableRow)),

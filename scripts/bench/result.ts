@@ -10,6 +10,8 @@ export interface BenchRow {
   /** value / baseline.value; the table shows it as "×". */
   ratio?: number;
   note?: string;
+  /** The target this figure is held to (issue 15's goal cells) and whether this run met it. */
+  goal?: { text: string; met: boolean };
 }
 
 export interface BenchResult {
@@ -19,6 +21,12 @@ export interface BenchResult {
   notes: string[];
   /** Raw figures for the JSON file. */
   raw?: Record<string, unknown>;
+}
+
+/** Marks a row with its goal; `met` decides from the row. */
+export function withGoal(r: BenchRow, text: string, met: (r: BenchRow) => boolean): BenchRow {
+  r.goal = { text, met: met(r) };
+  return r;
 }
 
 export function row(

@@ -1,7 +1,8 @@
 /**
  * A loopback RTSP camera for the recording benchmark: GStreamer's gst-rtsp-server (Debian's
- * python3-gi and gir1.2-gst-rtsp-server-1.0) serving a pre-encoded 1080p H.264 file in real time,
- * so the server itself costs almost nothing and every recorder sees the same bytes.
+ * python3-gi and gir1.2-gst-rtsp-server-1.0) serving pre-encoded H.264 files in real time (a 1080p
+ * main stream at /cam and, like a real camera, a sub-stream of the same scene at /sub), so the
+ * server itself costs almost nothing and every recorder sees the same bytes.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,14 +18,16 @@ gi.require_version('Gst', '1.0')
 gi.require_version('GstRtspServer', '1.0')
 from gi.repository import Gst, GstRtspServer, GLib
 Gst.init(None)
-port, path, mount = sys.argv[1], sys.argv[2], sys.argv[3]
+port = sys.argv[1]
 server = GstRtspServer.RTSPServer()
 server.set_address('127.0.0.1')
 server.set_service(port)
-factory = GstRtspServer.RTSPMediaFactory()
-factory.set_launch('( filesrc location="%s" ! qtdemux ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 )' % path)
-factory.set_shared(True)
-server.get_mount_points().add_factory(mount, factory)
+for i in range(2, len(sys.argv), 2):
+    path, mount = sys.argv[i], sys.argv[i + 1]
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch('( filesrc location="%s" ! qtdemux ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 )' % path)
+    factory.set_shared(True)
+    server.get_mount_points().add_factory(mount, factory)
 server.attach(None)
 print('ready', flush=True)
 GLib.MainLoop().run()
@@ -37,6 +40,8 @@ export interface StreamSpec {
   /** Encoder bitrate: a doorbell camera's main stream is typically 2–6 Mbit/s at 1080p. */
   kbps: number;
   seconds: number;
+  /** Keyframe interval (1 s unless given; doorbell cameras often use 2 s). */
+  gopSeconds?: number;
 }
 
 /** Why the RTSP server cannot run here, or null when it can. */
@@ -54,9 +59,11 @@ export function rtspServerUnavailable(): string | null {
 /** Encodes the test stream once per spec and keeps it in the temp folder for later runs. */
 export function streamFile(spec: StreamSpec): string {
   const { width, height, fps, kbps, seconds } = spec;
-  const file = join(tmpdir(), `doorbell-bench-${width}x${height}-${fps}fps-${kbps}k-${seconds}s-nobf.mp4`);
+  const gopSeconds = spec.gopSeconds ?? 1;
+  const gopTag = gopSeconds === 1 ? '' : `-gop${gopSeconds}`;
+  const file = join(tmpdir(), `doorbell-bench-${width}x${height}-${fps}fps-${kbps}k-${seconds}s${gopTag}-nobf.mp4`);
   if (existsSync(file)) return file;
-  const gop = String(fps);
+  const gop = String(fps * gopSeconds);
   const args = [
     '-hide_banner', '-loglevel', 'error', '-y',
     '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${fps}`, '-t', String(seconds),
@@ -73,8 +80,17 @@ export function streamFile(spec: StreamSpec): string {
 export class RtspServer {
   private child: ChildProcess | null = null;
   url = '';
+  private port = 0;
 
-  constructor(private readonly file: string) {}
+  /** `file` is served at /cam; `subFile`, when given, at /sub (urlOf('/sub')). */
+  constructor(
+    private readonly file: string,
+    private readonly subFile?: string,
+  ) {}
+
+  urlOf(mount: '/cam' | '/sub'): string {
+    return `rtsp://127.0.0.1:${this.port}${mount}`;
+  }
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -83,7 +99,8 @@ export class RtspServer {
   /** `port` brings a restarted server back where the camera was. */
   async start(port?: number): Promise<void> {
     port ??= await freePort();
-    const child = spawn(PYTHON, ['-c', SERVER_PY, String(port), this.file, '/cam'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const mounts = [this.file, '/cam', ...(this.subFile ? [this.subFile, '/sub'] : [])];
+    const child = spawn(PYTHON, ['-c', SERVER_PY, String(port), ...mounts], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
@@ -91,7 +108,8 @@ export class RtspServer {
       child.stdout!.once('data', () => resolve());
       child.once('exit', (code) => reject(new Error(`the RTSP server exited (${code}): ${stderr}`)));
     });
-    this.url = `rtsp://127.0.0.1:${port}/cam`;
+    this.port = port;
+    this.url = this.urlOf('/cam');
     await sleep(200);
   }
 

@@ -59,6 +59,26 @@ export function processTree(rootPid: number): ProcStat[] {
   return tree;
 }
 
+/** CPU seconds of this process's children that have ended (cutime + cstime): what one-shot jobs cost. */
+export function reapedChildrenCpuSeconds(): number {
+  const text = readFileSync('/proc/self/stat', 'utf8');
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[13]) + Number(rest[14])) / CLK_TCK;
+}
+
+/** Live descendants of `rootPid` whose command is `comm` (e.g. ffmpeg). */
+export function descendantsNamed(rootPid: number, comm: string): number {
+  return processTree(rootPid)
+    .slice(1)
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim() === comm;
+      } catch {
+        return false; // ended meanwhile
+      }
+    }).length;
+}
+
 export interface TreeSample {
   processes: number;
   cpuSeconds: number;
