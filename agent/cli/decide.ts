@@ -5,6 +5,7 @@ import { topicsFor } from '../mqtt/index.js';
 import { makeDecisionPayload, readKeyFile, signDecision } from '../owner/index.js';
 import { connectBroker } from './broker.js';
 import { formatBytes, print } from './command.js';
+import { ProgressBar } from './progress.js';
 
 interface Notice {
   requestId: string;
@@ -37,12 +38,6 @@ function waitForRetained(client: MqttClient, topic: string, ms: number): Promise
     };
     client.on('message', onMessage);
   });
-}
-
-function progressBar(sent: number, total: number): string {
-  const width = 30;
-  const filled = total > 0 ? Math.round((sent / total) * width) : 0;
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${formatBytes(sent)} / ${formatBytes(total)}`;
 }
 
 export async function decide(
@@ -85,6 +80,7 @@ export async function decide(
     });
     const envelope = signDecision(key.privateKey, key.keyId, payload);
 
+    const bar = new ProgressBar(process.stdout, '  uploading    ', clips.reduce((n, c) => n + c.bytes, 0));
     const final = new Promise<Status>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no final status within ${opts.waitSeconds} s`)), opts.waitSeconds * 1000);
       // A decision signed by a key the doorbell does not accept gets no answer at all (it cannot be
@@ -98,12 +94,10 @@ export async function decide(
         if (topic !== statusTopic || packet.retain || body.length === 0) return;
         clearTimeout(unanswered);
         const status = JSON.parse(body.toString('utf8')) as Status;
-        if (status.progress && process.stdout.isTTY) {
-          process.stdout.write(`\r  uploading    ${progressBar(status.progress.sentBytes, status.progress.totalBytes)}`);
-        } else if (status.progress) {
-          return;
-        } else {
-          if (process.stdout.isTTY) process.stdout.write('\n');
+        if (status.progress) bar.update(status.progress.sentBytes, status.progress.totalBytes);
+        else {
+          if (status.state === 'uploaded') bar.complete();
+          else bar.end();
           print(`  status       ${status.state}${status.detail ? `: ${status.detail}` : ''}`);
         }
         if (TERMINAL.has(status.state) || status.detail?.startsWith('decision refused')) {

@@ -5,6 +5,7 @@ import { createLogger } from '../log.js';
 import { Agent, controlSocketPath } from '../main.js';
 import { sendControl } from '../control/index.js';
 import { configOption, formatBytes, print, type Command } from './command.js';
+import { Narrator } from './narration.js';
 import { runUntilSignal } from './run.js';
 import { formatCode } from '../pairing/index.js';
 
@@ -62,6 +63,9 @@ export const demo: Command = {
           `${formatBytes(clip.bytes)}, ${here(clip.path)}`,
       ),
     );
+    const narrator = new Narrator(print);
+    agent.on('audit', (entry) => narrator.entry(entry));
+    agent.on('upload-progress', (progress) => narrator.progress(progress));
     agent.on('clip-failed', ({ clipId, error }) => print(`  clip ${clipId} failed: ${error}`));
     print(`doorbell demo — device "${config.device.id}"`);
     print(`  data       ${here(config.storage.dir)}`);
@@ -73,7 +77,7 @@ export const demo: Command = {
           ? 'Press r to ring, m for motion, l for a long press, q to quit.'
           : 'Ring from another terminal: npm run sim ring   (Ctrl-C to stop)',
       );
-      print('Watch the broker: mosquitto_sub -p 1884 -t "doorbell/#" -v');
+      if (!config.mqtt.url) print(`Watch the broker: mosquitto_sub -p ${config.mqtt.embedded.port} -t "${config.mqtt.prefix}/#" -v`);
       return keyboard(config);
     });
   },
