@@ -14,7 +14,8 @@ import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evid
 import { ProgressBar } from '../../agent/cli/progress.js';
 import { CLI } from '../helpers/child-agent.js';
 import { freePort } from '../helpers/ports.js';
-import { makeRequest } from '../helpers/protocol.js';
+import { writeKeyFile } from '../../agent/owner/index.js';
+import { makeRequest, REQUESTER } from '../helpers/protocol.js';
 import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
@@ -60,7 +61,7 @@ beforeAll(async () => {
 afterAll(async () => {
   try {
     // q stops the demo as a person would; the session ends with its last window.
-    tmux('kill-window', '-t', 'demo:owner');
+    if (tmux('list-windows', '-t', 'demo', '-F', '#{window_name}').includes('owner')) tmux('kill-window', '-t', 'demo:owner');
     tmux('send-keys', '-t', 'demo', 'q');
     await waitFor('the demo to stop', () => {
       try {
@@ -95,12 +96,14 @@ describe('the demo narrates, the approve command draws its progress', () => {
     });
     await seen('demo', /owner "Alice" enrolled \(cli\), key [0-9a-f]{4} [0-9a-f]{4} [0-9a-f]{4} [0-9a-f]{4}/, 'the enrollment');
 
-    const request = makeRequest({ uploadUrl: receiver.url('/put/abc'), replyTo: 'requesters/spd/receipts' });
+    const request = makeRequest({ uploadUrl: receiver.url('/put/abc') });
     const requestFile = join(dir, 'request.json');
     writeFileSync(requestFile, JSON.stringify(request));
-    await doorbell('request', 'send', requestFile);
+    const requesterKey = join(dir, 'requester.pem');
+    writeKeyFile(requesterKey, REQUESTER.privateKey);
+    await doorbell('request', 'send', requestFile, '--key', requesterKey);
     const id = String(request.id);
-    await seen('demo', new RegExp(`request ${id} from Springfield PD \\(police\\): "Package theft on Elm St", 1 clip held, waiting for the owner's decision`), 'the request');
+    await seen('demo', new RegExp(`request ${id.replace(/\./g, '\\.')} from Springfield PD \\(police\\): "Package theft on Elm St", 1 clip held, waiting for the owner's decision`), 'the request');
 
     tmux('new-window', '-d', '-n', 'owner', '-t', 'demo', `${process.execPath} ${CLI} owner approve ${id} --key ${keyFile} --config ${configFile}; sleep 60`);
     const owner = await seen('demo:owner', /status\s+uploaded/, 'the final status', 60_000);

@@ -16,7 +16,7 @@ import { b64urlEncode, generateOwnerKey } from '../../agent/owner/index.js';
 import { VAPID_KEY_FILE } from '../../agent/push/index.js';
 import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { makeRequest, newAgeIdentity } from '../helpers/protocol.js';
+import { makeRequest, newAgeIdentity, signedRequest } from '../helpers/protocol.js';
 import { tableLookup } from '../helpers/requests.js';
 import { decryptPush, newSubscriber, verifyVapid, type Subscriber } from '../helpers/webpush-receiver.js';
 
@@ -202,7 +202,7 @@ describe('Web Push', () => {
     await until(() => t.clips.length > 0, 30_000, 'a clip to match');
     const before = service.to('/ok/').length;
     const request = makeRequest({ reason: 'Package theft on Elm St' });
-    await events.client.publishAsync(`doorbell/${t.config.device.id}/request`, JSON.stringify(request), { qos: 1 });
+    await events.client.publishAsync(`doorbell/${t.config.device.id}/request`, signedRequest(request), { qos: 1 });
     await until(() => service.to('/ok/').length > before, 20_000, `the request push (audit: ${JSON.stringify(auditOfType('request'))})`);
     const payload = JSON.parse(decryptPush(service.to('/ok/').at(-1)!.body, phones.ok.subscriber).toString('utf8')) as Record<string, unknown>;
     // Alice subscribed with details off: the agent allows them, her app does not.
