@@ -1,5 +1,6 @@
 import type { Command } from './command.js';
 import { audit } from './audit.js';
+import { board } from './board.js';
 import { clips } from './clips.js';
 import { configCheck } from './config-check.js';
 import { demo } from './demo.js';
@@ -23,6 +24,7 @@ export const commands: Record<string, Command> = {
   requests,
   request,
   requester,
+  board,
   audit,
   doctor,
   onvif,

@@ -132,7 +132,7 @@ export const request: Command = {
     });
     if (board) {
       const answer = await postJson(new URL('requests', board), message);
-      print(`posted ${String(payload.id)}: board entry ${String(answer.index)}, relayed to ${String(answer.topic)}`);
+      print(`posted ${String(payload.id)}: board entry ${String(answer.index)}, relay topic ${String(answer.topic)}`);
       print(`public at ${new URL(`requesters/${key.keyId}`, board).href}`);
       return 0;
     }

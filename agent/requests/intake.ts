@@ -94,11 +94,6 @@ export class RequestIntake {
     }
     const { message, keyId } = opened;
     const payload = Buffer.from(message.payload, 'utf8');
-    const duplicate = this.duplicateOf(payload);
-    if (duplicate) {
-      audit.appendRefusal(topic, 'duplicate', { requestId: duplicate });
-      return;
-    }
     const now = clock.now();
     const policy = config.policy;
     const trust = requesterTrust(keyId, message, policy.requesters, now);
@@ -125,6 +120,11 @@ export class RequestIntake {
         requesterKeyId: keyId,
         detail: this.mirror ? 'the request carries no proof from the request board' : 'public requests are required but policy.board is not set',
       });
+      return;
+    }
+    const duplicate = this.duplicateOf(payload);
+    if (duplicate) {
+      audit.appendRefusal(topic, 'duplicate', { requestId: duplicate });
       return;
     }
     const result = await validateRequest(payload, {

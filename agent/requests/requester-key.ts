@@ -31,7 +31,7 @@ export function signEnvelope(domain: string, privateKey: KeyObject, publicKeyRaw
 }
 
 /** The signer's keyId when `sig` is a valid signature of `domain + payload` by `key`; else undefined. */
-export function verifyEnvelope(domain: string, env: { key: unknown; payload: unknown; sig: unknown }): string | undefined {
+export function verifyEnvelope(domain: string, env: { key?: unknown; payload?: unknown; sig?: unknown }): string | undefined {
   if (typeof env.payload !== 'string') return undefined;
   const key = parseB64url(env.key);
   const sig = parseB64url(env.sig);
