@@ -12,6 +12,7 @@ import { migrate, type Db } from '../store/database.js';
 import { consistencyProof, inclusionProof, leafHash, rootHash, SqliteTree, sqliteTreeSchema } from '../tlog/index.js';
 import { chainHash, GENESIS_HASH } from './chain.js';
 import { signCheckpoint } from './checkpoints.js';
+import { evidenceProofs, type LogEvidence } from './evidence-proofs.js';
 import { REFUSAL_PENDING_SCHEMA, RefusalBursts, type RefusalRow } from './refusal-bursts.js';
 
 const MIGRATIONS = [
@@ -145,7 +146,11 @@ export class AuditLog {
 
   /** The device-signed C2SP checkpoint of the log as it is now. */
   checkpoint(): string {
-    const { size, rootHash: root } = this.treeHead();
+    return this.checkpointOf(this.treeHead().size);
+  }
+
+  private checkpointOf(size: number): string {
+    const root = rootHash(this.tree, size);
     const publicKey = parseB64url(this.deps.signer.publicKey);
     if (publicKey?.length !== 32) throw new Error('the device public key is not 32 bytes of base64url');
     return signCheckpoint(size, root, publicKey, (m) => parseB64url(this.deps.signer.sign(Buffer.from(m)))!);
@@ -161,6 +166,16 @@ export class AuditLog {
   consistencyProof(oldSize: number, newSize: number): Uint8Array[] {
     this.prepared();
     return consistencyProof(this.tree, oldSize, newSize);
+  }
+
+  /**
+   * What an evidence bundle carries about a request (docs/protocol.md "Evidence bundle"): a signed
+   * checkpoint and, under it, the inclusion proofs of the request's entry and of the owner's
+   * approval. Undefined when the log holds no approval for it.
+   */
+  evidence(requestId: string): LogEvidence | undefined {
+    this.prepared();
+    return this.deps.db.transaction(() => evidenceProofs(this.deps.db, this.tree, requestId, (size) => this.checkpointOf(size))).deferred();
   }
 
   /** The stored text of entry `seq` (leaf index seq − 1), or undefined. */

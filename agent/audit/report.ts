@@ -128,6 +128,9 @@ export function buildReport(entries: Iterable<string>, log: { size: number; root
     } else if (e.type === 'upload-result' && e.ok === true) {
       add(m.clipsShared, e.seq, approvedClips.get(String(e.requestId)) ?? 0);
       add(m.bytesShared, e.seq, typeof e.bytes === 'number' ? e.bytes : 0);
+    } else if (e.type === 'evidence-export') {
+      add(m.clipsShared, e.seq, typeof e.clips === 'number' ? e.clips : 0);
+      add(m.bytesShared, e.seq, typeof e.bytes === 'number' ? e.bytes : 0);
     }
   }
   const nonEmpty = [...months.values()].filter(

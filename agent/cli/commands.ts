@@ -5,6 +5,7 @@ import { clips } from './clips.js';
 import { configCheck } from './config-check.js';
 import { demo } from './demo.js';
 import { doctor } from './doctor.js';
+import { evidence } from './evidence.js';
 import { onvif } from './onvif.js';
 import { owner } from './owner.js';
 import { pair } from './pair.js';
@@ -26,6 +27,7 @@ export const commands: Record<string, Command> = {
   requester,
   board,
   audit,
+  evidence,
   doctor,
   onvif,
   config: configCheck,

@@ -141,13 +141,33 @@ export function createBundleStream(entries: BundleEntry[], mtimeMs: number): Rea
   return Readable.from(bundleChunks(entries, mtimeMs), { objectMode: false, highWaterMark: BUNDLE_CHUNK_BYTES });
 }
 
+/** Files a bundle may carry beside those the manifest lists: the audit log's proofs (docs/protocol.md "Evidence bundle"). */
+export const LOG_FILES = ['log/checkpoint', 'log/request.json', 'log/approval.json'] as const;
+
+/** The audit log's signed checkpoint and the inclusion proofs of the request and its approval. */
+export interface BundleLogEvidence {
+  checkpoint: string;
+  request: unknown;
+  approval: unknown;
+}
+
+function logEntries(log: BundleLogEvidence | undefined): BundleEntry[] {
+  if (!log) return [];
+  return [
+    { name: 'log/checkpoint', data: Buffer.from(log.checkpoint, 'utf8') },
+    { name: 'log/request.json', data: Buffer.from(JSON.stringify(log.request), 'utf8') },
+    { name: 'log/approval.json', data: Buffer.from(JSON.stringify(log.approval), 'utf8') },
+  ];
+}
+
 /** The complete bundle for an approved request; `sign` is the device key over the manifest bytes. */
-export function buildEvidenceBundle(input: ManifestInput & { sign(message: Buffer): string }): EvidenceBundle {
+export function buildEvidenceBundle(input: ManifestInput & { sign(message: Buffer): string; log?: BundleLogEvidence }): EvidenceBundle {
   const manifest = buildManifest(input);
   const signature = input.sign(Buffer.from(manifest.json, 'utf8'));
   const entries: BundleEntry[] = [
     { name: 'manifest.json', data: Buffer.from(manifest.json, 'utf8') },
     { name: 'manifest.sig', data: Buffer.from(signature, 'ascii') },
+    ...logEntries(input.log),
     ...input.clips.map((c) => ({ name: clipFileName(c.id), path: c.path, bytes: c.bytes, sha256: c.sha256 })),
   ];
   const mtimeMs = parseIso(input.createdAt);
@@ -263,7 +283,7 @@ export function verifyBundle(archive: Buffer, opts: { ownerPublicKey?: string } 
   if (badSig) problems.push(badSig);
   problems.push(...checkApproval(manifest, opts.ownerPublicKey));
 
-  const listed = new Set(['manifest.json', 'manifest.sig']);
+  const listed = new Set<string>(['manifest.json', 'manifest.sig', ...LOG_FILES]);
   for (const clip of manifest.clips) {
     const expectedName = `clips/${clip.id}.mp4`;
     if (clip.file !== expectedName) problems.push(`clip ${clip.id} is filed as ${clip.file}, expected ${expectedName}`);

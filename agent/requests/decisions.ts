@@ -1,6 +1,6 @@
 /** Signed owner decisions: verified, replay-checked, then a request is denied or approved for upload. */
 import { parseIso } from '../clock.js';
-import { MAX_DECISION_BYTES, parseDecisionEnvelope, verifyDecision } from '../owner/index.js';
+import { MAX_DECISION_BYTES, parseDecisionEnvelope, sha256Hex, verifyDecision } from '../owner/index.js';
 import type { RequestLifecycle } from './lifecycle.js';
 import type { RequestServiceDeps } from './request-context.js';
 import type { RequestTable } from './request-table.js';
@@ -61,14 +61,14 @@ export class DecisionHandler {
       return;
     }
     if (d.decision === 'deny') {
-      audit.append('decision', { requestId: d.requestId, decision: 'deny', keyId });
+      audit.append('decision', { requestId: d.requestId, decision: 'deny', keyId, payloadSha256: sha256Hex(parsed.envelope.payload) });
       this.lifecycle.close(d.requestId, 'denied', 'denied by the owner');
       return;
     }
     const approvedIds = d.clips.map((c) => c.id);
     const accepted = this.deps.db.transaction(() => {
       const ok = this.table.approve(d.requestId, parsed.envelope, approvedIds, now);
-      if (ok) audit.append('decision', { requestId: d.requestId, decision: 'approve', keyId, clips: approvedIds });
+      if (ok) audit.append('decision', { requestId: d.requestId, decision: 'approve', keyId, clips: approvedIds, payloadSha256: sha256Hex(parsed.envelope.payload) });
       return ok;
     })();
     if (!accepted) return;

@@ -164,6 +164,7 @@ export class Uploader {
         clips,
         approval: row.approval!,
         sign: (m) => this.deps.device.sign(m),
+        log: audit.evidence(row.id),
       });
       if (bundle.length > limits.maxBytes) {
         return this.finishFailed(row, `bundle of ${bundle.length} bytes is over requests.upload.maxBytes (${limits.maxBytes})`);

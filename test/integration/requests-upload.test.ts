@@ -92,7 +92,9 @@ describe('uploads over Mosquitto', () => {
     expect(got.verification!.manifest!.clips.map((c) => c.id)).toEqual([chosen.id]);
 
     const { stdout } = await run('tar', ['-tf', got.savedAs!]);
-    expect(stdout.trim().split('\n').sort()).toEqual(['clips/' + chosen.id + '.mp4', 'manifest.json', 'manifest.sig'].sort());
+    expect(stdout.trim().split('\n').sort()).toEqual(
+      ['clips/' + chosen.id + '.mp4', 'manifest.json', 'manifest.sig', 'log/checkpoint', 'log/request.json', 'log/approval.json'].sort(),
+    );
     const out = mkdtempSync(join(dir, 'x-'));
     await run('tar', ['-xf', got.savedAs!, '-C', out]);
     const extracted = readFileSync(join(out, 'clips', `${chosen.id}.mp4`));
