@@ -21,7 +21,7 @@ import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evid
 import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
 import { runCli } from '../helpers/child-agent.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { decisionFor, makeRequest, newOwner, type Notice } from '../helpers/protocol.js';
+import { decisionFor, makeRequest, newOwner, signedRequest, type Notice } from '../helpers/protocol.js';
 import { ringUntilTriggered, settle } from '../helpers/requests.js';
 
 const D = 'doorbell/testdoor';
@@ -46,7 +46,7 @@ describe('transparency report and evidence bundles', () => {
   let vkey: string;
 
   async function send(request: Record<string, unknown>): Promise<void> {
-    await owner.client.publishAsync(`${D}/request`, JSON.stringify(request), { qos: 1 });
+    await owner.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
   }
   async function notice(request: Record<string, unknown>): Promise<Notice> {
     await send(request);
