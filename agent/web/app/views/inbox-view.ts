@@ -7,6 +7,8 @@ import { h, replaceChildren } from './dom.js';
 import { kindBadge } from './parts.js';
 import type { View } from './view.js';
 
+const MAX_THUMBS = 3;
+
 export class InboxScreen implements View {
   readonly element = h('section', { class: 'screen', 'aria-label': 'Requests waiting for you' });
   readonly title = 'Inbox';
@@ -37,6 +39,16 @@ export class InboxScreen implements View {
     );
   }
 
+  /** At most three thumbnails, then a "+N" tile: the pictures always add up to the clip count above them. */
+  private thumbs(n: Notice): HTMLElement {
+    const shown = n.clips.length > MAX_THUMBS ? MAX_THUMBS - 1 : n.clips.length;
+    const more = n.clips.length - shown;
+    return h('div', { class: 'thumbs', 'aria-hidden': 'true' },
+      n.clips.slice(0, shown).map((c) => (c.thumbnail ? h('img', { src: c.thumbnail, alt: '', width: 96, height: 54 }) : h('span', { class: 'thumb-missing' }))),
+      more > 0 ? h('span', { class: 'thumb-more', 'data-more': String(more) }, `+${more}`) : null,
+    );
+  }
+
   private card(n: Notice): HTMLElement {
     const sent = this.app.model.sent.get(n.requestId);
     return h(
@@ -48,9 +60,7 @@ export class InboxScreen implements View {
       h('p', { class: 'notice__reason' }, n.reason),
       h('p', { class: 'muted' }, `${n.clips.length} clip${n.clips.length === 1 ? '' : 's'} · ${formatWindow(n.window.from, n.window.to)}`),
       h('p', { class: 'muted' }, 'To ', h('strong', {}, n.destination.host)),
-      h('div', { class: 'thumbs', 'aria-hidden': 'true' },
-        n.clips.slice(0, 3).map((c) => (c.thumbnail ? h('img', { src: c.thumbnail, alt: '', width: 96, height: 54 }) : h('span', { class: 'thumb-missing' }))),
-      ),
+      this.thumbs(n),
       sent ? h('p', { class: 'tag tag--sent' }, sent.decision === 'approve' ? 'Approval sent' : 'Denial sent') : null,
     );
   }
