@@ -223,6 +223,10 @@ export const configSchema = z.strictObject({
       maxPending: z.number().int().min(1).max(10_000).default(20),
       // Keys nobody vouches for cost nothing to make: together they get this share of maxPending.
       maxPendingUnknown: z.number().int().min(0).max(10_000).default(5),
+      // Holds keep clips from eviction: bounded in time, and in space so a flood of requests cannot
+      // pin the whole store (a request that would pass the share is refused at intake).
+      maxHoldDays: z.number().positive().max(365).default(30),
+      maxHeldShare: z.number().positive().default(0.5),
       // For tests and LAN setups only: uploads over plain http, and to private/loopback addresses.
       allowInsecureUploads: z.boolean().default(false),
       allowPrivateDestinations: z.boolean().default(false),

@@ -166,6 +166,13 @@ export class RequestIntake {
       : matched.length < overlapping.length
         ? `the first ${matched.length} of ${overlapping.length} matching clips`
         : `${matched.length} clip(s) match`;
+    // Holding these clips must leave room for new recordings (requests.maxHeldShare of storage.maxBytes).
+    const heldLimit = Math.floor(config.requests.maxHeldShare * config.storage.maxBytes);
+    const heldBytes = matched.length ? clips.heldBytesWith(matched.map((c) => c.id)) : 0;
+    if (heldBytes > heldLimit) {
+      this.refuse(topic, 'holds-full', { requestId: r.id, requesterKeyId: keyId, heldBytes, limitBytes: heldLimit });
+      return;
+    }
     const { pinned: _pinned, ...shown } = trust;
     this.deps.db.transaction(() => {
       this.table.insert({

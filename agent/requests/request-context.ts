@@ -14,6 +14,7 @@ export interface ClipAccess {
   overlapping(from: number, to: number): ClipRecord[];
   get(id: string): ClipRecord | undefined;
   hold(holder: string, clipIds: string[]): void;
+  heldBytesWith(clipIds: string[]): number;
   release(holder: string): void;
 }
 

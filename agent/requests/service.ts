@@ -11,8 +11,9 @@ import { DecisionHandler } from './decisions.js';
 import { RequestIntake } from './intake.js';
 import { RequestLifecycle } from './lifecycle.js';
 import type { RequestServiceDeps } from './request-context.js';
-import { RequestTable } from './request-table.js';
+import { RequestTable, type RequestState } from './request-table.js';
 import { Uploader } from './uploader.js';
+import { HoldLimit } from './hold-limit.js';
 
 export { holderFor, type ClipAccess, type Messaging, type RequestServiceDeps } from './request-context.js';
 
@@ -22,6 +23,7 @@ export class RequestService extends EventEmitter<{
 }> {
   private readonly table: RequestTable;
   private readonly uploader: Uploader;
+  private readonly holdLimit: HoldLimit;
   private readonly lifecycle: RequestLifecycle;
   private readonly intake: RequestIntake;
   private readonly decisions: DecisionHandler;
@@ -30,7 +32,10 @@ export class RequestService extends EventEmitter<{
   constructor(private readonly deps: RequestServiceDeps) {
     super();
     this.table = new RequestTable(deps.db);
-    const changed = (): void => void this.emit('changed');
+    const changed = (): void => {
+      this.holdLimit?.schedule();
+      this.emit('changed');
+    };
     this.lifecycle = new RequestLifecycle(deps, this.table, changed);
     const board = deps.config.policy.board;
     this.mirror = board
@@ -85,6 +90,16 @@ export class RequestService extends EventEmitter<{
       onFailed: (row, detail) => this.lifecycle.close(row.id, 'failed', detail),
       onCancelled: (row, detail) => this.lifecycle.close(row.id, 'cancelled', detail),
     });
+    this.holdLimit = new HoldLimit({
+      maxHoldDays: u.maxHoldDays,
+      holding: () => (['pending', 'approved', 'uploading'] as RequestState[]).flatMap((s) => this.table.inState(s)),
+      release: (row, detail) => {
+        if (row.state === 'pending') this.lifecycle.close(row.id, 'expired', detail);
+        else this.uploader.cancel(row.id, detail);
+      },
+      clock: deps.clock,
+      log: deps.log,
+    });
   }
 
   async start(): Promise<void> {
@@ -101,9 +116,11 @@ export class RequestService extends EventEmitter<{
     }
     await mqtt.subscribe(topics.decision, (topic, payload) => this.decisions.handle(topic, payload));
     this.uploader.start();
+    this.holdLimit.start();
   }
 
   async stop(): Promise<void> {
+    this.holdLimit.stop();
     this.lifecycle.stop();
     this.mirror?.stop();
     await this.uploader.stop();

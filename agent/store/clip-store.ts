@@ -173,6 +173,11 @@ export class ClipStore {
     this.require().sql.releaseHolder.run(holder);
   }
 
+  /** Bytes of the clips held now plus `clipIds` (each counted once): what holding them would keep. */
+  heldBytesWith(clipIds: string[]): number {
+    return this.require().sql.heldBytesWith.get(JSON.stringify(clipIds))!.used;
+  }
+
   heldClipIds(): Set<string> {
     return new Set(this.require().sql.heldIds.all().map((r) => r.clip_id));
   }

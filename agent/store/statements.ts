@@ -55,6 +55,10 @@ export function prepareStatements(db: Db) {
     insertHold: db.prepare<[string, string]>('INSERT OR IGNORE INTO clip_holds (holder, clip_id) VALUES (?, ?)'),
     releaseHolder: db.prepare<[string]>('DELETE FROM clip_holds WHERE holder = ?'),
     heldIds: db.prepare<[], { clip_id: string }>('SELECT DISTINCT clip_id FROM clip_holds'),
+    heldBytesWith: db.prepare<[string], { used: number }>(
+      `SELECT COALESCE(SUM(bytes), 0) AS used FROM clips
+       WHERE state = 'ready' AND (id IN (SELECT clip_id FROM clip_holds) OR id IN (SELECT value FROM json_each(?)))`,
+    ),
     holdersOf: db.prepare<[string], { holder: string }>('SELECT holder FROM clip_holds WHERE clip_id = ? ORDER BY holder'),
   };
   return {

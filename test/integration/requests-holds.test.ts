@@ -23,7 +23,8 @@ describe('held clips (storage.maxBytes far below one clip)', () => {
   beforeAll(async () => {
     t = await startTestAgent({
       storage: { maxBytes: 1000 },
-      requests: { allowInsecureUploads: true, allowPrivateDestinations: true },
+      // Holds far beyond the cap, on purpose: this is about what holds keep (maxHeldShare is tested apart).
+      requests: { allowInsecureUploads: true, allowPrivateDestinations: true, maxHeldShare: 1e6 },
     });
     receiver = await startEvidenceReceiver({ ownerPublicKey: key.publicKey });
     await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
