@@ -298,6 +298,25 @@ export class DeviceHarness {
     await this.client!.publishAsync(this.topics.state, JSON.stringify(state), { qos: 1, retain: true });
   }
 
+  /** Appends `count` entries to the audit log (each publishes the new checkpoint, as the harness does). */
+  appendAudit(count: number): void {
+    for (let i = 0; i < count; i++) this.audit.append('test-entry', { i });
+  }
+
+  /**
+   * What an attacker holding the database file does: edits audit_log behind dropped triggers (rows
+   * may be inserted with any hash), lets the device rebuild its tree from what is left, and publishes
+   * the checkpoint it now signs.
+   */
+  async tamperAudit(edit: (db: Db) => void): Promise<void> {
+    const db = this.db!;
+    db.exec('DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete');
+    edit(db);
+    db.exec('DELETE FROM audit_tree');
+    this.audit.start();
+    await this.publishHead();
+  }
+
   private async publishHead(): Promise<void> {
     await this.client?.publishAsync(this.topics.transparency, JSON.stringify({ v: 2, checkpoint: this.audit.checkpoint() }), { qos: 1, retain: true });
   }

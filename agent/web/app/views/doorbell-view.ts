@@ -86,7 +86,8 @@ export class DoorbellScreen implements View {
 
   private transparencyCard(): HTMLElement {
     const { checkpointVerdict: verdict } = this.app.model.doorbell;
-    const kept = verdict && verdict.state !== 'broken' ? verdict.checkpoint : undefined;
+    // What this phone has verified: while a proof is awaited, still the older checkpoint.
+    const kept = verdict?.state === 'verified' ? verdict.checkpoint : verdict?.state === 'needs-proof' ? verdict.kept : undefined;
     const callout = !verdict
       ? h('p', { class: 'muted' }, 'No signed checkpoint received yet.')
       : verdict.state === 'verified'

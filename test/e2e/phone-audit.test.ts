@@ -1,0 +1,145 @@
+/**
+ * Issue 12: the phone app in Chromium keeps the newest audit checkpoint it verified, asks the doorbell
+ * for a consistency proof for every newer one, and shows a red warning on every screen (kept across
+ * reloads) when the doorbell's history was truncated, rolled back, rewritten or forked. The stand-in
+ * doorbell signs with the agent's own AuditLog and answers proof asks with its own code.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../agent/log.js';
+import { EmbeddedBroker } from '../../agent/mqtt/index.js';
+import type { Db } from '../../agent/store/database.js';
+import { WebServer } from '../../agent/web/index.js';
+import { freePort } from '../helpers/ports.js';
+import { buildPhoneApp, launchPhoneBrowser, PhoneApp } from './app-driver.js';
+import { DeviceHarness, makeThumbnails } from './device-harness.js';
+
+const DEVICE = 'frontdoor';
+const PREFIX = 'doorbell';
+
+let dir: string;
+let broker: EmbeddedBroker;
+let device: DeviceHarness;
+let web: WebServer;
+let browser: Browser;
+let phone: PhoneApp;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'phone-audit-'));
+  const staticDir = buildPhoneApp(join(dir, 'web'));
+  broker = new EmbeddedBroker({ options: { host: '127.0.0.1', port: await freePort(), wsPort: await freePort() }, log: silentLogger });
+  await broker.start();
+  device = new DeviceHarness({ brokerUrl: broker.url, prefix: PREFIX, deviceId: DEVICE, thumbnails: makeThumbnails(dir) });
+  await device.start();
+  web = new WebServer({
+    listen: '127.0.0.1:0',
+    staticDir,
+    appConfig: () => ({ deviceId: DEVICE, deviceName: 'Front door', prefix: PREFIX, brokerWsUrl: broker.wsUrl }),
+    log: silentLogger,
+  });
+  await web.start();
+  browser = await launchPhoneBrowser();
+  phone = await PhoneApp.open(browser, web.url);
+  await phone.pair(device.openPairing(), 'Alice’s phone');
+}, 120_000);
+
+afterAll(async () => {
+  await phone?.close();
+  await browser?.close();
+  await web?.stop();
+  await device?.stop();
+  await broker?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const alarm = () => phone.page.locator('[data-audit-alarm]');
+
+/** A phone that has seen only the doorbell's current checkpoint: its audit memory wiped, then reloaded. */
+async function freshPhoneMemory(): Promise<void> {
+  await phone.page.evaluate(`new Promise((resolve, reject) => {
+    const open = indexedDB.open('doorbell-owner');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const store = open.result.transaction('kv', 'readwrite').objectStore('kv');
+      const keys = store.getAllKeys();
+      keys.onsuccess = () => {
+        for (const k of keys.result) if (/^(checkpoint|audit-alarm):/.test(String(k))) store.delete(k);
+        store.transaction.oncomplete = () => resolve(undefined);
+      };
+    };
+  })`);
+  await phone.reload();
+  await phone.openTab('Doorbell');
+  await phone.page.locator('[data-head-verified="true"]').waitFor();
+  expect(await alarm().isHidden()).toBe(true);
+}
+
+function insertRow(db: Db, seq: number, text: string): void {
+  const entry = JSON.stringify({ seq, at: new Date().toISOString(), type: 'test-entry', forged: text });
+  db.prepare('INSERT INTO audit_log (seq, at, entry, hash) VALUES (?, ?, ?, ?)').run(seq, Date.now(), entry, '0'.repeat(64));
+}
+
+const lastSeq = (db: Db) => db.prepare('SELECT MAX(seq) FROM audit_log').pluck().get() as number;
+
+describe('the phone app guards the doorbell history', () => {
+  it('accepts a longer log with a valid consistency proof', async () => {
+    device.appendAudit(6);
+    await freshPhoneMemory();
+    const entries = phone.page.locator('dt:text-is("Entries") + dd');
+    const before = Number(await entries.textContent());
+    device.appendAudit(3);
+    // Kept only after the doorbell's proof from the kept size verified.
+    await expect.poll(() => entries.textContent().then(Number)).toBe(before + 3);
+    expect(await phone.page.locator('[data-head-verified="true"]').count()).toBe(1);
+    expect(await alarm().isHidden()).toBe(true);
+  });
+
+  it('warns in red when the log was truncated, on every screen and after a reload', async () => {
+    await freshPhoneMemory();
+    await device.tamperAudit((db) => db.prepare('DELETE FROM audit_log WHERE seq > ?').run(lastSeq(db) - 3));
+    await alarm().waitFor();
+    expect(await alarm().textContent()).toContain("this doorbell's audit log cannot be trusted");
+    expect(await alarm().textContent()).toContain("the doorbell's log shrank");
+    expect(await phone.page.locator('[data-head-verified="false"]').count()).toBe(1);
+    await phone.openTab('Inbox');
+    expect(await alarm().isVisible()).toBe(true);
+    await phone.reload();
+    await alarm().waitFor();
+    await phone.screenshot('audit-alarm');
+  });
+
+  it('warns when an old copy was restored and then grew past what the phone saw', async () => {
+    await freshPhoneMemory();
+    await device.tamperAudit((db) => {
+      const last = lastSeq(db);
+      db.prepare('DELETE FROM audit_log WHERE seq > ?').run(last - 2);
+      for (let seq = last - 1; seq <= last + 2; seq++) insertRow(db, seq, 'after the restore');
+    });
+    await alarm().waitFor();
+    expect(await alarm().textContent()).toContain('cannot prove that its log');
+  });
+
+  it('warns when an entry was rewritten and the log grew', async () => {
+    await freshPhoneMemory();
+    await device.tamperAudit((db) => {
+      db.prepare("UPDATE audit_log SET entry = replace(entry, '\"test-entry\"', '\"rewritten\"') WHERE seq = 2").run();
+      insertRow(db, lastSeq(db) + 1, 'one more');
+    });
+    await alarm().waitFor();
+    expect(await alarm().textContent()).toContain('cannot prove that its log');
+  });
+
+  it('warns when the doorbell signs a forked history of the same length', async () => {
+    await freshPhoneMemory();
+    await device.tamperAudit((db) => {
+      const last = lastSeq(db);
+      db.prepare('DELETE FROM audit_log WHERE seq = ?').run(last);
+      insertRow(db, last, 'the other branch');
+    });
+    await alarm().waitFor();
+    expect(await alarm().textContent()).toContain('signed two different histories');
+  });
+});
