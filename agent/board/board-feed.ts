@@ -1,7 +1,7 @@
 /** Entries as the public reads them: the feed's JSON items and a requester's profile. */
 import { iso, parseIso } from '../clock.js';
 import { keyIdOf, parseB64url } from '../owner/index.js';
-import { fingerprint, type Request } from '../requests/index.js';
+import { fingerprint, verifyEnvelope, VOUCH_DOMAIN, type Request } from '../requests/index.js';
 import type { BoardLog, Entry } from './board-log.js';
 
 export interface FeedItem {
@@ -26,11 +26,12 @@ export function feedItem(log: BoardLog, e: Entry): FeedItem {
   const r = JSON.parse(e.envelope.payload) as Request;
   const w = log.withdrawn(e.requestId);
   let vouch: FeedItem['vouch'] = null;
-  if (e.envelope.vouch) {
+  // Shown only when the directory's signature verifies and names this very key; whether to trust the directory is each owner's call.
+  if (e.envelope.vouch && verifyEnvelope(VOUCH_DOMAIN, e.envelope.vouch)) {
     try {
-      const v = JSON.parse(e.envelope.vouch.payload) as { label?: unknown };
+      const v = JSON.parse(e.envelope.vouch.payload) as { label?: unknown; key?: unknown };
       const directoryKeyId = keyIdOfB64(e.envelope.vouch.key);
-      if (typeof v.label === 'string' && directoryKeyId) vouch = { directoryKeyId, label: v.label };
+      if (typeof v.label === 'string' && v.key === e.envelope.key && directoryKeyId) vouch = { directoryKeyId, label: v.label };
     } catch {
       vouch = null; // a vouch that does not parse is shown as none
     }

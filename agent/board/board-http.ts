@@ -65,6 +65,8 @@ export async function handle(routes: BoardRoutes, req: IncomingMessage, res: Ser
       return;
     }
     if (path === '/board.css') return send(res, 200, 'text/css; charset=utf-8', STYLESHEET);
+    // Browsers ask for it on every visit; no icon, and no error in their console.
+    if (path === '/favicon.ico') return send(res, 204, 'image/x-icon', '');
     if (path === '/feed.json') {
       const before = whole(url.searchParams.get('before'));
       const entries = log.newest(FEED_LIMIT, before).filter((e) => e.type === 'request');
