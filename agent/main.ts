@@ -13,7 +13,7 @@ import { ControlServer } from './control/index.js';
 import type { Trigger } from './events.js';
 import type { Logger } from './log.js';
 import { EmbeddedBroker, MqttLink, Outbox, topicsFor, type Topics } from './mqtt/index.js';
-import { DeviceKey, DeviceSequence, Enrollment, NonceStore, OwnerChannel, OwnerRegistry } from './owner/index.js';
+import { DeviceKey, DeviceSequence, Enrollment, NonceStore, OwnerChannel, OwnerRegistry, parseB64url } from './owner/index.js';
 import { ownerTopics } from './envelope/index.js';
 import { b64url, fromB64url, PairingWindow, readSetupCode, type PairingOpened } from './pairing/index.js';
 import { RequestService, type LookupFn } from './requests/index.js';
@@ -325,8 +325,24 @@ export class Agent extends EventEmitter<AgentEvents> {
     }, pairing, capture);
 
     if (config.web.enabled) {
-      const { WebServer, webAssetsDir } = await import('./web/index.js');
+      const { MediaSource, WebServer, webAssetsDir } = await import('./web/index.js');
+      let latestSnapshot: Buffer | undefined;
+      capture.on('snapshot', ({ jpeg }) => (latestSnapshot = jpeg));
+      const media = new MediaSource({
+        deviceId,
+        owner: (keyId) => {
+          const key = owners.activeKey(keyId);
+          const signingKey = key && parseB64url(key.publicKey);
+          return key?.sealingRecipient && signingKey ? { signingKey, sealingRecipient: key.sealingRecipient } : undefined;
+        },
+        clipFile: (clipId) => store.get(clipId),
+        latestSnapshot: () => latestSnapshot,
+        refuse: (reason, data) => audit.appendRefusal('web:media', reason, data),
+        now: () => clock.now(),
+        log: part('web'),
+      });
       const web = new WebServer({
+        media,
         listen: config.web.listen,
         tls: config.web.tls,
         staticDir: webAssetsDir(),

@@ -1,6 +1,7 @@
 /**
- * Serves the owner's phone app on the LAN, over HTTPS when given a certificate: its static files and
- * two read-only JSON documents. Nothing on this port can change state: only GET and HEAD are answered.
+ * Serves the owner's phone app on the LAN, over HTTPS when given a certificate: its static files, its
+ * config, and clips and snapshots sealed to enrolled owners (media.ts). Nothing on this port can
+ * change state: only GET and HEAD are answered.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
@@ -11,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
+import type { MediaSource } from './media.js';
 
 export interface AppConfig {
   deviceId: string;
@@ -36,6 +38,8 @@ export interface WebServerDeps {
   /** The built app: `dist/web` (see `webAssetsDir`). */
   staticDir: string;
   appConfig: () => AppConfig;
+  /** Clips and the snapshot for enrolled owners (`/clips/{id}`, `/snapshot`): token-checked, sealed to the owner. */
+  media?: MediaSource;
   log: Logger;
 }
 
@@ -70,7 +74,9 @@ function contentSecurityPolicy(brokerWsUrl: string | undefined): string {
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
-    "img-src 'self' data:",
+    "img-src 'self' data: blob:",
+    // Clips the app decrypted itself play from blob: URLs.
+    "media-src 'self' blob:",
     `connect-src 'self' ${brokerOrigin(brokerWsUrl) ?? 'ws: wss:'}`,
     "manifest-src 'self'",
     "worker-src 'self'",
@@ -230,6 +236,7 @@ export class WebServer {
     }
     const pathname = (req.url ?? '/').split('?')[0]!;
     if (pathname === '/config.json') return this.sendJson(req, res, this.deps.appConfig());
+    if (this.deps.media && (await this.deps.media.serve(pathname, req.headers.authorization, res, req.method === 'HEAD'))) return;
     const file = this.resolveFile(pathname);
     if (!file) return this.sendText(res, 404, 'not found\n');
     const info = await stat(file).catch((err: NodeJS.ErrnoException) => {

@@ -84,7 +84,8 @@ describe('WebServer', () => {
       expect(csp).toContain("default-src 'self'");
       expect(csp).toContain("script-src 'self';");
       expect(csp).toContain("style-src 'self';");
-      expect(csp).toContain("img-src 'self' data:;");
+      expect(csp).toContain("img-src 'self' data: blob:;");
+      expect(csp).toContain("media-src 'self' blob:;");
       expect(csp).toContain("connect-src 'self' ws://127.0.0.1:8884;");
       expect(csp).toContain("object-src 'none'");
       expect(csp).toContain("base-uri 'none'");
