@@ -23,7 +23,9 @@ interface Status {
 }
 
 const ACK_SECONDS = 15;
-const TERMINAL = new Set(['rejected', 'no-footage', 'uploaded', 'failed', 'denied', 'expired']);
+/** Sends of one decision without an answer before giving up (the same nonce: a copy is refused, never acted on twice). */
+const SENDS = 3;
+const TERMINAL = new Set(['rejected', 'no-footage', 'uploaded', 'failed', 'denied', 'expired', 'cancelled']);
 
 function waitForRetained(client: MqttClient, topic: string, ms: number): Promise<Buffer | null> {
   return new Promise((resolve) => {
@@ -82,18 +84,32 @@ export async function decide(
 
     const bar = new ProgressBar(process.stdout, '  uploading    ', clips.reduce((n, c) => n + c.bytes, 0));
     const final = new Promise<Status>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no final status within ${opts.waitSeconds} s`)), opts.waitSeconds * 1000);
-      // A decision signed by a key the doorbell does not accept gets no answer at all (it cannot be
-      // told apart from a forgery), so silence is the answer.
-      const unanswered = setTimeout(() => {
+      const timer = setTimeout(() => {
+        clearInterval(unanswered);
+        reject(new Error(`no final status within ${opts.waitSeconds} s`));
+      }, opts.waitSeconds * 1000);
+      // Silence may mean the decision was lost (the doorbell was reconnecting without its session):
+      // it is sent again, unchanged. A key the doorbell does not accept gets no answer at all (it
+      // cannot be told apart from a forgery), so silence after the last send is the answer.
+      let sends = 1;
+      const unanswered = setInterval(() => {
+        if (sends < SENDS) {
+          sends++;
+          print(`  no answer within ${ACK_SECONDS} s: sending the decision again`);
+          client.publishAsync(topics.decision, JSON.stringify(envelope), { qos: 1 }).catch(() => undefined);
+          return;
+        }
+        clearInterval(unanswered);
         clearTimeout(timer);
-        reject(new Error(`the doorbell did not answer within ${ACK_SECONDS} s: is this key enrolled and not revoked? (doorbell owner list)`));
+        reject(new Error(`the doorbell did not answer within ${ACK_SECONDS * SENDS} s: is this key enrolled and not revoked? (doorbell owner list)`));
       }, ACK_SECONDS * 1000);
       client.on('message', (topic, body, packet) => {
         // Retained copies are old news; only live statuses answer our decision.
         if (topic !== statusTopic || packet.retain || body.length === 0) return;
-        clearTimeout(unanswered);
         const status = JSON.parse(body.toString('utf8')) as Status;
+        // Our own resend after the first copy arrived: the first one counts.
+        if (status.detail === 'decision refused: replayed-nonce') return;
+        clearInterval(unanswered);
         if (status.progress) bar.update(status.progress.sentBytes, status.progress.totalBytes);
         else {
           if (status.state === 'uploaded') bar.complete();

@@ -35,7 +35,13 @@ export class DecisionHandler {
       keyStatus: (keyId) => owners.keyStatus(keyId),
       keyFor: (keyId) => owners.activeKey(keyId),
       request: (id) => {
-        const row = this.table.get(id);
+        let row = this.table.get(id);
+        // Expired even if its timer has not fired yet (a busy or stopped loop): it is closed now,
+        // so a late approval is refused as request-not-pending.
+        if (row?.state === 'pending' && row.expiresAt <= now) {
+          this.lifecycle.close(id, 'expired', 'nobody decided before the request expired');
+          row = this.table.get(id);
+        }
         return row ? { state: row.state, clips: row.clips, urlSha256: row.urlSha256 } : undefined;
       },
       nonceSeen: (nonce) => nonces.seen(nonce),

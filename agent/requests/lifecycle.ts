@@ -3,6 +3,8 @@
  * requests, the sweep of old statuses and the requester's receipt.
  */
 import { iso } from '../clock.js';
+import type { ClipRecord } from '../store/index.js';
+import { buildNotice } from './notice.js';
 import { holderFor, type RequestServiceDeps } from './request-context.js';
 import { RECEIPT_DOMAIN } from './requester-key.js';
 import type { RequestRow, RequestState, RequestTable } from './request-table.js';
@@ -24,8 +26,30 @@ export class RequestLifecycle {
   /** Timers are rebuilt from the table: a restart loses nothing. */
   start(): void {
     this.expirePending();
+    this.republishNotices();
     this.sweepStatuses();
-    this.sweepTimer = setInterval(() => this.sweepStatuses(), 3600_000);
+    this.sweepTimer = setInterval(() => this.safely('status sweep', () => this.sweepStatuses()), 3600_000);
+  }
+
+  /**
+   * A crash between writing a request and queueing its notice would leave the owner unaware of it:
+   * every pending request's notice is queued again at start (retained, so a copy replaces itself).
+   */
+  private republishNotices(): void {
+    for (const row of this.table.inState('pending')) {
+      const clips = row.clips.map((c) => this.deps.clips.get(c.id)).filter((c): c is ClipRecord => c !== undefined);
+      const host = new URL(row.request.upload.url).hostname;
+      this.deps.mqtt.publishReliable(this.deps.topics.inbox(row.id), buildNotice(row, clips, host), { retain: true });
+    }
+  }
+
+  /** Timer callbacks never throw (a full disk fails a write): they log, and the next tick tries again. */
+  private safely(what: string, work: () => void): void {
+    try {
+      work();
+    } catch (err) {
+      this.deps.log.error(`${what} failed; will try again`, { error: (err as Error).message });
+    }
   }
 
   stop(): void {
@@ -109,8 +133,19 @@ export class RequestLifecycle {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     const next = Math.min(...this.table.inState('pending').map((r) => r.expiresAt));
     this.expiryTimer = Number.isFinite(next)
-      ? setTimeout(() => this.expirePending(), Math.min(Math.max(0, next - this.deps.clock.now()) + 10, 2 ** 31 - 1))
+      ? setTimeout(() => this.expireOnTimer(), Math.min(Math.max(0, next - this.deps.clock.now()) + 10, 2 ** 31 - 1))
       : null;
+  }
+
+  /** The expiry timer: a failure (a full disk) is logged and tried again a minute later, never thrown. */
+  private expireOnTimer(): void {
+    this.expiryTimer = null;
+    try {
+      this.expirePending();
+    } catch (err) {
+      this.deps.log.error('expiring requests failed; will try again in 60 s', { error: (err as Error).message });
+      this.expiryTimer = setTimeout(() => this.expireOnTimer(), 60_000);
+    }
   }
 
   /** Retained statuses are cleared 7 days after a terminal state (PROTOCOL.md "Topics"). */

@@ -68,11 +68,17 @@ export class Uploader {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    for (const row of this.due()) {
-      if (this.active.size >= this.deps.limits.concurrency) break;
-      if (!this.active.has(row.id)) this.launch(row);
+    try {
+      for (const row of this.due()) {
+        if (this.active.size >= this.deps.limits.concurrency) break;
+        if (!this.active.has(row.id)) this.launch(row);
+      }
+      this.scheduleNext();
+    } catch (err) {
+      // Runs from timers and promise callbacks: log, and look again in a minute.
+      this.deps.log.error('could not start due uploads; will look again in 60 s', { error: (err as Error).message });
+      this.timer = setTimeout(() => this.kick(), 60_000);
     }
-    this.scheduleNext();
   }
 
   /**
@@ -92,9 +98,14 @@ export class Uploader {
     const abort = new AbortController();
     const done = this.attempt(row, abort.signal)
       .catch((err: Error) => {
-        // A bug here must not stall every later upload: fail this one loudly.
+        // A bug here must not stall every later upload: fail this one loudly. A full disk may fail
+        // that too; the row then stays as it was and is tried again at the next kick.
         this.deps.log.error('upload attempt crashed', { requestId: row.id, error: err.message });
-        this.finishFailed(row, `internal error: ${err.message}`);
+        try {
+          this.finishFailed(row, `internal error: ${err.message}`);
+        } catch (again) {
+          this.deps.log.error('could not record the failed upload', { requestId: row.id, error: (again as Error).message });
+        }
       })
       .finally(() => {
         this.active.delete(row.id);

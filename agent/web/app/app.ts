@@ -1,5 +1,5 @@
 /** The app's controller: loads what the phone kept, talks to the doorbell, and carries out the owner's actions. */
-import { makeDecisionPayload, signDecision } from './decision.js';
+import { makeDecisionPayload, resendWhileUnanswered, signDecision } from './decision.js';
 import { base64, fromUtf8 } from './encoding.js';
 import { RequestHistory } from './history.js';
 import { fingerprint, ownerKey, type OwnerKey, type StoredOwnerKeys, type StoredSealingKey } from './keys.js';
@@ -149,12 +149,16 @@ export class App {
       const clipIds = payload.clips.map((c) => c.id);
       // Marked sent before publishing: the device's refusal can arrive before our publish is acknowledged.
       m.sent.set(requestId, { decision, at: payload.issuedAt, clipIds });
+      const statusBefore = m.statuses.get(requestId);
+      const connection = this.connection;
+      const topic = this.topics.decision;
       try {
-        await this.connection.publish(this.topics.decision, JSON.stringify(envelope));
+        await connection.publish(topic, JSON.stringify(envelope));
       } catch (err) {
         m.sent.delete(requestId);
         throw err;
       }
+      resendWhileUnanswered(() => connection.publish(topic, JSON.stringify(envelope)), () => m.statuses.get(requestId) !== statusBefore);
       this.history?.recordDecision(requestId, decision, clipIds, payload.issuedAt);
       await this.history?.save();
       m.emit('history');
@@ -278,6 +282,8 @@ export class App {
     const m = this.model;
     const status = parseStatus(json);
     if (status.requestId !== requestId) throw new Error(`the status names ${status.requestId}, its topic ${requestId}`);
+    // The answer to our own resend of a decision that had arrived after all: the first one counts.
+    if (status.detail === 'decision refused: replayed-nonce') return;
     m.statuses.set(requestId, status);
     // A refusal arriving after this phone sent a decision is the answer to it: let the owner try again.
     if (isRefusal(status) && m.sent.has(requestId)) {
