@@ -4,9 +4,11 @@
  * one without a proof, with a forged or stale proof, or under a forked history is refused and
  * audited. Also: unknown keys can no longer crowd a pinned requester out.
  */
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iso } from '../../agent/clock.js';
 import { BOARD_KEY_FILE, loadBoardKey, RequestBoard } from '../../agent/board/index.js';
@@ -29,6 +31,12 @@ async function post(board: RequestBoard, path: string, body: string): Promise<{ 
 }
 
 const get = async (board: RequestBoard, path: string): Promise<Response> => fetch(`${board.url}${path}`);
+
+const CLI = new URL('../../dist/agent/cli.js', import.meta.url).pathname;
+async function cli(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, [CLI, ...args], { timeout: 30_000 });
+  return stdout;
+}
 
 describe('the public request board and a device that requires public requests', () => {
   const dir = mkdtempSync(join(tmpdir(), 'board-'));
@@ -94,6 +102,31 @@ describe('the public request board and a device that requires public requests', 
     expect(t.audit().find((e) => e.type === 'request' && e.requestId === posted.id)).toMatchObject({ boardIndex: index });
     relayed = area.json(await area.waitFor((x) => x.payload.includes(String(posted.id)))) as Record<string, unknown>;
     expect(relayed.board).toMatchObject({ index });
+  });
+
+  it('takes a requester from keygen to a public post to the device’s notice with the README’s commands', async () => {
+    const keyFile = join(dir, 'requester.key');
+    const keygen = await cli('requester', 'keygen', '--out', keyFile);
+    const keyId = /key id\s+([0-9a-f]{16})/.exec(keygen)![1]!;
+    const file = join(dir, 'request.json');
+    const now = Date.now();
+    writeFileSync(
+      file,
+      JSON.stringify({
+        requester: { name: 'Springfield PD', kind: 'police', caseNumber: '24-200' },
+        reason: 'Bicycle stolen from a driveway',
+        window: { from: iso(t.clips[0]!.start - 1000), to: iso(now) },
+        to: D,
+        upload: { url: 'http://127.0.0.1:9/put/bike', expiresAt: iso(now + 3600_000) },
+        replyTo: `requesters/${keyId}/receipts`,
+        expiresAt: iso(now + 3600_000),
+      }),
+    );
+    const sent = await cli('request', 'send', file, '--key', keyFile, '--board', board.url);
+    const id = /posted (\S+):/.exec(sent)![1]!;
+    expect(id.startsWith(`${keyId}.`)).toBe(true);
+    expect(await (await get(board, `/requesters/${keyId}`)).text()).toContain('Bicycle stolen from a driveway');
+    expect(owner.json(await notice(id))).toMatchObject({ reason: 'Bicycle stolen from a driveway', requester: { keyId, boardIndex: expect.any(Number) } });
   });
 
   it('refuses and audits an area request without the board’s proof', async () => {
