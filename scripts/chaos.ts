@@ -2,7 +2,7 @@
  * `npm run chaos`: fault injection against the real agent process. Exits non-zero on any violation.
  *   --kills N     SIGKILLs of the agent (200)        --fuzz N      malformed inbound messages (100000)
  *   --seconds N   time budget of the kill phase (1800)
- *   --only a,b    phases: kills, broker, camera, disk-full, fuzz
+ *   --only a,b    phases: kills, broker, camera, disk-full, fuzz, two-agents, poison, hanging-receiver
  * CI runs a short version: --kills 20 --fuzz 5000 --seconds 240.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { chaosCamera } from './chaos/camera.js';
 import { chaosDiskFull } from './chaos/disk-full.js';
 import { chaosFuzz } from './chaos/fuzz.js';
 import { chaosKills } from './chaos/kills.js';
+import { chaosHangingReceiver, chaosPoison, chaosTwoAgents } from './chaos/jams.js';
 import type { PhaseResult } from './chaos/phase.js';
 import { killDescendants } from './chaos/descendants.js';
 
@@ -59,6 +60,9 @@ async function main(): Promise<number> {
     camera: () => chaosCamera({ broker, workDir, progress }),
     'disk-full': () => chaosDiskFull({ broker, workDir, progress }),
     fuzz: () => chaosFuzz({ messages: fuzz, broker, workDir, progress }),
+    'two-agents': () => chaosTwoAgents({ broker, workDir, progress }),
+    poison: () => chaosPoison({ broker, workDir, progress }),
+    'hanging-receiver': () => chaosHangingReceiver({ broker, workDir, progress }),
   };
   const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean) ?? Object.keys(phases);
   const unknown = only.filter((name) => !phases[name]);

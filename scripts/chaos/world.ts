@@ -79,10 +79,10 @@ export class ChaosWorld {
   }
 
   /** Publishes a request for the last `windowMs`, to be approved or denied when its notice comes. */
-  async sendRequest(intent: 'approve' | 'deny' | 'hold', windowMs = 60_000): Promise<string> {
+  async sendRequest(intent: 'approve' | 'deny' | 'hold', windowMs = 60_000, uploadUrl?: (id: string) => string): Promise<string> {
     const id = requestId(`${this.opts.name}-${++this.requestCount}`);
     this.intents.set(id, intent);
-    const request = makeRequest(id, this.receiver.url(`/put/${id}`), windowMs, { replyTo: RECEIPTS });
+    const request = makeRequest(id, uploadUrl?.(id) ?? this.receiver.url(`/put/${id}`), windowMs, { replyTo: RECEIPTS });
     await this.probe.client.publishAsync(this.topics.request, signRequest(request), { qos: 1 });
     return id;
   }

@@ -1,6 +1,7 @@
 /**
  * The short chaos run CI does (issue 7): the real agent SIGKILLed 20 times mid-work, its broker and
- * camera killed, its disk filled (when root), 5 000 malformed messages. It must find no violation.
+ * camera killed, its disk filled (when root), 5 000 malformed messages, two agents on one machine,
+ * a refused topic at the head of the outbox, a receiver that hangs. It must find no violation.
  * Not part of `npm test` (it takes minutes): `npm run test:chaos`, which `.ci/run` runs too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
