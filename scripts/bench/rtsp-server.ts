@@ -5,7 +5,7 @@
  * server itself costs almost nothing and every recorder sees the same bytes.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, sleep } from './harness/ports.js';
@@ -56,13 +56,18 @@ export function rtspServerUnavailable(): string | null {
   return null;
 }
 
-/** Encodes the test stream once per spec and keeps it in the temp folder for later runs. */
+/** Encodes the test stream once per spec and keeps it in the temp folder for later runs; a longer one of the same spec will do. */
 export function streamFile(spec: StreamSpec): string {
   const { width, height, fps, kbps, seconds } = spec;
   const gopSeconds = spec.gopSeconds ?? 1;
   const gopTag = gopSeconds === 1 ? '' : `-gop${gopSeconds}`;
-  const file = join(tmpdir(), `doorbell-bench-${width}x${height}-${fps}fps-${kbps}k-${seconds}s${gopTag}-nobf.mp4`);
+  const name = (s: number): string => `doorbell-bench-${width}x${height}-${fps}fps-${kbps}k-${s}s${gopTag}-nobf.mp4`;
+  const file = join(tmpdir(), name(seconds));
   if (existsSync(file)) return file;
+  const longer = readdirSync(tmpdir())
+    .map((f) => ({ f, s: Number(/-(\d+)s(?:-gop\d+)?-nobf\.mp4$/.exec(f)?.[1]) }))
+    .find(({ f, s }) => s >= seconds && f === name(s));
+  if (longer) return join(tmpdir(), longer.f);
   const gop = String(fps * gopSeconds);
   const args = [
     '-hide_banner', '-loglevel', 'error', '-y',
