@@ -65,7 +65,8 @@ function consistencyOk(first: number, second: number, firstRoot: Buffer, secondR
 
 /** A C2SP signed checkpoint, checked against the verifier key `name+hash+base64(0x01 || pub)`. */
 function openCheckpoint(note: string, vkey: string): { size: number; root: Buffer } {
-  const [name, hash, material] = vkey.trim().split('+') as [string, string, string];
+  // The key material is standard base64, which may itself hold "+": split at the first two only.
+  const [, name, hash, material] = /^([^+]+)\+([0-9a-f]{8})\+(.+)$/.exec(vkey.trim()) as unknown as [string, string, string, string];
   const raw = Buffer.from(material, 'base64');
   expect(raw[0]).toBe(1);
   const pub = raw.subarray(1);

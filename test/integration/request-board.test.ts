@@ -45,6 +45,7 @@ describe('the public request board and a device that requires public requests', 
   let board: RequestBoard;
   let owner: Recorder;
   let area: Recorder;
+  let requesterSide: Recorder;
 
   beforeAll(async () => {
     mkdirSync(boardDir, { recursive: true });
@@ -62,12 +63,14 @@ describe('the public request board and a device that requires public requests', 
     await board.start();
     owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`]);
     area = await Recorder.connect(t.brokerUrl, ['doorbell/area/+/request']);
+    requesterSide = await Recorder.connect(t.brokerUrl, ['requesters/#']);
     await ringUntilTriggered(t);
   }, 60_000);
 
   afterAll(async () => {
     await owner?.close();
     await area?.close();
+    await requesterSide?.close();
     await board?.stop();
     await t?.dispose();
     rmSync(dir, { recursive: true, force: true });
@@ -192,6 +195,10 @@ describe('the public request board and a device that requires public requests', 
     expect(await (await get(board, '/')).text()).toContain('Withdrawn');
     const profile = (await (await get(board, `/requesters/${REQUESTER.keyId}.json`)).json()) as { counts: { posted: number; withdrawn: number } };
     expect(profile.counts.withdrawn).toBe(1);
+  });
+
+  it('told no requester anything: pending, refused or ignored, nothing goes back', () => {
+    expect(requesterSide.messages).toEqual([]);
   });
 
   it('gives unknown keys a small share: 20 invented requesters no longer crowd out a pinned fire department', async () => {
