@@ -9,7 +9,8 @@ import { iso, type Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { parseB64url } from '../owner/index.js';
 import { migrate, type Db } from '../store/database.js';
-import { consistencyProof, inclusionProof, leafHash, rootHash, SqliteTree, sqliteTreeSchema } from '../tlog/index.js';
+import { consistencyProof, hex, inclusionProof, leafHash, rootHash, SqliteTree, sqliteTreeSchema } from '../tlog/index.js';
+import { buildReport, type TransparencyReport } from './report.js';
 import { chainHash, GENESIS_HASH } from './chain.js';
 import { signCheckpoint } from './checkpoints.js';
 import { evidenceProofs, type LogEvidence } from './evidence-proofs.js';
@@ -154,6 +155,13 @@ export class AuditLog {
     const publicKey = parseB64url(this.deps.signer.publicKey);
     if (publicKey?.length !== 32) throw new Error('the device public key is not 32 bytes of base64url');
     return signCheckpoint(size, root, publicKey, (m) => parseB64url(this.deps.signer.sign(Buffer.from(m)))!);
+  }
+
+  /** The transparency report (report.ts) of the whole log, or of the entries at or after `since`. */
+  report(since?: string): TransparencyReport {
+    const { size, rootHash: root } = this.treeHead();
+    const entries = this.deps.db.prepare('SELECT entry FROM audit_log WHERE seq <= ? ORDER BY seq').pluck().iterate(size) as IterableIterator<string>;
+    return buildReport(entries, { size, rootHash: hex(root) }, since);
   }
 
   /** Proof that leaf `index` is in the tree of `size` entries. */

@@ -79,7 +79,7 @@ export interface AuditProofServiceDeps {
   log: Logger;
 }
 
-/** Answers consistency asks from owners, on the owner channel and on the clear protocol-1 topics. */
+/** Answers owners' audit asks: consistency proofs (owner channel and the clear protocol-1 topics) and the transparency report (owner channel only). */
 export class AuditProofService {
   private readonly budget: AnswerBudget;
 
@@ -92,6 +92,12 @@ export class AuditProofService {
     channel.on('audit-ask', async (message) => {
       const answer = this.answer(() => consistencyAskOf({ ...message.body, v: 2 }));
       if (answer) await channel.send({ kind: 'audit-proof', ...answer, v: 2 });
+    });
+    // The report names requesters and counts decisions: it goes only to owners, sealed.
+    channel.on('report-ask', async (message) => {
+      if (!this.budget.take()) return log.warn('report ask dropped: more than 30 in a minute');
+      const since = typeof message.body.since === 'string' && Number.isFinite(Date.parse(message.body.since)) ? message.body.since : undefined;
+      await channel.send({ kind: 'report', report: this.deps.audit.report(since) as unknown as Record<string, unknown> });
     });
     await mqtt.subscribe(topics.auditAsk, (_topic, payload) => {
       const answer = this.answer(() => parseConsistencyAsk(payload));

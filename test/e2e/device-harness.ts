@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { answerConsistencyAsk, AuditLog, parseConsistencyAsk } from '../../agent/audit/index.js';
 import { iso, systemClock } from '../../agent/clock.js';
+import { openMessage, ownerTopics, sealMessage } from '../../agent/envelope/index.js';
 import { newId } from '../../agent/ids.js';
 import { silentLogger } from '../../agent/log.js';
 import { topicsFor, type Topics } from '../../agent/mqtt/index.js';
@@ -19,6 +20,7 @@ import {
   Enrollment,
   NonceStore,
   OwnerRegistry,
+  parseB64url,
   parseDecisionEnvelope,
   sha256Hex,
   verifyDecision,
@@ -78,6 +80,7 @@ export class DeviceHarness {
   private enrollment!: Enrollment;
   private pairing!: PairingWindow;
   private readonly waiters: (() => void)[] = [];
+  private reportSeq = 0;
   /** Decision messages that were not even a valid envelope: the app must never send one. */
   readonly malformed: string[] = [];
 
@@ -127,12 +130,13 @@ export class DeviceHarness {
     client.on('message', (topic, payload) => {
       if (topic === this.topics.pair) this.onPairingOffer(payload);
       else if (topic === this.topics.decision) this.onDecision(payload);
+      else if (topic === ownerTopics(this.opts.prefix, this.opts.deviceId).in) void this.onReportAsk(payload);
       else if (topic === this.topics.auditAsk) {
         void client.publishAsync(this.topics.auditProof, JSON.stringify(answerConsistencyAsk(this.audit, parseConsistencyAsk(payload))), { qos: 1 });
       }
       for (const wake of this.waiters.splice(0)) wake();
     });
-    await client.subscribeAsync([this.topics.pair, this.topics.decision, this.topics.auditAsk], { qos: 1 });
+    await client.subscribeAsync([this.topics.pair, this.topics.decision, this.topics.auditAsk, ownerTopics(this.opts.prefix, this.opts.deviceId).in], { qos: 1 });
     await this.publishState();
     await this.publishHead();
   }
@@ -296,6 +300,22 @@ export class DeviceHarness {
       requests: { pending },
     };
     await this.client!.publishAsync(this.topics.state, JSON.stringify(state), { qos: 1, retain: true });
+  }
+
+  /** Answers a sealed `report-ask` from an enrolled owner with the sealed `report`, as the agent's AuditProofService does. */
+  private async onReportAsk(payload: Buffer): Promise<void> {
+    const t = ownerTopics(this.opts.prefix, this.opts.deviceId);
+    const message = await openMessage(payload, t.in, {
+      identities: [this.deviceKey.identity],
+      keyFor: (keyId) => {
+        const key = this.owners.activeKey(keyId);
+        return key ? parseB64url(key.publicKey) : undefined;
+      },
+    });
+    if (message.kind !== 'report-ask') return;
+    const body = { v: 2 as const, kind: 'report', at: new Date().toISOString(), seq: ++this.reportSeq, report: this.audit.report() as unknown as Record<string, unknown> };
+    const sealed = await sealMessage(this.deviceKey.signer, t.out, body, this.owners.sealingRecipients());
+    await this.client?.publishAsync(t.out, Buffer.from(sealed.ciphertext), { qos: 1 });
   }
 
   /** Appends `count` entries to the audit log (each publishes the new checkpoint, as the harness does). */

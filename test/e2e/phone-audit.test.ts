@@ -142,4 +142,26 @@ describe('the phone app guards the doorbell history', () => {
     await alarm().waitFor();
     expect(await alarm().textContent()).toContain('signed two different histories');
   });
+
+  it('shows the transparency report the doorbell sealed to this phone, with its chart and cited entries', async () => {
+    let police = 0;
+    await device.tamperAudit((db) => {
+      police = lastSeq(db) + 1;
+      const at = new Date().toISOString();
+      const add = (seq: number, entry: Record<string, unknown>) =>
+        db.prepare('INSERT INTO audit_log (seq, at, entry, hash) VALUES (?, ?, ?, ?)').run(seq, Date.now(), JSON.stringify({ seq, at, ...entry }), '0'.repeat(64));
+      add(police, { type: 'request', requestId: 'r-1', requester: { name: 'Springfield PD', kind: 'police' }, state: 'pending' });
+      add(police + 1, { type: 'decision', requestId: 'r-1', decision: 'deny' });
+    });
+    await phone.openTab('Doorbell');
+    await phone.page.locator('a[href="#/report"]').click();
+    const month = new Date().toISOString().slice(0, 7);
+    await phone.page.locator(`[data-month="${month}"]`).waitFor();
+    expect(await phone.page.locator('svg.report-chart rect.bar').count()).toBe(6);
+    expect(await phone.page.locator('rect.bar--denied').getAttribute('data-count')).toBe('1');
+    expect(await phone.page.locator('[data-figure="Requests received"]').textContent()).toBe('1');
+    expect(await phone.page.locator('[data-figure="Denied"] + td').textContent()).toBe(`entries #${police + 1}`);
+    expect(await phone.page.locator('.help').first().textContent()).toMatch(/audit log \(\d+ entries, root [0-9a-f]{16}…\)/);
+    await phone.screenshot('transparency-report');
+  });
 });

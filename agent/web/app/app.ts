@@ -29,6 +29,7 @@ import {
   type SettingsOverrides,
 } from './settings.js';
 import { KeyValueStore } from './storage.js';
+import { openReport, reportAsk, reportTopics } from './report.js';
 import { checkCheckpoint, checkConsistencyProof, parseCheckpointMessage, parseProofAnswer, type CheckpointVerdict, type KeptCheckpoint } from './transparency.js';
 
 const MAX_EVENTS = 20;
@@ -202,7 +203,7 @@ export class App {
     const t = this.topics;
     this.connection = new BrokerConnection(
       { url: s.brokerWsUrl, ...(s.username ? { username: s.username } : {}), ...(s.password ? { password: s.password } : {}) },
-      [t.inboxFilter, t.statusFilter, t.state, t.event, t.snapshot, t.transparency, t.auditProof, t.paired],
+      [t.inboxFilter, t.statusFilter, t.state, t.event, t.snapshot, t.transparency, t.auditProof, t.paired, this.reportTopics().out],
       {
         state: (state, detail) => {
           m.connection = { state, detail };
@@ -229,9 +230,30 @@ export class App {
     this.model.attempt = undefined;
   }
 
+  /** Asks the doorbell, on the sealed owner channel, for its transparency report. */
+  async requestReport(): Promise<void> {
+    const recipient = this.model.pairing?.deviceSealingRecipient;
+    if (!this.key || !this.connection || !recipient) return;
+    await this.connection.publish(this.reportTopics().in, await reportAsk(this.key, this.reportTopics().in, recipient));
+  }
+
+  private reportTopics(): { in: string; out: string } {
+    return reportTopics(this.model.settings.prefix ?? '', this.model.settings.deviceId ?? '');
+  }
+
   private async onMessage(topic: string, payload: Uint8Array): Promise<void> {
     const t = this.topics!;
     const m = this.model;
+    if (topic === this.reportTopics().out) {
+      const pairing = m.pairing;
+      if (!this.sealing || !pairing || payload.length === 0) return;
+      const report = await openReport(payload, topic, this.sealing, { keyId: pairing.deviceKeyId, publicKey: pairing.devicePublicKey });
+      if (report) {
+        m.doorbell.report = report;
+        m.emit('doorbell');
+      }
+      return;
+    }
     if (topic === t.snapshot) {
       const jpeg = payload.length > 2 && payload[0] === 0xff && payload[1] === 0xd8;
       m.doorbell.snapshot = jpeg ? `data:image/jpeg;base64,${base64(payload)}` : undefined;

@@ -3,6 +3,7 @@ import type { ConnectionState } from './mqtt-client.js';
 import type { DoorbellEvent, DoorbellState, Notice, RequestStatus } from './protocol.js';
 import type { ConnectionSettings } from './settings.js';
 import type { CheckpointVerdict } from './transparency.js';
+import type { TransparencyReport } from './report.js';
 
 export type Change = 'connection' | 'settings' | 'pairing' | 'inbox' | 'status' | 'decision' | 'doorbell' | 'history';
 
@@ -38,6 +39,8 @@ export interface DoorbellView {
   /** The audit log's latest signed checkpoint and what this phone made of it. */
   checkpoint?: string;
   checkpointVerdict?: CheckpointVerdict;
+  /** The latest transparency report the doorbell sent this phone. */
+  report?: TransparencyReport;
 }
 
 export class Model {

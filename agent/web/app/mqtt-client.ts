@@ -79,8 +79,9 @@ export class BrokerConnection {
     if (client) await client.endAsync(true);
   }
 
-  async publish(topic: string, payload: string): Promise<void> {
+  async publish(topic: string, payload: string | Uint8Array): Promise<void> {
     if (!this.client || !this.ready) throw new Error('not connected to the doorbell’s broker');
-    await this.client.publishAsync(topic, payload, { qos: 1 });
+    // mqtt.js's browser build writes a Uint8Array payload as its bytes.
+    await this.client.publishAsync(topic, payload as string, { qos: 1 });
   }
 }

@@ -108,6 +108,7 @@ export class DoorbellScreen implements View {
           )
         : null,
       callout,
+      h('a', { class: 'button', href: '#/report' }, 'Transparency report'),
     );
   }
 }

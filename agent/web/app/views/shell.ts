@@ -7,6 +7,7 @@ import { DoorbellScreen } from './doorbell-view.js';
 import { HistoryScreen } from './history-view.js';
 import { InboxScreen } from './inbox-view.js';
 import { PairScreen } from './pair-view.js';
+import { ReportScreen } from './report-view.js';
 import { RequestScreen } from './request-view.js';
 import { SettingsScreen } from './settings-view.js';
 import type { View } from './view.js';
@@ -100,6 +101,8 @@ export class Shell {
         return new HistoryScreen(this.app);
       case 'doorbell':
         return new DoorbellScreen(this.app);
+      case 'report':
+        return new ReportScreen(this.app);
       case 'settings':
         return new SettingsScreen(this.app);
       default:
