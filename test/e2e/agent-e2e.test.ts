@@ -149,6 +149,40 @@ describe('the phone app with the real agent', () => {
     saveForDocs(await phone.screenshot('agent-inbox'), 'inbox.png');
   });
 
+  it('plays each clip before deciding (it plays and seeks), and the same URL gives a LAN client nothing', async () => {
+    await phone.openRequest(police.id);
+    const clipId = clips[0]!.id;
+    await phone.page.locator(`[data-watch="${clipId}"]`).click();
+    await phone.page.locator(`video[data-clip-video="${clipId}"]`).waitFor({ timeout: 20_000 });
+    const watched = (await phone.page.evaluate(`(async () => {
+      const v = document.querySelector('video[data-clip-video="${clipId}"]');
+      v.muted = true;
+      if (v.readyState < 1) await new Promise((r) => v.addEventListener('loadedmetadata', r, { once: true }));
+      await v.play();
+      const started = v.currentTime;
+      await new Promise((r) => setTimeout(r, 700));
+      v.pause();
+      const played = v.currentTime - started;
+      const target = v.duration / 2;
+      await new Promise((r) => { v.addEventListener('seeked', r, { once: true }); v.currentTime = target; });
+      return { played, duration: v.duration, target, at: v.currentTime, src: v.src.slice(0, 5) };
+    })()`)) as { played: number; duration: number; target: number; at: number; src: string };
+    expect(watched.src).toBe('blob:');
+    expect(watched.duration).toBeGreaterThan(1);
+    expect(watched.played).toBeGreaterThan(0);
+    expect(Math.abs(watched.at - watched.target)).toBeLessThan(0.25);
+    // The address the app used, asked without the owner's token (a neighbour on the LAN) or with a forged one.
+    const bare = await fetch(`${webUrl}/clips/${clipId}`);
+    expect([bare.status, await bare.text()]).toEqual([401, 'unauthorized\n']);
+    const forged = await fetch(`${webUrl}/clips/${clipId}`, { headers: { Authorization: `DoorbellOwner ${keyId}.${Math.floor(Date.now() / 1000) + 60}.${'A'.repeat(86)}` } });
+    expect([forged.status, await forged.text()]).toEqual([403, 'forbidden\n']);
+
+    await phone.openTab('Doorbell');
+    await phone.page.locator('[data-role="fetch-snapshot"]').click();
+    await expect.poll(() => phone.page.locator('img[data-snapshot="on-demand"]').evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth), { timeout: 15_000 }).toBe(320);
+    await phone.openInbox();
+  });
+
   it('approves two of three clips: the receiver gets exactly one bundle that verifies, with exactly those two', async () => {
     const [first, second, third] = clips;
     await phone.openRequest(police.id);

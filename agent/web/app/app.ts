@@ -1,4 +1,6 @@
 /** The app's controller: loads what the phone kept, talks to the doorbell, and carries out the owner's actions. */
+import { fetchSealedMedia } from './media.js';
+import type { MediaResource } from '../media-token.js';
 import { makeDecisionPayload, resendWhileUnanswered, signDecision } from './decision.js';
 import { base64, fromUtf8 } from './encoding.js';
 import { RequestHistory } from './history.js';
@@ -67,6 +69,13 @@ export class App {
   /** This phone's sealing key, for opening what the doorbell seals to it. */
   get sealingKey(): StoredSealingKey | undefined {
     return this.sealing;
+  }
+
+  /** A clip or the latest snapshot, opened on this phone (media.ts); throws with a reason a person can read. */
+  async watch(resource: MediaResource): Promise<Blob> {
+    const deviceId = this.model.settings.deviceId;
+    if (!this.key || !this.sealing || !deviceId) throw new Error('pair this phone with the doorbell first');
+    return fetchSealedMedia(this.key, this.sealing, deviceId, resource);
   }
 
   get keyKind(): string | undefined {

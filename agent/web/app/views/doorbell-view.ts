@@ -11,6 +11,8 @@ export class DoorbellScreen implements View {
   readonly element = h('section', { class: 'screen', 'aria-label': 'The doorbell' });
   readonly title: string;
   private deviceKeyId: string | undefined;
+  /** The snapshot fetched from the doorbell on request: a blob: URL, or why it failed. */
+  private onDemand: { url?: string; error?: string; loading?: boolean } = {};
 
   constructor(private readonly app: App) {
     this.title = app.model.deviceName;
@@ -66,10 +68,29 @@ export class DoorbellScreen implements View {
       'div',
       { class: 'card stack' },
       h('h2', {}, 'Latest snapshot'),
-      d.snapshot
-        ? h('img', { class: 'snapshot', src: d.snapshot, alt: last ? `Snapshot of the ${last.type} at ${formatTime(last.at)}` : 'Latest snapshot' })
-        : h('p', { class: 'muted' }, 'No snapshot yet.'),
+      this.onDemand.url
+        ? h('img', { class: 'snapshot', 'data-snapshot': 'on-demand', src: this.onDemand.url, alt: 'Snapshot from the doorbell' })
+        : d.snapshot
+          ? h('img', { class: 'snapshot', src: d.snapshot, alt: last ? `Snapshot of the ${last.type} at ${formatTime(last.at)}` : 'Latest snapshot' })
+          : h('p', { class: 'muted' }, 'No snapshot yet.'),
+      this.onDemand.error ? h('p', { class: 'callout callout--error', role: 'alert' }, this.onDemand.error) : null,
+      h('button', { type: 'button', class: 'button button--small', 'data-role': 'fetch-snapshot', disabled: Boolean(this.onDemand.loading), onclick: () => this.fetchSnapshot() },
+        this.onDemand.loading ? 'Opening…' : 'Show the doorbell’s picture'),
     );
+  }
+
+  /** Asks the doorbell itself (its web port, sealed to this phone) rather than waiting for the next event. */
+  private fetchSnapshot(): void {
+    this.onDemand = { ...this.onDemand, loading: true };
+    this.draw();
+    this.app
+      .watch('snapshot')
+      .then((blob) => {
+        if (this.onDemand.url) URL.revokeObjectURL(this.onDemand.url);
+        this.onDemand = { url: URL.createObjectURL(blob) };
+      })
+      .catch((err: Error) => (this.onDemand = { ...this.onDemand, loading: false, error: err.message }))
+      .finally(() => this.draw());
   }
 
   private eventsCard(): HTMLElement {

@@ -8,6 +8,29 @@ import { h, replaceChildren, type Child } from './dom.js';
 import { kindBadge, statusPanel } from './parts.js';
 import type { View } from './view.js';
 
+/** "Watch": the clip itself, opened on this phone, before the owner decides to share it. */
+function clipPlayer(app: App, clipId: string, index: number): HTMLElement {
+  const slot = h('div', { class: 'clip-player' });
+  const button = h('button', { type: 'button', class: 'button button--small', 'data-watch': clipId }, `Watch clip ${index + 1}`);
+  button.onclick = () => {
+    button.disabled = true;
+    button.textContent = 'Opening…';
+    app
+      .watch(`clip/${clipId}`)
+      .then((blob) => {
+        const video = h('video', { controls: true, playsinline: true, preload: 'auto', 'data-clip-video': clipId, src: URL.createObjectURL(blob) });
+        replaceChildren(slot, video);
+      })
+      .catch((err: Error) => {
+        button.disabled = false;
+        button.textContent = `Watch clip ${index + 1}`;
+        slot.append(h('p', { class: 'callout callout--error', role: 'alert' }, err.message));
+      });
+  };
+  slot.append(button);
+  return slot;
+}
+
 export class RequestScreen implements View {
   readonly element = h('section', { class: 'screen screen--with-actions' });
   readonly title = 'Request';
@@ -99,7 +122,7 @@ export class RequestScreen implements View {
       n.clips.map((clip, i) =>
         h(
           'li',
-          {},
+          { class: 'clip-item' },
           h(
             'label',
             { class: 'clip', 'data-clip-id': clip.id },
@@ -125,6 +148,7 @@ export class RequestScreen implements View {
               h('span', { class: 'muted' }, `${clipLength(clip.start, clip.end)} · ${formatBytes(clip.bytes)}`),
             ),
           ),
+          clipPlayer(this.app, clip.id, i),
         ),
       ),
     );
