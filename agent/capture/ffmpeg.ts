@@ -1,16 +1,19 @@
 /**
- * The one module that reaches ffmpeg, spawned directly: one process per job and nothing else (no
- * capability probes, no ffprobe of inputs). The long-running capture can be stopped the way ffmpeg
- * likes: `q`, then SIGINT, then SIGTERM, and SIGKILL only as the last resort. The one-shot jobs are
- * cheap by design: a clip is a byte-level join of MPEG-TS segments remuxed once (no decode), and a
+ * The one module that reaches ffmpeg. fluent-ffmpeg (the product brief's choice, archived upstream)
+ * runs the one-shot jobs; it lists ffmpeg's formats once per process to check output formats, and no
+ * `progress` listener is ever attached (it would ffprobe the input). The long-running capture is
+ * spawned directly so it can be stopped the way ffmpeg likes: `q`, then SIGINT, then SIGTERM, and
+ * SIGKILL only as the last resort (fluent's kill() starts with SIGKILL). The one-shot jobs are cheap
+ * by design: a clip is a byte-level join of MPEG-TS segments remuxed once (no decode), and a
  * thumbnail decodes a single keyframe.
  */
 import { execFile, spawn, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { basename, delimiter, dirname, join, resolve as resolvePath } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import ffmpeg from 'fluent-ffmpeg';
 import type { Logger } from '../log.js';
 
 export interface FfmpegPaths {
@@ -292,6 +295,16 @@ export function parseEncoderList(text: string): Set<string> {
   return names;
 }
 
+function fluentLogger(log: Logger): ffmpeg.FfmpegCommandLogger {
+  const text = (data: unknown[]): string => data.map(String).join(' ');
+  return {
+    debug: (...data) => log.debug(text(data)),
+    info: (...data) => log.debug(text(data)),
+    warn: (...data) => log.warn(text(data)),
+    error: (...data) => log.error(text(data)),
+  };
+}
+
 export class FfmpegTools {
   constructor(
     readonly paths: FfmpegPaths,
@@ -311,7 +324,6 @@ export class FfmpegTools {
     }
     const what = `joining ${files.length} segments into ${out}`;
     const { stdout } = await this.runJob(
-      this.paths.ffmpeg,
       // The segments start new MPEG-TS muxers, so continuity counters jump at each boundary: harmless, not worth a warning.
       ['-loglevel', 'error', '-i', `concat:${names.join('|')}`, '-map', '0:v:0', '-c', 'copy', '-movflags', '+faststart',
         // The store's temp name does not end in .mp4, so the format is named.
@@ -351,16 +363,17 @@ export class FfmpegTools {
   async probeDuration(file: string): Promise<number> {
     const ffprobePath = this.paths.ffprobe;
     if (ffprobePath) {
-      const { stdout } = await this.runJob(
-        ffprobePath,
-        ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=noprint_wrappers=1:nokey=1', file],
-        `ffprobe ${file}`,
+      const data = await new Promise<ffmpeg.FfprobeData>((resolve, reject) =>
+        ffmpeg({ logger: fluentLogger(this.log) })
+          .input(file)
+          .setFfprobePath(ffprobePath)
+          .ffprobe((err: Error | null, result) => (err ? reject(new Error(`ffprobe ${file}: ${err.message}`)) : resolve(result))),
       );
-      const seconds = Number.parseFloat(stdout.toString('utf8'));
+      const seconds = Number(data.format.duration);
       if (!Number.isFinite(seconds)) throw new Error(`ffprobe reports no duration for ${file}`);
       return seconds;
     }
-    const { stderr } = await this.runJob(this.paths.ffmpeg, ['-i', file, '-c', 'copy', '-f', 'null', '-'], `reading the duration of ${file}`);
+    const { stderr } = await this.runJob(['-i', file, '-c', 'copy', '-f', 'null', '-'], `reading the duration of ${file}`);
     const m = /Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)/.exec(stderr);
     if (!m) throw new Error(`ffmpeg reports no duration for ${file}`);
     return Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]);
@@ -370,7 +383,7 @@ export class FfmpegTools {
   async canDrawText(): Promise<{ ok: true } | { ok: false; reason: string }> {
     const args = ['-loglevel', 'error', '-f', 'lavfi', '-i', "testsrc2=size=64x64:rate=1,drawtext=text='0':fontsize=12", '-frames:v', '1', '-f', 'null', '-'];
     try {
-      await this.runJob(this.paths.ffmpeg, args, 'checking drawtext');
+      await this.runJob(args, 'checking drawtext');
       return { ok: true };
     } catch (err) {
       return { ok: false, reason: (err as Error).message };
@@ -429,7 +442,6 @@ export class FfmpegTools {
 
   private async grabKeyframe(input: string, offset: number, width: number, quality: number): Promise<Buffer> {
     const { stdout } = await this.runJob(
-      this.paths.ffmpeg,
       [
         '-loglevel', 'error', '-threads', '1',
         // Input seeking lands on the keyframe before the offset; only keyframes are decoded.
@@ -442,38 +454,46 @@ export class FfmpegTools {
     return stdout;
   }
 
-  /** Runs a one-shot job; a job that hangs is interrupted with SIGINT, then killed. */
-  private runJob(command: string, args: string[], what: string, options: JobOptions & { cwd?: string } = {}): Promise<{ stdout: Buffer; stderr: string }> {
+  /**
+   * Runs a one-shot ffmpeg job through fluent-ffmpeg: `args` are ffmpeg's own, split at `-i` into the
+   * input's options, the input, the output's options and the output (`pipe:1` collects stdout).
+   * A job that hangs is interrupted with SIGINT, then killed (fluent's own timeout starts with SIGKILL).
+   */
+  private runJob(args: string[], what: string, options: JobOptions & { cwd?: string } = {}): Promise<{ stdout: Buffer; stderr: string }> {
     const timeoutMs = options.timeoutMs ?? JOB_TIMEOUT_MS;
+    const at = args.indexOf('-i');
+    if (at < 0 || at + 1 >= args.length - 1) throw new Error(`${what}: an ffmpeg job needs -i INPUT and an output`);
+    const output = args[args.length - 1]!;
+    const chunks: Buffer[] = [];
+    const sink = output === 'pipe:1' ? new PassThrough().on('data', (chunk: Buffer) => chunks.push(chunk)) : null;
+    const command = ffmpeg({ logger: fluentLogger(this.log), stdoutLines: 0, ...(options.cwd ? { cwd: options.cwd } : {}) })
+      .setFfmpegPath(this.paths.ffmpeg)
+      .input(args[at + 1]!)
+      .inputOptions(['-hide_banner', ...args.slice(0, at)])
+      .outputOptions(args.slice(at + 2, -1))
+      .output(sink ?? output);
     return new Promise((resolve, reject) => {
-      const child = spawn(command, ['-hide_banner', ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd });
-      const out: Buffer[] = [];
-      let stderr = '';
       let timedOut = false;
-      child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-      child.stderr.setEncoding('utf8');
-      child.stderr.on('data', (text: string) => (stderr = (stderr + text).slice(-MAX_JOB_STDERR)));
       let escalation: NodeJS.Timeout | undefined;
       const timer = setTimeout(() => {
         timedOut = true;
-        child.kill('SIGINT');
-        escalation = setTimeout(() => child.kill('SIGKILL'), JOB_KILL_GRACE_MS);
+        command.kill('SIGINT');
+        escalation = setTimeout(() => command.kill('SIGKILL'), JOB_KILL_GRACE_MS);
       }, timeoutMs);
       const settle = (): void => {
         clearTimeout(timer);
         clearTimeout(escalation);
       };
-      child.once('error', (err) => {
+      command.on('end', (stdout: string | null, stderr: string | null) => {
         settle();
-        reject(new Error(`${what} failed: ${basename(command)} could not run: ${err.message}`));
+        resolve({ stdout: sink ? Buffer.concat(chunks) : Buffer.from(stdout ?? '', 'utf8'), stderr: (stderr ?? '').slice(-MAX_JOB_STDERR) });
       });
-      child.once('close', (code, signal) => {
+      command.on('error', (err: Error) => {
         settle();
-        if (!timedOut && code === 0) return resolve({ stdout: Buffer.concat(out), stderr });
-        const last = stderr.split('\n').map((l) => l.trim()).filter(Boolean).at(-1);
-        const why = timedOut ? `no result after ${timeoutMs / 1000} s` : `${signal ? `killed by ${signal}` : `exit code ${code}`}${last ? `: ${last}` : ''}`;
+        const why = timedOut ? `no result after ${timeoutMs / 1000} s` : err.message.trim().split('\n').at(-1);
         reject(new Error(`${what} failed: ${why}`));
       });
+      command.run();
     });
   }
 }
