@@ -218,4 +218,23 @@ describe('the public request board and a device that requires public requests', 
     const m = await notice(fire.id);
     expect(owner.json(m)).toMatchObject({ requester: { keyId: FIRE.keyId, vouchedBy: { by: 'pinned', label: 'Springfield Fire Department' } } });
   });
+
+  it('refuses and audits a board that rewrites the history the device copied, keeping its copy', async () => {
+    const size = ((await (await get(board, '/feed.json')).json()) as { size: number }).size;
+    const port = Number(new URL(board.url).port);
+    const since = lastSeq(t);
+    await board.stop();
+    // The same key, the same address, another history one entry longer.
+    const rewrittenDir = join(dir, 'rewritten');
+    mkdirSync(rewrittenDir);
+    cpSync(join(boardDir, BOARD_KEY_FILE), join(rewrittenDir, BOARD_KEY_FILE));
+    board = new RequestBoard({ dataDir: rewrittenDir, listen: `127.0.0.1:${port}`, name: 'test-board', prefix: 'doorbell', log: silentLogger });
+    await board.start();
+    for (let i = 0; i <= size; i++) expect((await post(board, '/requests', signedRequest(areaRequest({ reason: `rewritten ${i}` })))).status).toBe(201);
+    // Found by the device's own copy round, not by any request: the copy stays as it was.
+    // (Each copy round refuses it again: count the reasons, not the rounds.)
+    expect(Object.keys(await refusalsAfter(t, since, 1, 20_000))).toEqual(['inconsistent-checkpoint']);
+    const refusal = t.audit().find((e) => e.seq > since && e.type === 'refusal')!;
+    expect(refusal.topic).toBe(`http://127.0.0.1:${port}`);
+  });
 });
