@@ -102,7 +102,7 @@ describe('the phone app guards the doorbell history', () => {
     await device.tamperAudit((db) => db.prepare('DELETE FROM audit_log WHERE seq > ?').run(lastSeq(db) - 3));
     await alarm().waitFor();
     expect(await alarm().textContent()).toContain("this doorbell's audit log cannot be trusted");
-    expect(await alarm().textContent()).toContain("the doorbell's log shrank");
+    expect(await alarm().textContent()).toContain("The doorbell's log shrank");
     expect(await phone.page.locator('[data-head-verified="false"]').count()).toBe(1);
     await phone.openTab('Inbox');
     expect(await alarm().isVisible()).toBe(true);

@@ -30,6 +30,7 @@ export function outcomeChart(months: MonthReport[]): SVGElement {
     viewBox: `0 0 ${Math.max(groupWidth * months.length, 120)} ${height + 18}`,
     role: 'img',
     'aria-label': 'Outcomes per month',
+    preserveAspectRatio: 'xMinYMax meet',
   });
   months.forEach((m, i) => {
     const x0 = i * groupWidth;

@@ -114,7 +114,7 @@ export class Shell {
     const verdict = this.app.model.doorbell.checkpointVerdict;
     this.auditAlarm.hidden = verdict?.state !== 'broken';
     this.auditAlarm.textContent =
-      verdict?.state === 'broken' ? `Warning: this doorbell's audit log cannot be trusted. ${verdict.reason}.` : '';
+      verdict?.state === 'broken' ? `Warning: this doorbell's audit log cannot be trusted. ${verdict.reason.charAt(0).toUpperCase()}${verdict.reason.slice(1)}.` : '';
   }
 
   private drawBack(): void {
