@@ -157,6 +157,8 @@ describe('transparency report and evidence bundles', () => {
     const text = await runCli(['audit', 'report'], cliConfig);
     expect(text.stdout).toContain(`approved: 2 [#${m.outcomes.approved.entries.join(' #')}]`);
     expect(text.stdout).toContain('refused by policy: 1');
+    const later = JSON.parse((await runCli(['audit', 'report', '--since', '2099-01-01', '--json'], cliConfig)).stdout) as TransparencyReport;
+    expect(later).toMatchObject({ since: '2099-01-01T00:00:00.000Z', months: [] });
   });
 
   it('evidence verify accepts the real bundle and says what it proves and what it does not', async () => {
