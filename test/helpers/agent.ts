@@ -4,6 +4,7 @@ import type { Agent as HttpsAgent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import type { Clock } from '../../agent/clock.js';
 import { parseConfig, type Config, type ConfigInput } from '../../agent/config.js';
 import { sendControl } from '../../agent/control/index.js';
 import { silentLogger, type Logger } from '../../agent/log.js';
@@ -95,7 +96,7 @@ export class TestAgent {
 
 export async function startTestAgent(
   overrides: ConfigInput = {},
-  opts: { lookup?: LookupFn; log?: Logger; dir?: string; gpio?: Gpio; pushAgent?: HttpsAgent } = {},
+  opts: { lookup?: LookupFn; log?: Logger; dir?: string; gpio?: Gpio; pushAgent?: HttpsAgent; clock?: Clock } = {},
 ): Promise<TestAgent> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'agent-'));
   const embedded = { host: '127.0.0.1', port: await freePort(), wsPort: await freePort() };
@@ -116,6 +117,7 @@ export async function startTestAgent(
     ...(opts.lookup ? { lookup: opts.lookup } : {}),
     ...(opts.gpio ? { gpio: opts.gpio } : {}),
     ...(opts.pushAgent ? { pushAgent: opts.pushAgent } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   await agent.start();
   return new TestAgent(agent, config, dir, config.mqtt.url ?? `mqtt://127.0.0.1:${embedded.port}`);

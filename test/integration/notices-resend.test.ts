@@ -12,7 +12,8 @@ import { startTestAgent, until } from '../helpers/agent.js';
 import { CLI } from '../helpers/child-agent.js';
 import { TestMosquitto } from '../helpers/mosquitto.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { makeRequest, newOwner, signedRequest } from '../helpers/protocol.js';
+import { makeDecisionPayload, signDecision } from '../../agent/owner/index.js';
+import { makeRequest, newOwner, signedRequest, type Notice } from '../helpers/protocol.js';
 import { requestState, ringUntilTriggered } from '../helpers/requests.js';
 
 const D = 'doorbell/testdoor';
@@ -96,4 +97,42 @@ describe('doorbell owner approve', () => {
     await device.client.publishAsync('doorbell/quietdoor/owner/inbox/rfa-quiet', '', { qos: 1, retain: true });
     await device.close();
   }, 90_000);
+});
+
+describe('a decision for a request past its expiresAt', () => {
+  it('closes the request as expired on arrival (its timer had not fired) and acts on nothing', async () => {
+    // The agent's clock runs 2 h ahead once the request is in; real timers (its expiry timer) do not.
+    let ahead = 0;
+    const t = await startTestAgent(
+      { requests: { allowInsecureUploads: true, allowPrivateDestinations: true, maxPendingUnknown: 20 } },
+      { clock: { now: () => Date.now() + ahead } },
+    );
+    try {
+      const key = newOwner();
+      await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
+      await ringUntilTriggered(t);
+      const sub = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
+      const request = makeRequest({ uploadUrl: 'http://127.0.0.1:9/put' });
+      const id = String(request.id);
+      await sub.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
+      const notice = sub.json(await sub.waitFor((m) => m.topic === `${D}/owner/inbox/${id}` && m.payload.length > 0)) as unknown as Notice;
+      ahead = 2 * 3600_000;
+      const decision = signDecision(key.privateKey, key.keyId, {
+        ...makeDecisionPayload({
+          device: 'testdoor',
+          requestId: id,
+          decision: 'approve',
+          clips: notice.clips.map((c) => ({ id: c.id, sha256: c.sha256 })),
+          urlSha256: notice.destination.urlSha256,
+          now: Date.now() + ahead,
+        }),
+      });
+      await sub.client.publishAsync(`${D}/owner/decision`, JSON.stringify(decision), { qos: 1 });
+      await until(() => requestState(t, id) === 'expired', 15_000, 'the request expired');
+      expect(t.audit().some((e) => e.type === 'decision' && e.requestId === id)).toBe(false);
+      await sub.close();
+    } finally {
+      await t.dispose();
+    }
+  });
 });
