@@ -229,4 +229,26 @@ describe('the phone app with the real agent', () => {
     expect(receiver.requests).toHaveLength(1);
     expect(phone.problems).toEqual([]);
   });
+  it('turns on notifications in Settings: the doorbell stores the sealed, owner-signed subscription', async () => {
+    // The browser's push service is the hardware edge here (no network): a subscription it would have made.
+    await phone.context.addInitScript(`(() => {
+      let sub = null;
+      const keys = { p256dh: 'B' + 'A'.repeat(86), auth: 'A'.repeat(22) };
+      const make = () => ({ endpoint: 'https://push.example/send/phone-1', toJSON() { return { endpoint: this.endpoint, keys }; }, unsubscribe: async () => { sub = null; return true; } });
+      PushManager.prototype.subscribe = async function () { sub = make(); return sub; };
+      PushManager.prototype.getSubscription = async function () { return sub; };
+    })();`);
+    await phone.context.grantPermissions(['notifications'], { origin: new URL(webUrl).origin });
+    await phone.reload();
+    await phone.openTab('Settings');
+    const form = phone.page.locator('[data-role="notifications"]');
+    await form.locator('#push-ring').check();
+    await form.locator('#push-request').check();
+    await form.getByRole('button', { name: 'Save notifications' }).click();
+    await form.getByText('The doorbell will notify this phone.').waitFor({ timeout: 15_000 });
+    await expect.poll(() => t.audit().filter((e) => e.type === 'push-subscription'), { timeout: 15_000 }).toMatchObject([
+      { keyId, service: 'https://push.example', kinds: ['ring', 'request'], details: false },
+    ]);
+    expect(phone.problems).toEqual([]);
+  });
 });

@@ -1,5 +1,6 @@
 /** The app's controller: loads what the phone kept, talks to the doorbell, and carries out the owner's actions. */
 import { fetchSealedMedia } from './media.js';
+import { DEFAULT_PUSH_CHOICE, sendPushChoice, type PushChoice } from './push.js';
 import type { MediaResource } from '../media-token.js';
 import { makeDecisionPayload, resendWhileUnanswered, signDecision } from './decision.js';
 import { base64, fromUtf8 } from './encoding.js';
@@ -76,6 +77,24 @@ export class App {
     const deviceId = this.model.settings.deviceId;
     if (!this.key || !this.sealing || !deviceId) throw new Error('pair this phone with the doorbell first');
     return fetchSealedMedia(this.key, this.sealing, deviceId, resource);
+  }
+
+  /** What this phone asked the doorbell to notify it of (kept per doorbell). */
+  async pushChoice(): Promise<PushChoice> {
+    return (await this.store.get<PushChoice>(`push:${this.scope()}`)) ?? DEFAULT_PUSH_CHOICE;
+  }
+
+  /** Subscribes (or unsubscribes) this phone and tells the doorbell, sealed; kept once the doorbell was told. */
+  async setPushChoice(choice: PushChoice): Promise<void> {
+    const pairing = this.model.pairing;
+    const s = this.model.settings;
+    const connection = this.connection;
+    if (!this.key || !pairing || !connection || !s.deviceId || !s.prefix) throw new Error('pair this phone with the doorbell first');
+    await sendPushChoice(
+      { key: this.key, deviceId: s.deviceId, prefix: s.prefix, deviceSealingRecipient: pairing.deviceSealingRecipient, publish: (topic, payload) => connection.publish(topic, payload) },
+      choice,
+    );
+    await this.store.put(`push:${this.scope()}`, choice);
   }
 
   get keyKind(): string | undefined {

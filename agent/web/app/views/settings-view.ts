@@ -1,4 +1,6 @@
 /** Where the doorbell is, and this phone's key. */
+import type { PushKind } from '../../../push/subscription-message.js';
+import { pushSupported, type PushChoice } from '../push.js';
 import type { App } from '../app.js';
 import { formatDateTime } from '../format.js';
 import { fingerprint } from '../keys.js';
@@ -30,12 +32,50 @@ export class SettingsScreen implements View {
   private readonly inputs = new Map<keyof SettingsOverrides, HTMLInputElement>();
   private readonly message = h('div', { role: 'status', 'aria-live': 'polite' });
 
+  private readonly notificationsCard = h('form', { class: 'card stack', 'aria-labelledby': 'notifications-heading', 'data-role': 'notifications' });
+
   constructor(private readonly app: App) {
     this.draw();
+    void this.drawNotifications();
+  }
+
+  /** Per-kind switches: what the doorbell may push to this phone while the app is closed. */
+  private async drawNotifications(): Promise<void> {
+    const form = this.notificationsCard;
+    if (!this.app.model.pairing) return replaceChildren(form);
+    const choice = await this.app.pushChoice().catch(() => undefined);
+    const kinds: [PushKind, string][] = [['ring', 'Someone rings'], ['motion', 'Motion at the door'], ['request', 'A request waits for my decision'], ['upload', 'An upload I approved ends']];
+    const box = (name: string, label: string, checked: boolean) => {
+      const input = h('input', { type: 'checkbox', name, id: `push-${name}`, checked });
+      return h('label', { class: 'row', for: input.id }, input, label);
+    };
+    const status = h('div', { role: 'status', 'aria-live': 'polite' });
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      const data = new FormData(form);
+      const wanted: PushChoice = { kinds: kinds.map(([k]) => k).filter((k) => data.has(k)), details: data.has('details') };
+      this.app
+        .setPushChoice(wanted)
+        .then(() => replaceChildren(status, h('p', { class: 'callout callout--ok' }, wanted.kinds.length ? 'The doorbell will notify this phone.' : 'Notifications are off.')))
+        .catch((err: Error) => replaceChildren(status, h('p', { class: 'callout callout--error', role: 'alert' }, err.message)));
+    };
+    replaceChildren(
+      form,
+      h('h2', { id: 'notifications-heading' }, 'Notifications'),
+      pushSupported() ? null : h('p', { class: 'callout callout--info' }, 'This browser shows notifications from a closed app only over HTTPS, once the app is installed.'),
+      kinds.map(([k, label]) => box(k, label, choice?.kinds.includes(k) ?? false)),
+      box('details', 'Name the requester and reason in a request’s notification', choice?.details ?? false),
+      h('p', { class: 'help' }, 'Notifications never carry a picture. The push service only relays them encrypted for this phone.'),
+      h('button', { type: 'submit', class: 'button' }, 'Save notifications'),
+      status,
+    );
   }
 
   update(change: Change): void {
-    if (change === 'pairing' || change === 'settings') this.draw();
+    if (change === 'pairing' || change === 'settings') {
+      this.draw();
+      void this.drawNotifications();
+    }
   }
 
   private draw(): void {
@@ -59,6 +99,7 @@ export class SettingsScreen implements View {
       this.element,
       m.settingsProblem ? h('p', { class: 'callout callout--error', role: 'alert' }, `The connection settings need fixing: ${m.settingsProblem}.`) : null,
       this.keyCard(),
+      this.notificationsCard,
       h(
         'form',
         { class: 'card stack', novalidate: true, 'aria-labelledby': 'connection-heading', onsubmit: (e) => this.onSave(e) },
