@@ -484,6 +484,10 @@ export class FfmpegTools {
         clearTimeout(timer);
         clearTimeout(escalation);
       };
+      // fluent spawns ffmpeg only after its own checks: a time limit that ran out before is applied now.
+      command.on('start', () => {
+        if (timedOut) command.kill('SIGKILL');
+      });
       command.on('end', (stdout: string | null, stderr: string | null) => {
         settle();
         resolve({ stdout: sink ? Buffer.concat(chunks) : Buffer.from(stdout ?? '', 'utf8'), stderr: (stderr ?? '').slice(-MAX_JOB_STDERR) });
