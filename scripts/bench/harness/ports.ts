@@ -1,14 +1,23 @@
 import { connect, createServer } from 'node:net';
 
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A TCP port that was free on 127.0.0.1 a moment ago. Chosen below Linux's ephemeral range
+ * (32768–60999): a port the kernel hands out for `listen(0)` can be taken a moment later as the
+ * local port of some outgoing connection, which made a test's broker fail with EADDRINUSE.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+    if (attempt >= 50) throw new Error('no free TCP port found on 127.0.0.1 between 20000 and 32000');
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
