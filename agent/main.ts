@@ -337,6 +337,14 @@ export class Agent extends EventEmitter<AgentEvents> {
         },
         clipFile: (clipId) => store.get(clipId),
         latestSnapshot: () => latestSnapshot,
+        recentEvents: () =>
+          store.list({ limit: 50 }).map((c) => ({
+            type: c.kind,
+            at: iso(c.triggeredAt),
+            source: c.source,
+            clipId: c.id,
+            ...(c.thumbnail ? { thumbnail: `data:image/jpeg;base64,${c.thumbnail.toString('base64')}` } : {}),
+          })),
         refuse: (reason, data) => audit.appendRefusal('web:media', reason, data),
         now: () => clock.now(),
         log: part('web'),

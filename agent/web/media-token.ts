@@ -4,7 +4,7 @@
  * the agent verifies.
  *
  * Token: `<keyId>.<expires>.<sig>`, `expires` Unix seconds, `sig` base64url Ed25519 over
- * `doorbell-media/v2` ‖ 0x00 ‖ device id ‖ 0x00 ‖ resource ‖ 0x00 ‖ expires, resource `clip/{clipId}` or `snapshot`.
+ * `doorbell-media/v2` ‖ 0x00 ‖ device id ‖ 0x00 ‖ resource ‖ 0x00 ‖ expires, resource `clip/{clipId}`, `snapshot` or `events`.
  */
 import { b64url, concat, utf8, type Signer } from '../envelope/index.js';
 
@@ -13,7 +13,7 @@ export const MEDIA_TAG = 'doorbell-media/v2';
 export const MAX_MEDIA_TOKEN_SECONDS = 300;
 export const MEDIA_AUTH_SCHEME = 'DoorbellOwner';
 
-export type MediaResource = `clip/${string}` | 'snapshot';
+export type MediaResource = `clip/${string}` | 'snapshot' | 'events';
 
 export function mediaTokenBytes(device: string, resource: MediaResource, expires: number): Uint8Array {
   const zero = new Uint8Array([0]);

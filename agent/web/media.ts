@@ -24,6 +24,8 @@ export interface MediaSourceDeps {
   owner(keyId: string): MediaOwner | undefined;
   clipFile(clipId: string): { path: string; bytes: number } | undefined;
   latestSnapshot(): Buffer | undefined;
+  /** The newest rings and motion the store still holds clips of, newest first. */
+  recentEvents(): { type: string; at: string; source: string; clipId: string; thumbnail?: string }[];
   refuse(reason: string, data: Record<string, unknown>): void;
   now(): number;
   log: Logger;
@@ -37,10 +39,10 @@ export class MediaSource {
   /** Handles `/clips/{clipId}` and `/snapshot`; false for any other path. */
   async serve(pathname: string, authorization: string | undefined, res: ServerResponse, head: boolean): Promise<boolean> {
     const clipMatch = /^\/clips\/([^/]+)$/.exec(pathname);
-    if (!clipMatch && pathname !== '/snapshot') return false;
+    if (!clipMatch && pathname !== '/snapshot' && pathname !== '/events') return false;
     const clipId = clipMatch ? decodeURIComponentSafe(clipMatch[1]!) : undefined;
     if (clipMatch && !isId(clipId)) return refuse(res, 403, 'forbidden\n');
-    const resource: MediaResource = clipId ? `clip/${clipId}` : 'snapshot';
+    const resource: MediaResource = clipId ? `clip/${clipId}` : pathname === '/events' ? 'events' : 'snapshot';
     const verdict = this.check(authorization, resource);
     if (!verdict.ok) {
       this.deps.refuse(verdict.reason, { resource, ...(verdict.keyId ? { keyId: verdict.keyId } : {}) });
@@ -49,6 +51,12 @@ export class MediaSource {
     }
     const encrypter = new Encrypter();
     encrypter.addRecipient(verdict.owner.sealingRecipient);
+    if (resource === 'events') {
+      const sealed = await encrypter.encrypt(new TextEncoder().encode(JSON.stringify({ v: 2, events: this.deps.recentEvents() })));
+      res.writeHead(200, headers(sealed.length));
+      res.end(head ? undefined : sealed);
+      return true;
+    }
     if (!clipId) {
       const jpeg = this.deps.latestSnapshot();
       if (!jpeg) return refuse(res, 404, 'no snapshot yet\n');

@@ -178,6 +178,8 @@ describe('the phone app with the real agent', () => {
     expect([forged.status, await forged.text()]).toEqual([403, 'forbidden\n']);
 
     await phone.openTab('Doorbell');
+    // The three rings happened before this phone existed: the doorbell's own sealed history lists them, with thumbnails.
+    await expect.poll(() => phone.page.locator('.events li[data-event-type="ring"] img').evaluateAll((imgs) => imgs.map((i) => (i as unknown as { naturalWidth: number }).naturalWidth)), { timeout: 15_000 }).toEqual([320, 320, 320]);
     await phone.page.locator('[data-role="fetch-snapshot"]').click();
     await expect.poll(() => phone.page.locator('img[data-snapshot="on-demand"]').evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth), { timeout: 15_000 }).toBe(320);
     await phone.openInbox();

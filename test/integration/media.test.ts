@@ -68,8 +68,16 @@ describe('clips and snapshots for enrolled owners only', () => {
     expect([jpeg[0], jpeg[1]]).toEqual([0xff, 0xd8]);
   });
 
+  it('the recent rings, with thumbnails, for the app’s history', async () => {
+    const res = await get('/events', await token(owner, 'events'));
+    expect(res.status).toBe(200);
+    const { events } = JSON.parse(ageDecrypt(Buffer.from(await res.arrayBuffer())).toString('utf8')) as { events: Record<string, string>[] };
+    expect(events[0]).toMatchObject({ type: 'ring', source: 'button', clipId: clip.id });
+    expect(events[0]!.thumbnail).toMatch(/^data:image\/jpeg;base64,\/9j\//);
+  });
+
   it('a LAN client without a token gets 401 and nothing else', async () => {
-    for (const path of [`/clips/${clip.id}`, '/snapshot']) {
+    for (const path of [`/clips/${clip.id}`, '/snapshot', '/events']) {
       const res = await get(path);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('DoorbellOwner');

@@ -79,6 +79,32 @@ export class App {
     return fetchSealedMedia(this.key, this.sealing, deviceId, resource);
   }
 
+  /**
+   * The doorbell's own record of recent rings and motion, with thumbnails, sealed to this phone
+   * (events published while the phone was away never reach it over MQTT); kept across reloads.
+   */
+  async refreshEvents(): Promise<void> {
+    const blob = await this.watch('events');
+    const json = JSON.parse(await blob.text()) as { events?: unknown };
+    const fetched = (Array.isArray(json.events) ? json.events : []).flatMap((e: unknown) => {
+      try {
+        const event = parseEvent(e as Record<string, unknown>);
+        const thumb = (e as { thumbnail?: unknown }).thumbnail;
+        return [typeof thumb === 'string' && /^data:image\/jpeg;base64,[A-Za-z0-9+/=]+$/.test(thumb) ? { ...event, thumbnail: thumb } : event];
+      } catch {
+        // One malformed entry is left out; the rest still shows.
+        return [];
+      }
+    });
+    const m = this.model;
+    const key = (e: { type: string; at: string }): string => `${e.type}@${e.at}`;
+    const byKey = new Map(m.doorbell.events.map((e) => [key(e), e]));
+    for (const e of fetched) byKey.set(key(e), { ...byKey.get(key(e)), ...e });
+    m.doorbell.events = [...byKey.values()].sort((a, b) => b.at.localeCompare(a.at)).slice(0, MAX_EVENTS);
+    m.emit('doorbell');
+    await this.store.put(`events:${this.scope()}`, m.doorbell.events);
+  }
+
   /** What this phone asked the doorbell to notify it of (kept per doorbell). */
   async pushChoice(): Promise<PushChoice> {
     return (await this.store.get<PushChoice>(`push:${this.scope()}`)) ?? DEFAULT_PUSH_CHOICE;

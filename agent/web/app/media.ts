@@ -9,7 +9,7 @@ import { sealingIdentity, type OwnerKey, type StoredSealingKey } from './keys.js
 
 export async function fetchSealedMedia(key: OwnerKey, sealing: StoredSealingKey, deviceId: string, resource: MediaResource): Promise<Blob> {
   const token = await makeMediaToken({ keyId: key.keyId, sign: (m) => key.sign(new Uint8Array(m)) }, deviceId, resource, Date.now());
-  const path = resource === 'snapshot' ? '/snapshot' : `/clips/${encodeURIComponent(resource.slice('clip/'.length))}`;
+  const path = resource === 'snapshot' || resource === 'events' ? `/${resource}` : `/clips/${encodeURIComponent(resource.slice('clip/'.length))}`;
   const res = await fetch(path, { headers: { Authorization: `${MEDIA_AUTH_SCHEME} ${token}` }, cache: 'no-store' });
   if (res.status === 401 || res.status === 403) throw new Error('the doorbell refused: this phone is not (or no longer) an enrolled owner');
   if (res.status === 404) throw new Error(resource === 'snapshot' ? 'no snapshot yet' : 'the doorbell no longer has this clip');
@@ -17,5 +17,6 @@ export async function fetchSealedMedia(key: OwnerKey, sealing: StoredSealingKey,
   const d = new Decrypter();
   d.addIdentity(sealingIdentity(sealing));
   const bytes = await d.decrypt(new Uint8Array(await res.arrayBuffer()));
-  return new Blob([bytes as Uint8Array<ArrayBuffer>], { type: resource === 'snapshot' ? 'image/jpeg' : 'video/mp4' });
+  const type = resource === 'snapshot' ? 'image/jpeg' : resource === 'events' ? 'application/json' : 'video/mp4';
+  return new Blob([bytes as Uint8Array<ArrayBuffer>], { type });
 }

@@ -11,12 +11,19 @@ export class DoorbellScreen implements View {
   readonly element = h('section', { class: 'screen', 'aria-label': 'The doorbell' });
   readonly title: string;
   private deviceKeyId: string | undefined;
+  private historyProblem: string | undefined;
   /** The snapshot fetched from the doorbell on request: a blob: URL, or why it failed. */
   private onDemand: { url?: string; error?: string; loading?: boolean } = {};
 
   constructor(private readonly app: App) {
     this.title = app.model.deviceName;
     this.draw();
+    if (app.model.pairing) {
+      app.refreshEvents().catch((err: Error) => {
+        this.historyProblem = `The doorbell’s own history could not be read: ${err.message}`;
+        this.draw();
+      });
+    }
     const key = app.model.pairing?.devicePublicKey;
     if (key) {
       keyIdOf(b64urlDecode(key))
@@ -99,9 +106,15 @@ export class DoorbellScreen implements View {
       'div',
       { class: 'card stack' },
       h('h2', {}, 'Recent rings and motion'),
+      this.historyProblem ? h('p', { class: 'callout callout--error' }, this.historyProblem) : null,
       events.length === 0
-        ? h('p', { class: 'muted' }, 'None since this phone started listening.')
-        : h('ul', { class: 'events' }, events.map((e) => h('li', {}, h('strong', {}, e.type === 'ring' ? 'Ring' : 'Motion'), ` · ${formatDateTime(e.at)} · ${e.source}`))),
+        ? h('p', { class: 'muted' }, 'None yet.')
+        : h('ul', { class: 'events' }, events.map((e) => {
+            const thumbnail = (e as { thumbnail?: string }).thumbnail;
+            return h('li', { class: 'event', 'data-event-type': e.type },
+              thumbnail ? h('img', { class: 'event__thumb', src: thumbnail, alt: '', width: 96, height: 54 }) : h('span', { class: 'event__thumb thumb-missing' }),
+              h('strong', {}, e.type === 'ring' ? 'Ring' : 'Motion'), ` · ${formatDateTime(e.at)} · ${e.source}`);
+          })),
     );
   }
 
