@@ -188,6 +188,10 @@ export const configSchema = z.strictObject({
         .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected topic levels without wildcards')
         .default('homeassistant'),
       motionOffDelaySeconds: z.number().int().min(1).max(3600).default(30),
+      /** Ring and motion in plaintext on P/D/event for Home Assistant: readable by anyone on the broker. */
+      plaintextEvents: z.boolean().default(true),
+      /** The latest snapshot as a plaintext JPEG on P/D/snapshot: readable by anyone on the broker. */
+      plaintextSnapshot: z.boolean().default(false),
     })
     .prefault({}),
   push: z

@@ -63,6 +63,7 @@ export function databasePath(config: Config): string {
 
 export class Agent extends EventEmitter<AgentEvents> {
   private readonly stack: { name: string; stop: () => unknown }[] = [];
+  private owners: OwnerChannel | undefined;
 
   constructor(
     readonly config: Config,
@@ -182,6 +183,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       clock,
       log: part('owner-channel'),
     });
+    this.owners = channel;
     const enrollment = new Enrollment({
       owners,
       audit,
@@ -237,17 +239,22 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     requests.on('upload-progress', (progress) => this.emit('upload-progress', progress));
 
-    // Retained state and the signed audit head follow their sources, coalesced.
+    // The public retained state is device health only, republished when it changes: nothing in it,
+    // nor its timing, follows requests. The audit checkpoint goes out on a fixed schedule, never per entry.
+    let lastState = '';
     const publishState = new Debounced(() => {
       const camera = capture.health();
-      const state = buildState({
-        startedAt,
-        camera: () => ({ ok: camera.ok, source: config.camera.source, since: camera.since, detail: camera.detail }),
-        storage: () => store.usage(),
-        pendingRequests: () => requests.pendingIds(),
-        outbox: () => ({ pending: outbox.pending(), setAside: outbox.setAside() }),
-      });
-      this.publish(link, topics.state, JSON.stringify(state), log);
+      const state = JSON.stringify(
+        buildState({
+          startedAt,
+          camera: () => ({ ok: camera.ok, source: config.camera.source, since: camera.since, detail: camera.detail }),
+          storage: () => store.usage(),
+          outbox: () => ({ pending: outbox.pending(), setAside: outbox.setAside() }),
+        }),
+      );
+      if (state === lastState) return;
+      lastState = state;
+      this.publish(link, topics.state, state, log);
     }, 250);
     // The audit checkpoint goes out at start and on a fixed schedule: never per entry, whose timing
     // would tell a broker reader when requests and decisions happen.
@@ -259,11 +266,10 @@ export class Agent extends EventEmitter<AgentEvents> {
       clearInterval(checkpointTimer);
     });
     link.onConnect(() => {
+      lastState = '';
       publishState.trigger();
       publishCheckpoint();
     });
-    audit.onAppend(() => publishState.trigger());
-    requests.on('changed', () => publishState.trigger());
 
     link.start();
     this.push('mqtt', async () => {
@@ -282,6 +288,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       enabled: config.homeassistant.enabled,
       discoveryPrefix: config.homeassistant.discoveryPrefix,
       motionOffDelaySeconds: config.homeassistant.motionOffDelaySeconds,
+      plaintextEvents: config.homeassistant.plaintextEvents,
+      plaintextSnapshot: config.homeassistant.plaintextSnapshot,
     }).start();
     await link.subscribe(topics.pair, (_topic, payload) => {
       pairing.handle(payload);
@@ -305,7 +313,12 @@ export class Agent extends EventEmitter<AgentEvents> {
       lastVideoMotion = at;
       this.onTrigger({ kind: 'motion', source: 'video', at }, capture, link, topics, log);
     });
-    capture.on('snapshot', ({ jpeg }) => this.publish(link, topics.snapshot, jpeg, log, 0));
+    capture.on('snapshot', ({ jpeg }) => {
+      if (config.homeassistant.plaintextSnapshot) this.publish(link, topics.snapshot, jpeg, log, 0);
+      channel.send({ kind: 'snapshot', jpeg: jpeg.toString('base64') }, { snapshot: true }).catch((err: Error) =>
+        log.warn('the sealed snapshot was not sent', { error: err.message }),
+      );
+    });
     capture.on('clip-ready', ({ clip }) => {
       log.info('clip ready', { clipId: clip.id, seconds: (clip.end - clip.start) / 1000, bytes: clip.bytes });
       this.emit('clip-ready', clip);
@@ -446,12 +459,15 @@ export class Agent extends EventEmitter<AgentEvents> {
   private onTrigger(trigger: Trigger, capture: Capture, link: MqttLink, topics: Topics, log: Logger): void {
     // Only the clip placement (no I/O), the outbox write and the publish run here; capture's jobs follow later.
     const clipId = capture.trigger(trigger);
+    const event = { type: trigger.kind, at: iso(trigger.at), source: trigger.source };
     try {
-      link.publishReliable(topics.event, JSON.stringify({ v: 1, type: trigger.kind, at: iso(trigger.at), source: trigger.source, clipId }));
+      // Home Assistant's plaintext copy, readable by anyone on the broker: no clip id in it.
+      if (this.config.homeassistant.plaintextEvents) link.publishReliable(topics.event, JSON.stringify({ v: 2, ...event }));
     } catch (err) {
       // This runs in a GPIO timer: a throw (the outbox on a full disk) would end the whole agent.
       log.error('the event could not be queued for MQTT', { clipId, error: (err as Error).message });
     }
+    this.owners?.send({ kind: 'event', ...event, clipId }).catch((err: Error) => log.error('the sealed event was not sent', { clipId, error: err.message }));
     log.info(trigger.kind, { source: trigger.source, clipId });
     this.emit('trigger', { trigger, clipId });
   }

@@ -1,4 +1,7 @@
-/** The retained `P/D/state` message (PROTOCOL.md "State"), rebuilt from its sources whenever one changes. */
+/**
+ * The retained `P/D/state` message (protocol.md "State"): device health only. Anyone on the broker
+ * reads it, so nothing in it depends on requests, owners or the audit log.
+ */
 import { iso } from './clock.js';
 import { VERSION } from './version.js';
 
@@ -6,7 +9,6 @@ export interface StateSources {
   startedAt: number;
   camera(): { ok: boolean; source: string; since: number; detail?: string | undefined };
   storage(): { usedBytes: number; capBytes: number; clips: number; oldest: number | null };
-  pendingRequests(): string[];
   outbox(): { pending: number; setAside: number };
 }
 
@@ -14,7 +16,7 @@ export function buildState(sources: StateSources): Record<string, unknown> {
   const camera = sources.camera();
   const storage = sources.storage();
   const state: Record<string, unknown> = {
-    v: 1,
+    v: 2,
     online: true,
     version: VERSION,
     startedAt: iso(sources.startedAt),
@@ -25,13 +27,12 @@ export function buildState(sources: StateSources): Record<string, unknown> {
       clips: storage.clips,
       ...(storage.oldest !== null ? { oldest: iso(storage.oldest) } : {}),
     },
-    requests: { pending: sources.pendingRequests() },
     outbox: sources.outbox(),
   };
   return state;
 }
 
-export const OFFLINE_STATE = JSON.stringify({ v: 1, online: false });
+export const OFFLINE_STATE = JSON.stringify({ v: 2, online: false });
 
 /** Coalesces bursts of changes into one publish after `delayMs`. */
 export class Debounced {

@@ -1,8 +1,9 @@
 /**
  * Home Assistant MQTT discovery: retained config messages under `<discoveryPrefix>/<component>/
  * <node>/<object>/config` make the doorbell appear in Home Assistant by itself. Every entity reads
- * the agent's own topics (PROTOCOL.md); nothing is published for Home Assistant alone but these
- * configs. An empty retained payload on the same topics removes the entities again.
+ * the agent's public topics (protocol.md "Home Assistant"): the health state, and the plaintext
+ * event and snapshot topics the owner chose to publish. An empty retained payload on the same
+ * topics removes the entities again.
  */
 
 export interface DiscoveryIdentity {
@@ -14,11 +15,15 @@ export interface DiscoveryIdentity {
   version: string;
   /** How long the motion sensor stays on after a motion event. */
   motionOffDelaySeconds: number;
+  plaintextEvents: boolean;
+  plaintextSnapshot: boolean;
 }
 
 export interface DiscoveryMessage {
   topic: string;
   config: Record<string, unknown>;
+  /** False when the entity's plaintext topic is off: its config is removed instead of published. */
+  active: boolean;
 }
 
 export const DEFAULT_DISCOVERY_PREFIX = 'homeassistant';
@@ -51,9 +56,10 @@ export function discoveryMessages(id: DiscoveryIdentity): DiscoveryMessage[] {
     // The retained state says online; its Last Will says offline.
     availability: [{ topic: stateTopic, value_template: "{{ 'online' if value_json.online else 'offline' }}" }],
   };
-  const entity = (component: string, object: string, config: Record<string, unknown>): DiscoveryMessage => ({
+  const entity = (component: string, object: string, config: Record<string, unknown>, active = true): DiscoveryMessage => ({
     topic: `${id.discoveryPrefix}/${component}/${node}/${object}/config`,
     config: { unique_id: `${node}_${object}`, ...config, ...shared },
+    active,
   });
   return [
     // An event entity needs {"event_type": ...}; an empty object (a motion event here) is ignored.
@@ -63,7 +69,7 @@ export function discoveryMessages(id: DiscoveryIdentity): DiscoveryMessage[] {
       event_types: ['ring'],
       state_topic: eventTopic,
       value_template: "{% if value_json.type == 'ring' %}{\"event_type\":\"ring\"}{% else %}{}{% endif %}",
-    }),
+    }, id.plaintextEvents),
     // A binary sensor ignores an empty template result: a ring event leaves motion as it is.
     entity('binary_sensor', 'motion', {
       name: 'Motion',
@@ -71,12 +77,12 @@ export function discoveryMessages(id: DiscoveryIdentity): DiscoveryMessage[] {
       state_topic: eventTopic,
       value_template: "{{ 'ON' if value_json.type == 'motion' else '' }}",
       off_delay: id.motionOffDelaySeconds,
-    }),
+    }, id.plaintextEvents),
     entity('image', 'snapshot', {
       name: 'Snapshot',
       image_topic: `${base}/snapshot`,
       content_type: 'image/jpeg',
-    }),
+    }, id.plaintextSnapshot),
     // The offline state carries no storage figures: report unknown rather than a template error.
     entity('sensor', 'storage', {
       name: 'Storage used',

@@ -25,6 +25,10 @@ export interface HomeAssistantDiscoveryDeps {
   enabled: boolean;
   version: string;
   motionOffDelaySeconds?: number;
+  /** The owner's choice to publish ring/motion in plaintext (config homeassistant.plaintextEvents). */
+  plaintextEvents?: boolean;
+  /** The owner's choice to publish the snapshot JPEG in plaintext (config homeassistant.plaintextSnapshot). */
+  plaintextSnapshot?: boolean;
 }
 
 export class HomeAssistantDiscovery {
@@ -40,8 +44,9 @@ export class HomeAssistantDiscovery {
    */
   start(): void {
     const { publish, enabled } = this.deps;
+    // An entity whose plaintext topic the owner turned off is removed like a disabled one.
     for (const message of this.messages()) {
-      publish(message.topic, enabled ? JSON.stringify(message.config) : '', true);
+      publish(message.topic, enabled && message.active ? JSON.stringify(message.config) : '', true);
     }
   }
 
@@ -54,6 +59,8 @@ export class HomeAssistantDiscovery {
       discoveryPrefix: d.discoveryPrefix ?? DEFAULT_DISCOVERY_PREFIX,
       version: d.version,
       motionOffDelaySeconds: d.motionOffDelaySeconds ?? DEFAULT_MOTION_OFF_DELAY_SECONDS,
+      plaintextEvents: d.plaintextEvents ?? true,
+      plaintextSnapshot: d.plaintextSnapshot ?? false,
     });
   }
 }

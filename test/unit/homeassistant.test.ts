@@ -30,8 +30,20 @@ const AVAILABILITY = [{ topic: 'doorbell/front.door/state', value_template: "{{ 
 const SHARED = { device: DEVICE, origin: { name: 'doorbell-agent', sw_version: '0.1.0' }, availability: AVAILABILITY };
 
 describe('Home Assistant discovery', () => {
-  it('publishes retained configs for the ring event, motion, snapshot and storage', () => {
+  it('by default offers the ring and motion events but no snapshot: a plaintext JPEG is the owner\'s explicit choice', () => {
     const published = collect(true);
+    expect(published.map((p) => [p.topic, p.payload === ''])).toEqual([
+      ['homeassistant/event/doorbell_front_door/ring/config', false],
+      ['homeassistant/binary_sensor/doorbell_front_door/motion/config', false],
+      ['homeassistant/image/doorbell_front_door/snapshot/config', true],
+      ['homeassistant/sensor/doorbell_front_door/storage/config', false],
+    ]);
+    const withoutEvents = collect(true, { plaintextEvents: false });
+    expect(withoutEvents.filter((p) => p.payload !== '').map((p) => p.topic)).toEqual(['homeassistant/sensor/doorbell_front_door/storage/config']);
+  });
+
+  it('publishes retained configs for the ring event, motion, snapshot and storage', () => {
+    const published = collect(true, { plaintextSnapshot: true });
     expect(published.map((p) => [p.topic, p.retain])).toEqual([
       ['homeassistant/event/doorbell_front_door/ring/config', true],
       ['homeassistant/binary_sensor/doorbell_front_door/motion/config', true],
@@ -131,6 +143,7 @@ describe('Home Assistant discovery through a broker', () => {
     new HomeAssistantDiscovery({
       ...IDENTITY,
       enabled,
+      plaintextSnapshot: true,
       publish: (topic, payload, retain) => sent.push(publisher.publishAsync(topic, payload, { qos: 1, retain })),
     }).start();
     await Promise.all(sent);
