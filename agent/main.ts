@@ -159,20 +159,6 @@ export class Agent extends EventEmitter<AgentEvents> {
     const ffmpeg = await locateFfmpeg(config.ffmpeg.path);
     log.info('ffmpeg found', { path: ffmpeg.ffmpeg, version: ffmpeg.version });
     const capture = new Capture({ config, ffmpeg, sink: store, clock, log: part('capture') });
-    const requests = new RequestService({
-      config,
-      db,
-      clips: store,
-      mqtt: link,
-      topics,
-      audit,
-      owners,
-      nonces,
-      device: { id: deviceId, publicKey: deviceKey.publicKey, sign: (m) => deviceKey.sign(m) },
-      clock,
-      log: part('requests'),
-      lookup: opts.lookup,
-    });
     const channel = new OwnerChannel({
       topics: ownerTopics(config.mqtt.prefix, deviceId),
       device: deviceKey,
@@ -184,12 +170,26 @@ export class Agent extends EventEmitter<AgentEvents> {
       log: part('owner-channel'),
     });
     this.owners = channel;
+    const requests = new RequestService({
+      config,
+      db,
+      clips: store,
+      mqtt: link,
+      topics,
+      owner: channel,
+      audit,
+      owners,
+      nonces,
+      device: { id: deviceId, publicKey: deviceKey.publicKey, sign: (m) => deviceKey.sign(m) },
+      clock,
+      log: part('requests'),
+      lookup: opts.lookup,
+    });
     const enrollment = new Enrollment({
       owners,
       audit,
       device: deviceKey.publicKeys,
       announce: (body) => channel.send(body),
-      announcePlain: (payload) => link.publishReliable(topics.paired, payload),
     });
     const pairing = new PairingWindow({
       clock,

@@ -1,132 +1,91 @@
-/** `doorbell owner approve|deny`: read the retained notice, sign, publish, follow the status to the end. */
-import type { MqttClient } from 'mqtt';
+/**
+ * `doorbell owner approve|deny`: ask the doorbell what is pending, take the device-signed notice
+ * (never an unsigned, moved or stale copy), show what will be approved in full, sign exactly that,
+ * seal it to the device, and follow the request's status to its end.
+ */
 import type { Config } from '../config.js';
-import { topicsFor } from '../mqtt/index.js';
-import { makeDecisionPayload, readKeyFile, signDecision } from '../owner/index.js';
-import { connectBroker } from './broker.js';
+import { destinationText, isTerminal, keyIdOf, type RequestStatus } from '../envelope/index.js';
+import { readDevicePublicKeys, readOwnerKeyFile, type DevicePublicKeys } from '../owner/index.js';
+import { brokerUrl } from './broker.js';
 import { formatBytes, print } from './command.js';
+import { OwnerSession } from './owner-session.js';
 import { ProgressBar } from './progress.js';
 
-interface Notice {
-  requestId: string;
-  requester: { name: string; kind: string; caseNumber?: string };
-  reason: string;
-  window: { from: string; to: string };
-  destination: { host: string; urlSha256: string };
-  clips: { id: string; sha256: string; bytes: number; start: string; end: string }[];
-}
+const ANSWER_SECONDS = 15;
 
-interface Status {
-  state: string;
-  detail?: string;
-  progress?: { sentBytes: number; totalBytes: number };
-}
-
-const ACK_SECONDS = 15;
-/** Sends of one decision without an answer before giving up (the same nonce: a copy is refused, never acted on twice). */
-const SENDS = 3;
-const TERMINAL = new Set(['rejected', 'no-footage', 'uploaded', 'failed', 'denied', 'expired', 'cancelled']);
-
-function waitForRetained(client: MqttClient, topic: string, ms: number): Promise<Buffer | null> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => done(null), ms);
-    const onMessage = (t: string, payload: Buffer): void => {
-      if (t === topic) done(payload.length ? payload : null);
-    };
-    const done = (v: Buffer | null): void => {
-      clearTimeout(timer);
-      client.off('message', onMessage);
-      resolve(v);
-    };
-    client.on('message', onMessage);
-  });
+/** The device's public keys: given on the command line, or read from the device's own storage folder. */
+export function deviceKeys(config: Config, flags: { deviceKey?: string; deviceSeal?: string }): DevicePublicKeys {
+  if (flags.deviceKey && flags.deviceSeal) {
+    const raw = Buffer.from(flags.deviceKey, 'base64url');
+    if (raw.length !== 32) throw new Error('--device-key takes the device’s 32-byte Ed25519 key in base64url (doorbell owner list on the device)');
+    return { keyId: keyIdOf(raw), signingKey: flags.deviceKey, sealingRecipient: flags.deviceSeal };
+  }
+  const local = readDevicePublicKeys(config.storage.dir);
+  if (!local) {
+    throw new Error(`no device keys in ${config.storage.dir}: on another machine pass --device-key and --device-seal (doorbell owner list on the device prints them)`);
+  }
+  return local;
 }
 
 export async function decide(
   config: Config,
-  opts: { requestId: string; keyFile: string; decision: 'approve' | 'deny'; clipIds?: string[]; waitSeconds: number },
+  opts: { requestId: string; keyFile: string; device: DevicePublicKeys; decision: 'approve' | 'deny'; clipIds?: string[]; waitSeconds: number },
 ): Promise<number> {
-  const key = readKeyFile(opts.keyFile);
-  const topics = topicsFor(config.mqtt.prefix, config.device.id);
-  const client = await connectBroker(config, 'owner');
+  const key = await readOwnerKeyFile(opts.keyFile);
+  const session = await OwnerSession.open({ url: brokerUrl(config), prefix: config.mqtt.prefix, deviceId: config.device.id, key, device: opts.device });
+  // Whatever the broker hands us that is not the device's, for this topic, fresh: said, and never used.
+  session.onRefusal((r) => process.stderr.write(`refused a message on ${r.topic}: ${r.reason} (${r.detail})\n`));
   try {
-    const noticeTopic = topics.inbox(opts.requestId);
-    const statusTopic = topics.status(opts.requestId);
-    const retained = waitForRetained(client, noticeTopic, 5000);
-    await client.subscribeAsync([noticeTopic, statusTopic], { qos: 1 });
-    const raw = await retained;
-    if (!raw) {
-      print(`request ${opts.requestId} is not waiting for a decision (no notice on ${noticeTopic})`);
+    let pending: string[];
+    try {
+      pending = await session.ask(ANSWER_SECONDS * 1000);
+    } catch {
+      throw new Error(`the doorbell did not answer within ${ANSWER_SECONDS} s: is this key enrolled and not revoked? (doorbell owner list)`);
+    }
+    if (!pending.includes(opts.requestId)) {
+      print(`request ${opts.requestId} is not waiting for a decision (the doorbell lists ${pending.length ? pending.join(', ') : 'none'})`);
       return 1;
     }
-    const notice = JSON.parse(raw.toString('utf8')) as Notice;
-    let clips = notice.clips;
-    if (opts.decision === 'deny') clips = [];
-    else if (opts.clipIds) {
-      const unknown = opts.clipIds.filter((id) => !notice.clips.some((c) => c.id === id));
-      if (unknown.length) throw new Error(`not in this request: ${unknown.join(', ')}`);
-      clips = notice.clips.filter((c) => opts.clipIds!.includes(c.id));
-    }
+    const shown = await session.waitNotice(opts.requestId, ANSWER_SECONDS * 1000);
+    const { notice } = shown;
+    const clips = opts.decision === 'deny' ? [] : opts.clipIds ? notice.clips.filter((c) => opts.clipIds!.includes(c.id)) : notice.clips;
     print(`${opts.decision === 'approve' ? 'Approving' : 'Denying'} ${notice.requestId} from ${notice.requester.name} (${notice.requester.kind})`);
+    print(`  device       ${opts.device.keyId.replace(/(.{4})(?=.)/g, '$1 ')} (signed this notice)`);
     print(`  reason       ${notice.reason}`);
-    print(`  destination  ${notice.destination.host}`);
+    print(`  destination  ${destinationText(notice.destination)}`);
+    print(`  receipt to   ${notice.receiptTo ?? 'nobody (the requester asked for no receipt)'}`);
     if (opts.decision === 'approve') {
       print(`  clips        ${clips.length} of ${notice.clips.length}: ${formatBytes(clips.reduce((n, c) => n + c.bytes, 0))}`);
     }
-    const payload = makeDecisionPayload({
-      device: config.device.id,
-      requestId: notice.requestId,
-      decision: opts.decision,
-      clips: clips.map((c) => ({ id: c.id, sha256: c.sha256 })),
-      urlSha256: notice.destination.urlSha256,
-    });
-    const envelope = signDecision(key.privateKey, key.keyId, payload);
 
     const bar = new ProgressBar(process.stdout, '  uploading    ', clips.reduce((n, c) => n + c.bytes, 0));
-    const final = new Promise<Status>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        clearInterval(unanswered);
-        reject(new Error(`no final status within ${opts.waitSeconds} s`));
-      }, opts.waitSeconds * 1000);
-      // Silence may mean the decision was lost (the doorbell was reconnecting without its session):
-      // it is sent again, unchanged. A key the doorbell does not accept gets no answer at all (it
-      // cannot be told apart from a forgery), so silence after the last send is the answer.
-      let sends = 1;
-      const unanswered = setInterval(() => {
-        if (sends < SENDS) {
-          sends++;
-          print(`  no answer within ${ACK_SECONDS} s: sending the decision again`);
-          client.publishAsync(topics.decision, JSON.stringify(envelope), { qos: 1 }).catch(() => undefined);
-          return;
-        }
-        clearInterval(unanswered);
+    const final = new Promise<RequestStatus>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no final status within ${opts.waitSeconds} s`)), opts.waitSeconds * 1000);
+      // A decision the doorbell cannot attribute to an enrolled key gets no answer at all.
+      const unanswered = setTimeout(() => {
         clearTimeout(timer);
-        reject(new Error(`the doorbell did not answer within ${ACK_SECONDS * SENDS} s: is this key enrolled and not revoked? (doorbell owner list)`));
-      }, ACK_SECONDS * 1000);
-      client.on('message', (topic, body, packet) => {
-        // Retained copies are old news; only live statuses answer our decision.
-        if (topic !== statusTopic || packet.retain || body.length === 0) return;
-        const status = JSON.parse(body.toString('utf8')) as Status;
-        // Our own resend after the first copy arrived: the first one counts.
-        if (status.detail === 'decision refused: replayed-nonce') return;
-        clearInterval(unanswered);
+        reject(new Error(`the doorbell did not answer within ${ANSWER_SECONDS} s: is this key enrolled and not revoked? (doorbell owner list)`));
+      }, ANSWER_SECONDS * 1000);
+      session.statuses(notice.requestId, (status) => {
+        if (status.state === 'pending' && !status.detail?.startsWith('decision refused')) return;
+        clearTimeout(unanswered);
         if (status.progress) bar.update(status.progress.sentBytes, status.progress.totalBytes);
         else {
           if (status.state === 'uploaded') bar.complete();
           else bar.end();
           print(`  status       ${status.state}${status.detail ? `: ${status.detail}` : ''}`);
         }
-        if (TERMINAL.has(status.state) || status.detail?.startsWith('decision refused')) {
+        if (isTerminal(status.state) || status.detail?.startsWith('decision refused')) {
           clearTimeout(timer);
           resolve(status);
         }
       });
     });
-    await client.publishAsync(topics.decision, JSON.stringify(envelope), { qos: 1 });
+    await session.decide(shown, opts.decision, opts.decision === 'approve' ? clips.map((c) => c.id) : undefined);
     const status = await final;
     const wanted = opts.decision === 'approve' ? 'uploaded' : 'denied';
     return status.state === wanted ? 0 : 1;
   } finally {
-    await client.endAsync();
+    await session.close();
   }
 }

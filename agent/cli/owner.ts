@@ -10,7 +10,7 @@ import type { Config } from '../config.js';
 import { systemClock } from '../clock.js';
 import { silentLogger } from '../log.js';
 import { UsageError, configFrom, configOption, jsonOption, print, printJson, type Command } from './command.js';
-import { decide } from './decide.js';
+import { decide, deviceKeys } from './decide.js';
 import { withEnrollment } from './local-or-agent.js';
 
 /** Outside any checkout, so a private key is never committed by accident: $XDG_CONFIG_HOME/doorbell/owner.key. */
@@ -47,13 +47,16 @@ export const owner: Command = {
     'owner keygen [--out FILE] | owner add --name NAME --key ED25519_B64URL --seal AGE_RECIPIENT | owner list [--json]\n' +
     '         | owner revoke KEYID\n' +
     '         | owner approve REQUEST_ID [--key FILE] [--clips ID,…] | owner deny REQUEST_ID [--key FILE]\n' +
-    '         (the key file defaults to ~/.config/doorbell/owner.key; keygen, add and revoke take --json)',
+    '         (the key file defaults to ~/.config/doorbell/owner.key; keygen, add and revoke take --json;\n' +
+    '          away from the device approve and deny also take --device-key ED25519_B64URL --device-seal AGE_RECIPIENT)',
   summary: "manage the owners' keys, and approve or deny a request from a terminal",
   options: {
     ...configOption,
     ...jsonOption,
     out: { type: 'string' },
     seal: { type: 'string' },
+    'device-key': { type: 'string' },
+    'device-seal': { type: 'string' },
     name: { type: 'string' },
     key: { type: 'string' },
     clips: { type: 'string' },
@@ -124,9 +127,14 @@ export const owner: Command = {
       if (!arg) throw new UsageError(`owner ${sub} needs the REQUEST_ID (see \`doorbell requests ls\`)`, 'owner');
       const waitSeconds = flags.wait ? Number(flags.wait) : 900;
       if (!(waitSeconds > 0)) throw new UsageError('--wait takes a number of seconds', 'owner');
+      const device = deviceKeys(config, {
+        ...(typeof flags['device-key'] === 'string' ? { deviceKey: flags['device-key'] } : {}),
+        ...(typeof flags['device-seal'] === 'string' ? { deviceSeal: flags['device-seal'] } : {}),
+      });
       return decide(config, {
         requestId: arg,
         keyFile: typeof flags.key === 'string' ? flags.key : defaultKeyFile(),
+        device,
         decision: sub,
         ...(typeof flags.clips === 'string' ? { clipIds: flags.clips.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
         waitSeconds,

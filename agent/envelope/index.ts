@@ -63,3 +63,5 @@ export {
   type RequestStatus,
 } from './owner-messages.js';
 export { ownerTopics, type OwnerTopics } from './topics.js';
+export { BROKER_AUTH_TAG, BROKER_AUTH_WINDOW_S, brokerPassword, checkBrokerPassword } from './broker-auth.js';
+export { OwnerInbox, type InboxOptions, type Received, type ShownNotice } from './owner-inbox.js';

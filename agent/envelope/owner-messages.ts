@@ -228,13 +228,14 @@ export interface DecisionClip {
 }
 
 /** An owner's decision, signed by the owner and sealed to the device. */
-export interface DecisionBody {
+export interface DecisionBody extends Json {
   v: 2;
   kind: 'decision';
   at: string;
   device: string;
   requestId: string;
-  decision: 'approve' | 'deny';
+  /** `cancel` stops an approved upload that has not finished (no clips). */
+  decision: 'approve' | 'deny' | 'cancel';
   clips: DecisionClip[];
   urlSha256: string;
   noticeSha256: string;
@@ -249,7 +250,7 @@ export const MIN_NONCE_BYTES = 16;
 export function parseDecision(json: Json): DecisionBody {
   need(json.kind === 'decision', 'kind');
   need(isId(json.device) && isId(json.requestId), 'device and requestId');
-  need(json.decision === 'approve' || json.decision === 'deny', 'decision');
+  need(json.decision === 'approve' || json.decision === 'deny' || json.decision === 'cancel', 'decision');
   need(Array.isArray(json.clips) && json.clips.every((c) => isObject(c) && isId(c.id) && isSha256(c.sha256)), 'clips');
   need(isSha256(json.urlSha256) && isSha256(json.noticeSha256), 'urlSha256 and noticeSha256');
   need(isTime(json.expiresAt), 'expiresAt');
@@ -260,7 +261,7 @@ export function parseDecision(json: Json): DecisionBody {
     at: json.at as string,
     device: json.device as string,
     requestId: json.requestId as string,
-    decision: json.decision as 'approve' | 'deny',
+    decision: json.decision as 'approve' | 'deny' | 'cancel',
     clips: (json.clips as Json[]).map((c) => ({ id: c.id as string, sha256: c.sha256 as string })),
     urlSha256: json.urlSha256 as string,
     noticeSha256: json.noticeSha256 as string,
@@ -277,7 +278,7 @@ export function makeDecision(opts: {
   device: string;
   notice: Notice;
   noticeSha256: string;
-  decision: 'approve' | 'deny';
+  decision: 'approve' | 'deny' | 'cancel';
   clipIds?: readonly string[];
   now: number;
   nonce: string;

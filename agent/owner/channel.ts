@@ -24,13 +24,15 @@ import type { DeviceSequence } from './sequence.js';
 
 /** An owner's message is at most this large (decisions list at most 500 clips). */
 export const MAX_INBOUND_BYTES = 64 * 1024;
+/** Owners' messages being opened at once; beyond this a flood is refused (and counted) unopened. */
+const MAX_OPENING = 64;
 
 export interface ChannelMessaging {
   subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<void>;
   /** Through the outbox: survives an outage and a restart. */
   publishReliable(topic: string, payload: Buffer, opts?: { retain?: boolean }): void;
   /** Best effort: superseded by the next one. */
-  publishLatest(topic: string, payload: Buffer, opts?: { qos?: 0 | 1; retain?: boolean }): Promise<void>;
+  publishLatest(topic: string, payload: Buffer, opts?: { qos?: 0 | 1; retain?: boolean; afterReliable?: boolean }): Promise<void>;
 }
 
 export interface OwnerChannelDeps {
@@ -57,12 +59,25 @@ export interface SendOptions {
 export class OwnerChannel {
   private sealing: Promise<unknown> = Promise.resolve();
   private readonly handlers = new Map<string, InboundHandler>();
+  private opening = 0;
 
   constructor(private readonly deps: OwnerChannelDeps) {}
 
+  /** Where owners' messages arrive (refusals are audited under this topic). */
+  get inTopic(): string {
+    return this.deps.topics.in;
+  }
+
   async start(): Promise<void> {
     await this.deps.mqtt.subscribe(this.deps.topics.in, (topic, payload) => {
-      this.receive(topic, payload).catch((err: Error) => this.deps.log.error('owner message handling failed', { error: err.message }));
+      if (this.opening >= MAX_OPENING) {
+        this.deps.refuse(topic, 'overloaded', { detail: `more than ${MAX_OPENING} owner messages being opened` });
+        return;
+      }
+      this.opening++;
+      this.receive(topic, payload)
+        .catch((err: Error) => this.deps.log.error('owner message handling failed', { error: err.message }))
+        .finally(() => this.opening--);
     });
   }
 
@@ -103,7 +118,10 @@ export class OwnerChannel {
         this.deps.log.debug('snapshot not sent', { error: err.message }),
       );
     } else if (opts.latest) {
-      void this.deps.mqtt.publishLatest(topic, payload).catch((err: Error) => this.deps.log.debug('progress not sent', { error: err.message }));
+      // Progress waits behind queued state changes: `uploading` never reaches owners before `approved`.
+      void this.deps.mqtt
+        .publishLatest(topic, payload, { afterReliable: true })
+        .catch((err: Error) => this.deps.log.debug('progress not sent', { error: err.message }));
     } else {
       this.deps.mqtt.publishReliable(topic, payload);
     }

@@ -23,8 +23,6 @@ export interface EnrollmentDeps {
   device: DevicePublicKeys;
   /** Seals and queues the announcement for every enrolled owner (the new one included). */
   announce(body: EnrollmentAnnouncement): Promise<unknown>;
-  /** The version 1 plaintext announcement the phone app still waits for after pairing. */
-  announcePlain?(payload: string): void;
 }
 
 export class Enrollment {
@@ -52,10 +50,6 @@ export class Enrollment {
   }
 
   private announce(body: EnrollmentAnnouncement): void {
-    const { keyId, name, revoked } = body;
-    this.deps.announcePlain?.(
-      JSON.stringify({ v: 1, keyId, name, at: new Date().toISOString(), devicePublicKey: body.device.signingKey, ...(revoked ? { revoked } : {}) }),
-    );
     const next = this.deps.announce(body);
     this.announcing = Promise.all([this.announcing, next]);
   }

@@ -26,26 +26,16 @@ export {
 } from './device-key.js';
 export { MAX_INBOUND_BYTES, OwnerChannel, type ChannelMessaging, type InboundHandler, type OwnerChannelDeps, type SendOptions } from './channel.js';
 export {
-  DEFAULT_DECISION_LIFETIME_MS,
   MAX_CLOCK_AHEAD_MS,
-  MAX_DECISION_BYTES,
   MAX_DECISION_LIFETIME_MS,
   MIN_NONCE_BYTES,
-  makeDecisionPayload,
-  parseDecisionEnvelope,
-  signDecision,
   verifyDecision,
-  type DecisionClip,
   type DecisionContext,
-  type DecisionDraft,
-  type DecisionEnvelope,
-  type DecisionPayload,
   type DecisionRefusal,
   type DecisionVerdict,
-  type EnvelopeRefusal,
 } from './decision.js';
 export { Enrollment, type EnrollmentAnnouncement, type EnrollmentDeps } from './enrollment.js';
-export { generateOwnerKeyFile, readOwnerKeyFile, type OwnerKeyFile } from './key-file.js';
+export { generateOwnerKeyFile, ownerKeyFrom, readOwnerKeyFile, type OwnerKeyFile } from './key-file.js';
 export { NonceStore, type NonceStoreDeps } from './nonces.js';
 export {
   isValidOwnerName,

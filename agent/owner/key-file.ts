@@ -49,6 +49,11 @@ export async function readOwnerKeyFile(path: string): Promise<OwnerKeyFile> {
   if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${path} holds a ${privateKey.asymmetricKeyType ?? 'unknown'} key, not Ed25519`);
   const identity = text.split('\n').map((l) => l.trim()).find((l) => l.startsWith('AGE-SECRET-KEY-1'));
   if (!identity) throw new Error(`${path} holds no sealing key (AGE-SECRET-KEY-1…); make a new file with doorbell owner keygen`);
+  return ownerKeyFrom(privateKey, identity);
+}
+
+/** An owner's keys from their private halves (an Ed25519 KeyObject and an age identity). */
+export async function ownerKeyFrom(privateKey: KeyObject, identity: string): Promise<OwnerKeyFile> {
   const raw = rawFromPublicKey(privateKey);
   const keyId = keyIdOf(raw);
   return {

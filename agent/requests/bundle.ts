@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { parseIso } from '../clock.js';
 import type { TriggerKind } from '../events.js';
 import { ID_PATTERN } from '../ids.js';
+import { signedBytes } from '../envelope/index.js';
 import { keyIdOf, parseB64url, verifyEd25519 } from '../owner/index.js';
 import { parseTar, TAR_END, tarEntryLength, tarHeader, tarPadding, type TarFile } from './tar.js';
 
@@ -17,8 +18,10 @@ import { parseTar, TAR_END, tarEntryLength, tarHeader, tarPadding, type TarFile 
 /** Large reads: a 20 MB bundle goes out in a few dozen chunks, so per-chunk costs vanish. */
 export const BUNDLE_CHUNK_BYTES = 1024 * 1024;
 
+/** The owner's decision as signed: `sig` covers "doorbell-msg/v2" 0x00 topic 0x00 payload (protocol.md "Envelope"). */
 export interface ApprovalEnvelope {
   keyId: string;
+  topic: string;
   payload: string;
   sig: string;
 }
@@ -85,7 +88,7 @@ export function buildManifest(input: ManifestInput): { json: string; sha256: str
       sha256: c.sha256,
       trigger: c.trigger,
     })),
-    approval: { keyId: input.approval.keyId, payload: input.approval.payload, sig: input.approval.sig },
+    approval: { keyId: input.approval.keyId, topic: input.approval.topic, payload: input.approval.payload, sig: input.approval.sig },
   };
   const json = JSON.stringify(manifest);
   return { json, sha256: createHash('sha256').update(json, 'utf8').digest('hex') };
@@ -192,13 +195,13 @@ const manifestSchema = z.object({
       trigger: z.string(),
     }),
   ),
-  approval: z.object({ keyId: z.string(), payload: z.string(), sig: z.string() }),
+  approval: z.object({ keyId: z.string(), topic: z.string(), payload: z.string(), sig: z.string() }),
 });
 
 export type Manifest = z.output<typeof manifestSchema>;
 
 const approvalPayloadSchema = z.object({
-  v: z.literal(1),
+  v: z.literal(2),
   device: z.string(),
   requestId: z.string(),
   decision: z.string(),
@@ -229,7 +232,9 @@ function checkApproval(manifest: Manifest, ownerPublicKey: string | undefined): 
   const problems: string[] = [];
   const { approval } = manifest;
   if (ownerPublicKey) {
-    const bad = checkSignature('approval signature', ownerPublicKey, Buffer.from(approval.payload, 'utf8'), approval.sig);
+    // protocol.md "Envelope": the owner signed the tag, the topic it published on, and the body.
+    const signed = Buffer.from(signedBytes(approval.topic, Buffer.from(approval.payload, 'utf8')));
+    const bad = checkSignature('approval signature', ownerPublicKey, signed, approval.sig);
     if (bad) problems.push(bad);
     else if (approval.keyId !== keyIdOf(parseB64url(ownerPublicKey)!)) problems.push(`approval keyId ${approval.keyId} does not name the owner key`);
   }

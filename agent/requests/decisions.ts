@@ -1,7 +1,13 @@
-/** Signed owner decisions: verified, replay-checked, then a request is denied or approved for upload. */
+/**
+ * Owners' decisions, opened by the owner channel (sealed to this device, signed by an enrolled,
+ * unrevoked owner over `P/D/owner/in`): verified against the request and the notice the owners were
+ * shown, replay-checked, then a request is denied or approved for upload.
+ */
 import { parseIso } from '../clock.js';
-import { MAX_DECISION_BYTES, parseDecisionEnvelope, sha256Hex, verifyDecision } from '../owner/index.js';
+import { fromUtf8, parseEnvelope, sha256Hex, type OpenedMessage } from '../envelope/index.js';
+import { verifyDecision } from '../owner/index.js';
 import type { RequestLifecycle } from './lifecycle.js';
+import type { NoticeBook } from './notice.js';
 import type { RequestServiceDeps } from './request-context.js';
 import type { RequestTable } from './request-table.js';
 
@@ -11,29 +17,21 @@ export class DecisionHandler {
   constructor(
     private readonly deps: RequestServiceDeps,
     private readonly table: RequestTable,
+    private readonly notices: NoticeBook,
     private readonly lifecycle: RequestLifecycle,
     private readonly approved: () => void,
     /** Stops an approved upload; false if it was no longer approved or uploading. */
     private readonly cancelUpload: (requestId: string, detail: string) => boolean,
   ) {}
 
-  handle(topic: string, payload: Buffer): void {
-    const { audit, clock, owners, nonces, device } = this.deps;
-    if (payload.length > MAX_DECISION_BYTES) {
-      audit.appendRefusal(topic, 'too-large', { bytes: payload.length });
-      return;
-    }
-    const parsed = parseDecisionEnvelope(payload);
-    if (!parsed.ok) {
-      audit.appendRefusal(topic, parsed.reason, {});
-      return;
-    }
+  handle(message: OpenedMessage): void {
+    const { audit, clock, nonces, device } = this.deps;
+    const topic = this.deps.owner.inTopic;
+    const keyId = message.keyId;
     const now = clock.now();
-    const verdict = verifyDecision(parsed.envelope, {
+    const verdict = verifyDecision(message.body, {
       deviceId: device.id,
       now,
-      keyStatus: (keyId) => owners.keyStatus(keyId),
-      keyFor: (keyId) => owners.activeKey(keyId),
       request: (id) => {
         let row = this.table.get(id);
         // Expired even if its timer has not fired yet (a busy or stopped loop): it is closed now,
@@ -42,39 +40,39 @@ export class DecisionHandler {
           this.lifecycle.close(id, 'expired', 'nobody decided before the request expired');
           row = this.table.get(id);
         }
-        return row ? { state: row.state, clips: row.clips, urlSha256: row.urlSha256 } : undefined;
+        return row ? { state: row.state, clips: row.clips, urlSha256: row.urlSha256, noticeSha256: this.notices.get(id)?.sha256 } : undefined;
       },
       nonceSeen: (nonce) => nonces.seen(nonce),
     });
     if (!verdict.ok) {
-      audit.appendRefusal(topic, verdict.reason, {
-        keyId: parsed.envelope.keyId,
-        ...(verdict.requestId ? { requestId: verdict.requestId } : {}),
-      });
+      audit.appendRefusal(topic, verdict.reason, { keyId, ...(verdict.requestId ? { requestId: verdict.requestId } : {}) });
       this.deps.log.warn('decision refused', { reason: verdict.reason, requestId: verdict.requestId });
       this.publishRefusal(verdict.requestId, verdict.reason);
       return;
     }
     const d = verdict.decision;
-    const keyId = parsed.envelope.keyId;
     if (!nonces.remember(d.nonce, parseIso(d.expiresAt))) {
       audit.appendRefusal(topic, 'replayed-nonce', { keyId, requestId: d.requestId });
       return;
     }
+    // The owner's signed decision as sent: its body's hash goes into the log, the whole into the manifest.
+    const envelope = parseEnvelope(message.plaintext);
+    const approval = { keyId, topic, payload: fromUtf8(envelope.body), sig: Buffer.from(envelope.sig).toString('base64url') };
+    const payloadSha256 = sha256Hex(approval.payload);
     if (d.decision === 'cancel') {
       audit.append('decision', { requestId: d.requestId, decision: 'cancel', keyId });
       this.cancelUpload(d.requestId, `cancelled by the owner (${keyId})`);
       return;
     }
     if (d.decision === 'deny') {
-      audit.append('decision', { requestId: d.requestId, decision: 'deny', keyId, payloadSha256: sha256Hex(parsed.envelope.payload) });
+      audit.append('decision', { requestId: d.requestId, decision: 'deny', keyId, noticeSha256: d.noticeSha256, payloadSha256 });
       this.lifecycle.close(d.requestId, 'denied', 'denied by the owner');
       return;
     }
     const approvedIds = d.clips.map((c) => c.id);
     const accepted = this.deps.db.transaction(() => {
-      const ok = this.table.approve(d.requestId, parsed.envelope, approvedIds, now);
-      if (ok) audit.append('decision', { requestId: d.requestId, decision: 'approve', keyId, clips: approvedIds, payloadSha256: sha256Hex(parsed.envelope.payload) });
+      const ok = this.table.approve(d.requestId, approval, approvedIds, now);
+      if (ok) audit.append('decision', { requestId: d.requestId, decision: 'approve', keyId, clips: approvedIds, noticeSha256: d.noticeSha256, payloadSha256 });
       return ok;
     })();
     if (!accepted) return;
@@ -84,7 +82,7 @@ export class DecisionHandler {
     this.approved();
   }
 
-  /** Tells the owner why a decision was refused, at most once a second per request (floods stay cheap). */
+  /** Tells the owners why a decision was refused, at most once a second per request (floods stay cheap). */
   private publishRefusal(requestId: string | undefined, reason: string): void {
     const row = requestId ? this.table.get(requestId) : undefined;
     if (!row) return;

@@ -210,7 +210,7 @@ export class RequestIntake {
     this.deps.log.info('request received', { requestId: r.id, requester: r.requester.name, keyId, state, clips: matched.length });
     const row = this.table.get(r.id)!;
     if (state === 'pending') {
-      this.deps.mqtt.publishReliable(this.deps.topics.inbox(r.id), buildNotice(row, matched, result.destination.host), { retain: true });
+      this.lifecycle.sendNotice(r.id, buildNotice(row, matched));
       audit.append('notice', { requestId: r.id, clips: matched.map((c) => c.id) });
       this.lifecycle.scheduleExpiry();
     }

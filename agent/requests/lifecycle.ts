@@ -1,61 +1,59 @@
 /**
- * A request after intake: terminal states, the retained notice and statuses, expiry of undecided
- * requests, the sweep of old statuses and the requester's receipt.
+ * A request after intake: terminal states, the sealed notice and statuses for the owners, expiry of
+ * undecided requests, and the receipts (the requester's, and the owners' copy).
  */
-import { iso } from '../clock.js';
+import type { Json } from '../envelope/index.js';
 import type { ClipRecord } from '../store/index.js';
-import { buildNotice } from './notice.js';
+import { buildNotice, type NoticeBook } from './notice.js';
 import { holderFor, type RequestServiceDeps } from './request-context.js';
 import { RECEIPT_DOMAIN } from './requester-key.js';
 import type { RequestRow, RequestState, RequestTable } from './request-table.js';
-
-const STATUS_RETENTION_MS = 7 * 24 * 3600_000;
 
 export type TerminalState = 'denied' | 'expired' | 'failed' | 'uploaded' | 'cancelled';
 
 export class RequestLifecycle {
   private expiryTimer: NodeJS.Timeout | null = null;
-  private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly deps: RequestServiceDeps,
     private readonly table: RequestTable,
+    private readonly notices: NoticeBook,
     private readonly changed: () => void,
   ) {}
 
   /** Timers are rebuilt from the table: a restart loses nothing. */
   start(): void {
+    this.notices.start();
     this.expirePending();
-    this.republishNotices();
-    this.sweepStatuses();
-    this.sweepTimer = setInterval(() => this.safely('status sweep', () => this.sweepStatuses()), 3600_000);
+    this.sendMissingNotices();
   }
 
   /**
-   * A crash between writing a request and queueing its notice would leave the owner unaware of it:
-   * every pending request's notice is queued again at start (retained, so a copy replaces itself).
+   * A crash between writing a request and signing its notice would leave the owners unaware of it:
+   * a pending request without a kept notice gets one now (owners who ask are answered with it).
    */
-  private republishNotices(): void {
+  private sendMissingNotices(): void {
     for (const row of this.table.inState('pending')) {
+      if (this.notices.get(row.id)) continue;
       const clips = row.clips.map((c) => this.deps.clips.get(c.id)).filter((c): c is ClipRecord => c !== undefined);
-      const host = new URL(row.request.upload.url).hostname;
-      this.deps.mqtt.publishReliable(this.deps.topics.inbox(row.id), buildNotice(row, clips, host), { retain: true });
-    }
-  }
-
-  /** Timer callbacks never throw (a full disk fails a write): they log, and the next tick tries again. */
-  private safely(what: string, work: () => void): void {
-    try {
-      work();
-    } catch (err) {
-      this.deps.log.error(`${what} failed; will try again`, { error: (err as Error).message });
+      this.sendNotice(row.id, buildNotice(row, clips));
     }
   }
 
   stop(): void {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.expiryTimer = this.sweepTimer = null;
+    this.expiryTimer = null;
+  }
+
+  /** Signs the notice once, keeps its plaintext for resends, and seals it to the owners. */
+  sendNotice(requestId: string, notice: Json & { kind: 'notice' }): void {
+    this.deps.owner
+      .send(notice)
+      .then((sent) => {
+        // Kept even when nobody is enrolled yet: an owner enrolled later asks and gets it then.
+        if (sent && this.table.get(requestId)?.state === 'pending') this.notices.keep(requestId, sent.plaintext);
+      })
+      .catch((err: Error) => this.deps.log.error('the notice could not be sent', { requestId, error: err.message }));
   }
 
   /**
@@ -75,6 +73,7 @@ export class RequestLifecycle {
     } catch (err) {
       failed(err as Error);
     }
+    this.send({ kind: 'receipt', requestId: row.id, manifestSha256, clips: row.approvedClipIds, receiptTo: row.request.replyTo ?? null });
   }
 
   /** Moves a request to a terminal state: holds released, notice cleared, status published. */
@@ -93,8 +92,9 @@ export class RequestLifecycle {
     this.changed();
   }
 
+  /** The notice is no longer resent once its request left `pending`. */
   clearNotice(id: string): void {
-    this.deps.mqtt.publishReliable(this.deps.topics.inbox(id), Buffer.alloc(0), { retain: true });
+    this.notices.forget(id);
   }
 
   publishStatus(
@@ -103,22 +103,14 @@ export class RequestLifecycle {
     detail: string,
     opts: { latest?: boolean; progress?: { sentBytes: number; totalBytes: number } } = {},
   ): void {
-    const status = JSON.stringify({
-      v: 1,
-      requestId: id,
-      state,
-      at: iso(this.deps.clock.now()),
-      detail,
-      ...(opts.progress ? { progress: opts.progress } : {}),
-    });
-    const topic = this.deps.topics.status(id);
-    // Progress is superseded by the next message; state changes must survive an outage. Progress
-    // waits behind queued state changes: `uploading` never reaches the owner before `approved`.
-    if (opts.latest) {
-      this.deps.mqtt.publishLatest(topic, status, { retain: true, afterReliable: true }).catch((err: Error) =>
-        this.deps.log.debug('progress status not sent', { error: err.message }),
-      );
-    } else this.deps.mqtt.publishReliable(topic, status, { retain: true });
+    // Progress is superseded by the next message; state changes must survive an outage.
+    this.send({ kind: 'status', requestId: id, state, detail, ...(opts.progress ? { progress: opts.progress } : {}) }, { latest: opts.latest });
+  }
+
+  private send(fields: Json & { kind: string }, opts: { latest?: boolean | undefined } = {}): void {
+    this.deps.owner
+      .send(fields, opts.latest ? { latest: true } : {})
+      .catch((err: Error) => this.deps.log.error(`the ${fields.kind} could not be sent to the owners`, { error: err.message }));
   }
 
   expirePending(): void {
@@ -145,14 +137,6 @@ export class RequestLifecycle {
     } catch (err) {
       this.deps.log.error('expiring requests failed; will try again in 60 s', { error: (err as Error).message });
       this.expiryTimer = setTimeout(() => this.expireOnTimer(), 60_000);
-    }
-  }
-
-  /** Retained statuses are cleared 7 days after a terminal state (PROTOCOL.md "Topics"). */
-  private sweepStatuses(): void {
-    for (const id of this.table.clearable(this.deps.clock.now() - STATUS_RETENTION_MS)) {
-      this.deps.mqtt.publishReliable(this.deps.topics.status(id), Buffer.alloc(0), { retain: true });
-      this.table.markStatusCleared(id);
     }
   }
 }

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { AuditLog } from '../audit/index.js';
 import type { Topics } from '../mqtt/index.js';
+import type { OpenedMessage } from '../envelope/index.js';
 import type { NonceStore, OwnerRegistry } from '../owner/index.js';
 import type { ClipRecord } from '../store/index.js';
 import type { Db } from '../store/database.js';
@@ -25,12 +26,23 @@ export interface Messaging {
   publishLatest(topic: string, payload: Buffer | string, opts?: { qos?: 0 | 1; retain?: boolean; afterReliable?: boolean }): Promise<void>;
 }
 
+/** The sealed owner channel (owner/channel.ts), as requests use it. */
+export interface OwnerNews {
+  /** Signs and seals a message to every enrolled owner; undefined when there is none to read it. */
+  send(fields: Record<string, unknown> & { kind: string }, opts?: { latest?: boolean }): Promise<{ plaintext: Uint8Array; sha256: string } | undefined>;
+  /** The same signed plaintext again, sealed to today's owners. */
+  resend(plaintext: Uint8Array): Promise<void>;
+  on(kind: string, handler: (message: OpenedMessage) => void | Promise<void>): void;
+  readonly inTopic: string;
+}
+
 export interface RequestServiceDeps {
   config: Config;
   db: Db;
   clips: ClipAccess;
   mqtt: Messaging;
   topics: Topics;
+  owner: OwnerNews;
   audit: AuditLog;
   owners: OwnerRegistry;
   nonces: NonceStore;

@@ -1,7 +1,7 @@
 /** The requests and their state, in SQLite, so a restart rebuilds every timer and resumes every upload. */
 import type { Statement } from 'better-sqlite3';
 import { migrate, type Db } from '../store/database.js';
-import type { DecisionClip } from '../owner/index.js';
+import type { DecisionClip } from '../envelope/index.js';
 import type { Request } from './request-schema.js';
 
 export type RequestState =
@@ -42,7 +42,8 @@ export interface RequestRow {
   uploadExpiresAt: number;
   /** The clips matched when the request arrived, with the hashes the owner's approval must name. */
   clips: DecisionClip[];
-  approval: { keyId: string; payload: string; sig: string } | null;
+  /** The owner's signed decision as published on `topic` (protocol.md "Envelope"): `payload` is its body. */
+  approval: { keyId: string; topic: string; payload: string; sig: string } | null;
   approvedClipIds: string[];
   attempts: number;
   nextAttemptAt: number | null;

@@ -2,6 +2,7 @@
  * The request lifecycle of PROTOCOL.md, wired from one handler per message kind: intake
  * (intake.ts), signed decisions (decisions.ts), and expiry/status/receipts (lifecycle.ts). Nothing
  * here approves anything by itself: the only way to `approved` is a decision that verifyDecision accepted.
+ * Owners' messages arrive through the sealed owner channel (decisions, asks answered by owner-sync.ts).
  */
 import { EventEmitter } from 'node:events';
 import { encodeGeohash, geohashNeighbours } from './geohash.js';
@@ -10,6 +11,8 @@ import { BoardMirror } from './board-mirror.js';
 import { DecisionHandler } from './decisions.js';
 import { RequestIntake } from './intake.js';
 import { RequestLifecycle } from './lifecycle.js';
+import { NoticeBook } from './notice.js';
+import { OwnerSync } from './owner-sync.js';
 import type { RequestServiceDeps } from './request-context.js';
 import { RequestTable, type RequestState } from './request-table.js';
 import { Uploader } from './uploader.js';
@@ -28,6 +31,7 @@ export class RequestService extends EventEmitter<{
   private readonly intake: RequestIntake;
   private readonly decisions: DecisionHandler;
   private readonly mirror: BoardMirror | undefined;
+  private readonly sync: OwnerSync;
 
   constructor(private readonly deps: RequestServiceDeps) {
     super();
@@ -36,7 +40,8 @@ export class RequestService extends EventEmitter<{
       this.holdLimit?.schedule();
       this.emit('changed');
     };
-    this.lifecycle = new RequestLifecycle(deps, this.table, changed);
+    const notices = new NoticeBook(deps.db);
+    this.lifecycle = new RequestLifecycle(deps, this.table, notices, changed);
     const board = deps.config.policy.board;
     this.mirror = board
       ? new BoardMirror({
@@ -50,9 +55,11 @@ export class RequestService extends EventEmitter<{
       : undefined;
     this.intake = new RequestIntake(deps, this.table, this.lifecycle, changed, this.mirror);
     this.mirror?.onSynced(() => this.intake.recheckWaiting());
+    this.sync = new OwnerSync(deps, this.table, notices);
     this.decisions = new DecisionHandler(
       deps,
       this.table,
+      notices,
       this.lifecycle,
       () => {
         changed();
@@ -114,7 +121,8 @@ export class RequestService extends EventEmitter<{
         await mqtt.subscribe(topics.areaRequest(hash), (topic, payload) => this.intake.enqueue(topic, 'area', payload));
       }
     }
-    await mqtt.subscribe(topics.decision, (topic, payload) => this.decisions.handle(topic, payload));
+    this.deps.owner.on('decision', (message) => this.decisions.handle(message));
+    this.deps.owner.on('ask', (message) => this.sync.answer(message));
     this.uploader.start();
     this.holdLimit.start();
   }

@@ -12,8 +12,8 @@ import { topicsFor } from '../../agent/mqtt/index.js';
 import { startEvidenceReceiver, type ReceivedRequest } from '../evidence-receiver.js';
 import { agentFolders, writeBenchConfig } from './harness/agent-config.js';
 import { AgentProcess } from './harness/agent-process.js';
-import { json, MqttProbe } from './harness/mqtt.js';
-import { makeRequest, Owner, requestId, signRequest, type NoticeLike } from './harness/owner.js';
+import { MqttProbe } from './harness/mqtt.js';
+import { makeRequest, Owner, requestId, signRequest } from './harness/owner.js';
 import { sleep } from './harness/ports.js';
 import { MB, percentile, round } from './harness/stats.js';
 import { row, type BenchContext, type BenchResult } from './result.js';
@@ -51,7 +51,8 @@ export async function benchUpload(opts: UploadOptions, ctx: BenchContext): Promi
   let savedAs = '';
   try {
     await agent.start();
-    const probe = await MqttProbe.connect(opts.brokerUrl, [topics.inboxFilter]);
+    const probe = await MqttProbe.connect(opts.brokerUrl, ['requesters/bench/receipts']);
+    const session = await owner.connect({ url: opts.brokerUrl, deviceId: 'benchdoor', storageDir: folders.storageDir });
     ctx.progress(`upload: recording a ${PRE_ROLL_S + POST_ROLL_S} s clip`);
     await sleep((PRE_ROLL_S + 1) * 1000);
     await sendControl(join(folders.runtimeDir, 'control.sock'), 'sim', { what: 'ring' });
@@ -60,11 +61,10 @@ export async function benchUpload(opts: UploadOptions, ctx: BenchContext): Promi
       const id = requestId(`bench-upload-${i}`);
       const path = `/put/${id}`;
       await probe.client.publishAsync(topics.request, signRequest(makeRequest(id, receiver.url(path), 10 * 60_000)), { qos: 1 });
-      const noticeMsg = await probe.waitFor((m) => m.topic === topics.inbox(id) && m.payload.length > 0, 20_000, `notice ${id}`);
-      const notice = json(noticeMsg) as unknown as NoticeLike;
+      const shown = await session.waitNotice(id, 20_000);
       const received = new Promise<ReceivedRequest>((resolve) => done.set(path, resolve));
       const approvedAt = performance.now();
-      await probe.client.publishAsync(topics.decision, owner.decision('benchdoor', notice, 'approve'), { qos: 1 });
+      await owner.decide(shown, 'approve');
       const r = await received;
       samples.push(performance.now() - approvedAt);
       if (!r.verification?.ok) throw new Error(`bundle ${id} does not verify: ${r.verification?.problems.join('; ')}`);
@@ -72,6 +72,7 @@ export async function benchUpload(opts: UploadOptions, ctx: BenchContext): Promi
       savedAs = r.savedAs!;
     }
     await probe.close();
+    await owner.close();
     ctx.progress(`upload: ${opts.runs} × curl -T of the same ${round(bundleBytes / MB)} MiB (baseline)`);
     const bytes = readFileSync(savedAs);
     if (bytes.length !== bundleBytes) throw new Error('saved bundle differs in size from what was received');

@@ -7,13 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import { generateOwnerKey } from '../../agent/owner/index.js';
 import { generateCode, PAIRING_CODE_DIGITS, startPairing } from '../../agent/pairing/index.js';
-import { makeRequest, requestId, signRequest, type Owner } from '../bench/harness/owner.js';
+import { makeRequest, requestId, signRequest } from '../bench/harness/owner.js';
 
 export type FuzzTopic = 'request' | 'area' | 'decision' | 'pair';
 
 export interface FuzzContext {
   device: string;
-  owner: Owner;
   uploadUrl: (id: string) => string;
   location: { lat: number; lon: number };
 }
@@ -37,15 +36,23 @@ function baseMessage(topic: FuzzTopic, ctx: FuzzContext): unknown {
     case 'area':
       return JSON.parse(signRequest(makeRequest(id, ctx.uploadUrl(id), 10 * 60_000, { area: { ...ctx.location, radiusM: 400 } })));
     case 'decision': {
-      // Signed by the enrolled owner for requests that do not exist, or by a key never enrolled.
-      const notice = {
+      // A decision body as an owner would seal it, sent unsealed (and then mutated): the device must
+      // refuse every one before reading it. Sealed forgeries are covered by the integration tests.
+      const now = Date.now();
+      return {
+        v: 2,
+        kind: chance(0.8) ? 'decision' : 'ask',
+        at: new Date(now).toISOString(),
+        device: ctx.device,
         requestId: chance(0.5) ? id : `fz-${int(100)}`,
-        destination: { urlSha256: randomBytes(32).toString('hex') },
+        decision: chance(0.8) ? 'approve' : 'deny',
         clips: [{ id: `01J${randomBytes(8).toString('hex').toUpperCase().slice(0, 23)}`, sha256: randomBytes(32).toString('hex') }],
+        urlSha256: randomBytes(32).toString('hex'),
+        noticeSha256: randomBytes(32).toString('hex'),
+        expiresAt: new Date(now + 600_000).toISOString(),
+        nonce: randomBytes(16).toString('base64url'),
+        keyId: stranger.keyId,
       };
-      const envelope = JSON.parse(ctx.owner.decision(ctx.device, notice, chance(0.8) ? 'approve' : 'deny')) as Record<string, unknown>;
-      if (chance(0.3)) envelope.keyId = stranger.keyId;
-      return envelope;
     }
     case 'pair':
       // A well-formed hello with a guessed code: the device answers it (one guess), never enrolls it.

@@ -3,6 +3,7 @@
  * agent must not crash, its memory must stay bounded, every message must be accounted for in the
  * audit log, nothing may be uploaded, and a valid owner approval must still go through afterwards.
  */
+import { ownerTopics } from '../../agent/envelope/index.js';
 import { join } from 'node:path';
 import { sendControl } from '../../agent/control/index.js';
 import { encodeGeohash } from '../../agent/requests/index.js';
@@ -83,10 +84,10 @@ export async function chaosFuzz(opts: FuzzOptions): Promise<PhaseResult> {
     const topicOf: Record<FuzzTopic, string> = {
       request: world.topics.request,
       area: world.topics.areaRequest(encodeGeohash(LOCATION.lat, LOCATION.lon, 5)),
-      decision: world.topics.decision,
+      decision: ownerTopics('doorbell', DEVICE).in,
       pair: world.topics.pair,
     };
-    const source = new FuzzSource({ device: DEVICE, owner: world.owner, uploadUrl: (id) => world.receiver.url(`/put/${id}`), location: LOCATION });
+    const source = new FuzzSource({ device: DEVICE, uploadUrl: (id) => world.receiver.url(`/put/${id}`), location: LOCATION });
     const inFlight = new Set<Promise<unknown>>();
     let sentBytes = 0;
     opts.progress(`fuzz: ${opts.messages} messages`);

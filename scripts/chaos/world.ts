@@ -11,7 +11,8 @@ import { agentFolders, writeBenchConfig, type AgentConfigParts, type AgentFolder
 import { AgentProcess } from '../bench/harness/agent-process.js';
 import type { PrivateMosquitto } from '../bench/harness/mosquitto.js';
 import { json, MqttProbe } from '../bench/harness/mqtt.js';
-import { makeRequest, Owner, RECEIPT_TOPIC, requestId, signRequest, type NoticeLike } from '../bench/harness/owner.js';
+import type { ShownNotice } from '../../agent/cli/owner-session.js';
+import { makeRequest, Owner, RECEIPT_TOPIC, requestId, signRequest } from '../bench/harness/owner.js';
 import { checkAgentFiles, newLedger, readRequestStates, type Ledger, type StoreSnapshot } from './checks.js';
 import { SlowReceiver } from './slow-receiver.js';
 
@@ -31,7 +32,7 @@ export interface WorldOptions {
 
 export class ChaosWorld {
   readonly ledger: Ledger = newLedger();
-  readonly notices = new Map<string, NoticeLike>();
+  readonly notices = new Map<string, ShownNotice>();
   /** `hold`: the notice is kept and nobody decides until decideNow(). */
   readonly intents = new Map<string, 'approve' | 'deny' | 'hold'>();
   readonly topics: Topics = topicsFor('doorbell', DEVICE);
@@ -64,9 +65,9 @@ export class ChaosWorld {
     });
     const world = new ChaosWorld(opts, folders);
     await world.owner.enroll(folders.configFile, 'chaos owner');
+    await world.connectOwner();
     await world.receiver.start();
-    world.probe = await MqttProbe.connect(opts.broker.url, [world.topics.inboxFilter, world.topics.event, world.topics.state, RECEIPTS]);
-    world.probe.client.on('message', (topic, payload) => world.onMessage(topic, payload));
+    world.probe = await MqttProbe.connect(opts.broker.url, [world.topics.event, world.topics.state, RECEIPTS]);
     return world;
   }
 
@@ -83,6 +84,7 @@ export class ChaosWorld {
     const id = requestId(`${this.opts.name}-${++this.requestCount}`);
     this.intents.set(id, intent);
     const request = makeRequest(id, uploadUrl?.(id) ?? this.receiver.url(`/put/${id}`), windowMs, { replyTo: RECEIPTS });
+    if (!this.owner.session?.synced) await this.owner.session?.ask();
     await this.probe.client.publishAsync(this.topics.request, signRequest(request), { qos: 1 });
     return id;
   }
@@ -107,18 +109,29 @@ export class ChaosWorld {
 
   async dispose(): Promise<void> {
     await this.agent.stop();
+    await this.owner.close();
     await this.probe.close();
     await this.receiver.stop();
     if (!this.opts.folders) this.folders.dispose();
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
-    if (!topic.startsWith(this.topics.inbox('')) || payload.length === 0) return;
-    const notice = JSON.parse(payload.toString('utf8')) as NoticeLike;
-    if (!this.intents.has(notice.requestId)) return;
-    this.notices.set(notice.requestId, notice);
-    if (this.intents.get(notice.requestId) === 'hold') return;
-    this.decide(notice).catch((err: Error) => process.stderr.write(`chaos: decision for ${notice.requestId} not sent: ${err.message}\n`));
+  /**
+   * The owner logs in once the agent has made its keys (its first start), and stays: after a broker
+   * or agent restart it logs in again and asks what is pending, as the phone app does.
+   */
+  private async connectOwner(): Promise<void> {
+    // Enrolling made the device's keys; the agent itself is not up yet, so nothing to ask so far.
+    const session = await this.owner.connect({ url: this.opts.broker.url, deviceId: DEVICE, storageDir: this.storageDir, reconnect: true, ask: false });
+    session.onMessage((m) => {
+      if (m.kind !== 'notice' && m.kind !== 'pending') return;
+      for (const id of this.intents.keys()) {
+        const shown = session.shown(id);
+        if (!shown || this.notices.get(id)?.sha256 === shown.sha256) continue;
+        this.notices.set(id, shown);
+        if (this.intents.get(id) === 'hold') continue;
+        this.decide(shown).catch((err: Error) => process.stderr.write(`chaos: decision for ${id} not sent: ${err.message}\n`));
+      }
+    });
   }
 
   /** Resolves when the agent announces itself online (a live, not retained, state) after `since`. */
@@ -149,11 +162,12 @@ export class ChaosWorld {
     return this.lastStates;
   }
 
-  private async decide(notice: NoticeLike): Promise<void> {
-    const intent = this.intents.get(notice.requestId);
+  private async decide(shown: ShownNotice): Promise<void> {
+    const id = shown.notice.requestId;
+    const intent = this.intents.get(id);
     if (intent !== 'approve' && intent !== 'deny') return;
     // Recorded before it is sent: from here on the owner has approved (or denied) it.
-    (intent === 'approve' ? this.ledger.approved : this.ledger.denied).add(notice.requestId);
-    await this.probe.client.publishAsync(this.topics.decision, this.owner.decision(DEVICE, notice, intent), { qos: 1 });
+    (intent === 'approve' ? this.ledger.approved : this.ledger.denied).add(id);
+    await this.owner.decide(shown, intent);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The doorbell's side of the phone app's protocol, built from the agent's real owner and audit
- * modules over a real SQLite file, without cameras or uploads: it answers pairing offers, publishes
- * notices, state, events and the signed audit head, and checks every decision with `verifyDecision`.
+ * modules over a real SQLite file, without cameras or uploads: it answers pairing offers, sends
+ * sealed notices, statuses, events and snapshots through the agent's OwnerChannel, answers asks,
+ * publishes state and the signed audit head, and checks every decision with `verifyDecision`.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,21 +12,21 @@ import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { answerConsistencyAsk, AuditLog, parseConsistencyAsk } from '../../agent/audit/index.js';
 import { iso, systemClock } from '../../agent/clock.js';
-import { openMessage, ownerTopics, sealMessage } from '../../agent/envelope/index.js';
+import { openMessage, sealMessage } from '../../agent/envelope/index.js';
 import { newId } from '../../agent/ids.js';
 import { silentLogger } from '../../agent/log.js';
+import { ownerTopics, type DecisionClip, type OpenedMessage, type OwnerTopics } from '../../agent/envelope/index.js';
 import { topicsFor, type Topics } from '../../agent/mqtt/index.js';
 import {
   DeviceKey,
+  DeviceSequence,
   Enrollment,
   NonceStore,
+  OwnerChannel,
   OwnerRegistry,
   parseB64url,
-  parseDecisionEnvelope,
   sha256Hex,
   verifyDecision,
-  type DecisionClip,
-  type DecisionEnvelope,
   type DecisionVerdict,
 } from '../../agent/owner/index.js';
 import { b64url, fromB64url, PairingWindow, type PairingStep } from '../../agent/pairing/index.js';
@@ -47,10 +48,13 @@ export interface HarnessRequest {
   clips: HarnessClip[];
   uploadUrl: string;
   urlSha256: string;
+  /** The notice's signed plaintext as sent: resent unchanged when a phone asks. */
+  notice?: { plaintext: Uint8Array; sha256: string };
 }
 
 export interface ReceivedDecision {
-  envelope: DecisionEnvelope;
+  envelope: { keyId: string };
+  requestId: string;
   verdict: DecisionVerdict;
 }
 
@@ -68,6 +72,7 @@ export function makeThumbnails(dir: string): Buffer[] {
 export class DeviceHarness {
   readonly dir = mkdtempSync(join(tmpdir(), 'phone-device-'));
   readonly topics: Topics;
+  readonly owner: OwnerTopics;
   readonly decisions: ReceivedDecision[] = [];
   readonly pairingSteps: PairingStep[] = [];
   readonly requests = new Map<string, HarnessRequest>();
@@ -78,16 +83,19 @@ export class DeviceHarness {
   owners!: OwnerRegistry;
   private nonces!: NonceStore;
   private enrollment!: Enrollment;
+  private channel!: OwnerChannel;
+  private readonly handlers = new Map<string, (topic: string, payload: Buffer) => void>();
   private pairing!: PairingWindow;
   private readonly waiters: (() => void)[] = [];
   private reportSeq = 0;
-  /** Decision messages that were not even a valid envelope: the app must never send one. */
+  /** Owner messages the channel refused unopened (not sealed, not signed...): the app must never send one. */
   readonly malformed: string[] = [];
 
   constructor(
     private readonly opts: { brokerUrl: string; prefix: string; deviceId: string; thumbnails: Buffer[] },
   ) {
     this.topics = topicsFor(opts.prefix, opts.deviceId);
+    this.owner = ownerTopics(opts.prefix, opts.deviceId);
   }
 
   get devicePublicKey(): string {
@@ -119,24 +127,51 @@ export class DeviceHarness {
       audit: (type, data) => this.audit.append(type, data),
       refuse: (reason, data) => this.audit.appendRefusal(this.topics.pair, reason, data),
     });
+    const sequence = new DeviceSequence(db);
+    sequence.start();
+    this.channel = new OwnerChannel({
+      topics: this.owner,
+      device: this.deviceKey,
+      owners: this.owners,
+      sequence,
+      mqtt: {
+        subscribe: async (filter, handler) => {
+          this.handlers.set(filter, handler);
+          await client.subscribeAsync(filter, { qos: 1 });
+        },
+        publishReliable: (topic, payload) => void client.publishAsync(topic, payload, { qos: 1 }),
+        publishLatest: async (topic, payload, opts) => void (await client.publishAsync(topic, payload, { qos: opts?.qos ?? 1, retain: opts?.retain ?? false })),
+      },
+      refuse: (topic, reason) => {
+        this.malformed.push(reason);
+        this.audit.appendRefusal(topic, reason, {});
+      },
+      clock,
+      log,
+    });
+    this.channel.on('decision', (m) => this.onDecision(m));
+    this.channel.on('ask', (m) => this.onAsk(m));
+    this.channel.on('report-ask', () => undefined);
     this.enrollment = new Enrollment({
       owners: this.owners,
       audit: this.audit,
       device: this.deviceKey.publicKeys,
-      announce: () => Promise.resolve(),
-      announcePlain: (payload) => void client.publishAsync(this.topics.paired, payload, { qos: 1 }),
+      announce: (body) => this.channel.send(body),
     });
     this.audit.onAppend(() => void this.publishHead());
     client.on('message', (topic, payload) => {
       if (topic === this.topics.pair) this.onPairingOffer(payload);
-      else if (topic === this.topics.decision) this.onDecision(payload);
-      else if (topic === ownerTopics(this.opts.prefix, this.opts.deviceId).in) void this.onReportAsk(payload);
       else if (topic === this.topics.auditAsk) {
         void client.publishAsync(this.topics.auditProof, JSON.stringify(answerConsistencyAsk(this.audit, parseConsistencyAsk(payload))), { qos: 1 });
+      } else {
+        this.handlers.get(topic)?.(topic, payload);
+        // The transparency report's ask is answered by its own code, beside the owner channel.
+        if (topic === this.owner.in) void this.onReportAsk(payload);
       }
       for (const wake of this.waiters.splice(0)) wake();
     });
-    await client.subscribeAsync([this.topics.pair, this.topics.decision, this.topics.auditAsk, ownerTopics(this.opts.prefix, this.opts.deviceId).in], { qos: 1 });
+    await client.subscribeAsync([this.topics.pair, this.topics.auditAsk], { qos: 1 });
+    await this.channel.start();
     await this.publishState();
     await this.publishHead();
   }
@@ -175,18 +210,20 @@ export class DeviceHarness {
     const request: HarnessRequest = { id, state: 'pending', clips, uploadUrl, urlSha256: sha256Hex(uploadUrl) };
     this.requests.set(id, request);
     const notice = {
-      v: 1,
+      kind: 'notice',
       requestId: id,
       receivedAt: iso(now),
       requester: { name: opts.requester, kind: opts.kind, ...(opts.caseNumber ? { caseNumber: opts.caseNumber } : {}) },
       reason: opts.reason,
       window: { from: iso(now - 45 * 60_000), to: iso(now - 5 * 60_000) },
-      destination: { host: 'evidence.example', urlSha256: request.urlSha256 },
+      destination: { scheme: 'https', host: 'evidence.example', path: `/put/${id}`, urlSha256: request.urlSha256 },
+      receiptTo: null,
       clips,
       expiresAt: iso(now + 3 * 24 * 3600_000),
     };
     this.audit.append('notice', { requestId: id });
-    await this.client!.publishAsync(this.topics.inbox(id), JSON.stringify(notice), { qos: 1, retain: true });
+    const sent = await this.channel.send(notice);
+    if (sent) request.notice = { plaintext: sent.plaintext, sha256: sent.sha256 };
     await this.publishStatus(id, 'pending', 'waiting for the owner');
     await this.publishState();
     return request;
@@ -194,15 +231,15 @@ export class DeviceHarness {
 
   async ring(): Promise<void> {
     const at = iso(Date.now());
-    await this.client!.publishAsync(this.topics.event, JSON.stringify({ v: 1, type: 'ring', at, source: 'button', clipId: newId() }), { qos: 1 });
-    await this.client!.publishAsync(this.topics.snapshot, this.opts.thumbnails[0]!, { qos: 0, retain: true });
+    await this.channel.send({ kind: 'event', type: 'ring', at, source: 'button', clipId: newId() });
+    await this.channel.send({ kind: 'snapshot', jpeg: this.opts.thumbnails[0]!.toString('base64') }, { snapshot: true });
   }
 
   /** Resolves with the next decision for `requestId` (or one already received). */
   async waitForDecision(requestId: string, timeoutMs = 15_000): Promise<ReceivedDecision> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const found = this.decisions.find((d) => JSON.parse(d.envelope.payload).requestId === requestId);
+      const found = this.decisions.find((d) => d.requestId === requestId);
       if (found) return found;
       if (Date.now() > deadline) throw new Error(`no decision for ${requestId} within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
@@ -219,27 +256,31 @@ export class DeviceHarness {
     this.pairingSteps.push(this.pairing.handle(payload));
   }
 
+  /** What owner-sync.ts does: the pending list for this nonce, each notice unchanged, each status. */
+  private async onAsk(m: OpenedMessage): Promise<void> {
+    const pending = [...this.requests.values()].filter((r) => r.state === 'pending' && r.notice);
+    await this.channel.send({ kind: 'pending', re: m.body.nonce, requests: pending.map((r) => ({ requestId: r.id, noticeSha256: r.notice!.sha256 })) });
+    for (const r of pending) await this.channel.resend(r.notice!.plaintext);
+    for (const r of this.requests.values()) await this.publishStatus(r.id, r.state, 'as of now');
+  }
+
   /** The checks and consequences of RequestService, minus the real upload: progress, then uploaded. */
-  private onDecision(payload: Buffer): void {
-    const parsed = parseDecisionEnvelope(payload);
-    if (!parsed.ok) {
-      this.malformed.push(parsed.reason);
-      return;
-    }
-    const verdict = verifyDecision(parsed.envelope, {
+  private onDecision(m: OpenedMessage): void {
+    const verdict = verifyDecision(m.body, {
       deviceId: this.opts.deviceId,
       now: Date.now(),
-      keyStatus: (keyId) => this.owners.keyStatus(keyId),
-      keyFor: (keyId) => this.owners.activeKey(keyId),
       request: (id) => {
         const r = this.requests.get(id);
-        return r && { state: r.state, clips: r.clips.map((c): DecisionClip => ({ id: c.id, sha256: c.sha256 })), urlSha256: r.urlSha256 };
+        return (
+          r && { state: r.state, clips: r.clips.map((c): DecisionClip => ({ id: c.id, sha256: c.sha256 })), urlSha256: r.urlSha256, noticeSha256: r.notice?.sha256 }
+        );
       },
       nonceSeen: (nonce) => this.nonces.seen(nonce),
     });
-    this.decisions.push({ envelope: parsed.envelope, verdict });
+    const requestId = verdict.ok ? verdict.decision.requestId : String(m.body.requestId);
+    this.decisions.push({ envelope: { keyId: m.keyId }, requestId, verdict });
     if (!verdict.ok) {
-      this.audit.appendRefusal(this.topics.decision, verdict.reason, {});
+      this.audit.appendRefusal(this.owner.in, verdict.reason, {});
       if (verdict.requestId && this.requests.has(verdict.requestId)) {
         void this.publishStatus(verdict.requestId, 'pending', `decision refused: ${verdict.reason}`);
       }
@@ -247,14 +288,13 @@ export class DeviceHarness {
     }
     const d = verdict.decision;
     this.nonces.remember(d.nonce, Date.parse(d.expiresAt));
-    this.audit.append('decision', { requestId: d.requestId, decision: d.decision, keyId: parsed.envelope.keyId });
+    this.audit.append('decision', { requestId: d.requestId, decision: d.decision, keyId: m.keyId });
     if (d.decision === 'cancel') return; // no uploads to stop on this simulated device
     void this.carryOut(d.requestId, d.decision, d.clips.map((c) => c.id));
   }
 
   private async carryOut(requestId: string, decision: 'approve' | 'deny', clipIds: string[]): Promise<void> {
     const request = this.requests.get(requestId)!;
-    await this.client!.publishAsync(this.topics.inbox(requestId), Buffer.alloc(0), { qos: 1, retain: true });
     if (decision === 'deny') {
       request.state = 'denied';
       await this.publishStatus(requestId, 'denied', 'denied by the owner');
@@ -271,7 +311,6 @@ export class DeviceHarness {
   /** What the device does when nobody decided in time: state expired, notice cleared. */
   async expire(requestId: string): Promise<void> {
     this.requests.get(requestId)!.state = 'expired';
-    await this.client!.publishAsync(this.topics.inbox(requestId), Buffer.alloc(0), { qos: 1, retain: true });
     await this.publishStatus(requestId, 'expired', 'nobody decided before the request expired');
   }
 
@@ -284,20 +323,17 @@ export class DeviceHarness {
   }
 
   private async publishStatus(id: string, state: string, detail: string, progress?: { sentBytes: number; totalBytes: number }): Promise<void> {
-    const status = { v: 1, requestId: id, state, at: iso(Date.now()), detail, ...(progress ? { progress } : {}) };
-    await this.client!.publishAsync(this.topics.status(id), JSON.stringify(status), { qos: 1, retain: true });
+    await this.channel.send({ kind: 'status', requestId: id, state, detail, ...(progress ? { progress } : {}) });
   }
 
   private async publishState(): Promise<void> {
-    const pending = [...this.requests.values()].filter((r) => r.state === 'pending').map((r) => r.id);
     const state = {
-      v: 1,
+      v: 2,
       online: true,
       version: '0.1.0',
       startedAt: iso(Date.now() - 3600_000),
       camera: { ok: true, source: 'rtsp', since: iso(Date.now() - 3600_000) },
       storage: { usedBytes: 3_200_000_000, capBytes: 16_000_000_000, clips: 412 },
-      requests: { pending },
     };
     await this.client!.publishAsync(this.topics.state, JSON.stringify(state), { qos: 1, retain: true });
   }

@@ -165,7 +165,7 @@ describe('the phone app', () => {
     const [first, second, third] = police.clips;
     await phone.openRequest(police.id);
     const screen = phone.page.locator(`section[data-request-id="${police.id}"]`);
-    expect(await screen.locator('[data-destination]').textContent()).toBe('evidence.example');
+    expect(await screen.locator('[data-destination]').textContent()).toBe(`https://evidence.example/put/${police.id}`);
     await expect.poll(() => screen.locator('img.clip__thumb').evaluateAll((imgs) => imgs.map((i) => (i as unknown as { naturalWidth: number }).naturalWidth))).toEqual([320, 320, 320]);
     expect(await phone.page.locator('[data-action="approve"]').textContent()).toBe('Approve 3 clips');
     await phone.selectClips(police.id, [first!.id, third!.id]);
@@ -179,10 +179,10 @@ describe('the phone app', () => {
     expect(verdict).toMatchObject({ ok: true });
     if (!verdict.ok) return;
     expect(envelope.keyId).toBe(keyId);
-    expect(verdict.decision).toMatchObject({ v: 1, device: DEVICE, requestId: police.id, decision: 'approve', urlSha256: police.urlSha256 });
+    expect(verdict.decision).toMatchObject({ v: 2, device: DEVICE, requestId: police.id, decision: 'approve', urlSha256: police.urlSha256, noticeSha256: police.notice!.sha256 });
     expect(verdict.decision.clips).toEqual([first, third].map((c) => ({ id: c!.id, sha256: c!.sha256 })));
     expect(verdict.decision.clips.map((c) => c.id)).not.toContain(second!.id);
-    expect(Date.parse(verdict.decision.expiresAt) - Date.parse(verdict.decision.issuedAt)).toBe(10 * 60_000);
+    expect(Date.parse(verdict.decision.expiresAt) - Date.parse(verdict.decision.at)).toBe(10 * 60_000);
     expect(parseB64url(verdict.decision.nonce)!.length).toBeGreaterThanOrEqual(16);
 
     await phone.waitForRequestState(police.id, 'uploading');

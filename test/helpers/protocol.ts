@@ -1,26 +1,9 @@
 /** Builders for PROTOCOL.md messages, as a requester and an owner would send them. */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
 import { iso } from '../../agent/clock.js';
 import { REQUEST_DOMAIN, signEnvelope } from '../../agent/requests/requester-key.js';
-import { b64urlEncode, generateOwnerKey, makeDecisionPayload, signDecision, type DecisionPayload, type OwnerKeyPair } from '../../agent/owner/index.js';
-
-export interface NoticeClip {
-  id: string;
-  sha256: string;
-  bytes: number;
-  start: string;
-  end: string;
-  thumbnail?: string;
-}
-
-export interface Notice {
-  requestId: string;
-  destination: { host: string; urlSha256: string };
-  clips: NoticeClip[];
-  [key: string]: unknown;
-}
+import { b64urlEncode, generateOwnerKey, type OwnerKeyPair } from '../../agent/owner/index.js';
 
 /** A requester's Ed25519 key, as `doorbell requester keygen` makes one. */
 export interface TestRequester extends OwnerKeyPair {
@@ -70,24 +53,4 @@ export function newOwner(): OwnerKeyPair & { publicKey: string; identity: string
   const key = generateOwnerKey();
   const { identity, recipient } = newAgeIdentity();
   return { ...key, publicKey: b64urlEncode(key.publicKeyRaw), identity, sealingRecipient: recipient };
-}
-
-/** A signed decision for a notice; `edit` can tamper with the payload before it is signed. */
-export function decisionFor(
-  owner: { privateKey: KeyObject; keyId: string },
-  device: string,
-  notice: Notice,
-  decision: 'approve' | 'deny',
-  opts: { clipIds?: string[]; edit?: (p: DecisionPayload) => DecisionPayload } = {},
-): string {
-  const clips = decision === 'deny' ? [] : notice.clips.filter((c) => !opts.clipIds || opts.clipIds.includes(c.id));
-  let payload = makeDecisionPayload({
-    device,
-    requestId: notice.requestId,
-    decision,
-    clips: clips.map((c) => ({ id: c.id, sha256: c.sha256 })),
-    urlSha256: notice.destination.urlSha256,
-  });
-  if (opts.edit) payload = opts.edit(payload);
-  return JSON.stringify(signDecision(owner.privateKey, owner.keyId, payload));
 }

@@ -6,14 +6,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startTestAgent, until } from '../helpers/agent.js';
 import { TestMosquitto } from '../helpers/mosquitto.js';
 import { Recorder } from '../helpers/mqtt.js';
+import { deviceLogin, TestOwner } from '../helpers/owner.js';
 import { freePort } from '../helpers/ports.js';
 
 const CLI = new URL('../../dist/agent/cli.js', import.meta.url).pathname;
 
 describe('ring → clip → MQTT event, on the embedded broker', () => {
-  it('publishes the event with its clip id, the retained state and the snapshot', async () => {
+  it('seals the event with its clip id and the snapshot to the owner; the public copies carry neither', async () => {
     const t = await startTestAgent();
-    const sub = await Recorder.connect(t.brokerUrl, ['doorbell/testdoor/#']);
+    const owner = await TestOwner.create(t);
+    const sub = await Recorder.connect(t.brokerUrl, ['doorbell/testdoor/#'], deviceLogin(t));
     try {
       await sub.waitFor((m) => m.topic === 'doorbell/testdoor/state');
       // A subscriber arriving later gets the state as a retained message.
@@ -21,18 +23,26 @@ describe('ring → clip → MQTT event, on the embedded broker', () => {
       const state = await late.waitFor(() => true);
       await late.close();
       expect(state.retain).toBe(true);
-      expect(late.json(state)).toMatchObject({ v: 1, online: true, camera: { source: 'synthetic' }, requests: { pending: [] } });
+      // Device health only: nothing about requests or the audit log.
+      expect(late.json(state)).toMatchObject({ v: 2, online: true, camera: { source: 'synthetic' } });
+      expect(late.json(state)).not.toHaveProperty('requests');
+      expect(late.json(state)).not.toHaveProperty('audit');
       const pressedAt = Date.now();
       const clip = await t.ring();
+      // Home Assistant's plaintext copy (on by default): ring and time, no clip id.
       const event = sub.json(await sub.waitFor((m) => m.topic === 'doorbell/testdoor/event'));
-      expect(event).toMatchObject({ v: 1, type: 'ring', source: 'button', clipId: clip.id });
+      expect(event).toEqual({ v: 2, type: 'ring', source: 'button', at: expect.any(String) });
       expect(Math.abs(Date.parse(String(event.at)) - pressedAt)).toBeLessThan(2000);
-      const snapshot = await sub.waitFor((m) => m.topic === 'doorbell/testdoor/snapshot');
-      expect(snapshot.payload.subarray(0, 2).toString('hex')).toBe('ffd8');
-      // The state follows the store: the new clip is counted.
+      const sealed = await owner.message((m) => m.kind === 'event', 'the sealed event');
+      expect(sealed.body).toMatchObject({ type: 'ring', source: 'button', clipId: clip.id });
+      const snapshot = await owner.message((m) => m.kind === 'snapshot', 'the sealed snapshot');
+      expect(Buffer.from(String(snapshot.body.jpeg), 'base64').subarray(0, 2).toString('hex')).toBe('ffd8');
+      // The state follows the store: the new clip is counted. No plaintext snapshot unless the owner asks for one.
       await sub.waitFor((m) => m.topic === 'doorbell/testdoor/state' && (sub.json(m).storage as { clips: number }).clips === 1);
+      expect(sub.messages.filter((m) => m.topic === 'doorbell/testdoor/snapshot')).toEqual([]);
     } finally {
       await sub.close();
+      await owner.close();
       await t.dispose();
     }
   });
@@ -54,8 +64,8 @@ describe('events survive a broker outage and an agent restart (Mosquitto)', () =
       await t.stop();
       await broker.start();
       t = await startTestAgent({ mqtt: { url: broker.url } }, { dir });
-      const event = await owner.waitFor((m) => owner.json(m).clipId === clip.id, 20_000, 'the event raised while offline');
-      expect(owner.json(event)).toMatchObject({ type: 'ring', clipId: clip.id });
+      const event = await owner.waitFor((m) => Math.abs(Date.parse(String(owner.json(m).at)) - clip.triggeredAt) < 1000, 20_000, 'the event raised while offline');
+      expect(owner.json(event)).toMatchObject({ v: 2, type: 'ring' });
     } finally {
       await owner.close();
       await t.dispose();
@@ -87,7 +97,7 @@ describe('Last Will', () => {
       await sub.waitFor((m) => sub.json(m).online === true, 30_000, 'online state');
       child.kill('SIGKILL');
       const offline = await sub.waitFor((m) => m.payload.length > 0 && sub.json(m).online === false, 20_000, 'the Last Will');
-      expect(sub.json(offline)).toEqual({ v: 1, online: false });
+      expect(sub.json(offline)).toEqual({ v: 2, online: false });
     } finally {
       child.kill('SIGKILL');
       await sub.close();

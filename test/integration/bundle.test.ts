@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { signedBytes } from '../../agent/envelope/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BundleError,
@@ -46,7 +47,8 @@ let clips: ManifestClipInput[];
 
 function approval(forClips: ManifestClipInput[], by: KeyPair = owner): ManifestInput['approval'] {
   const payload = JSON.stringify({
-    v: 1,
+    v: 2,
+    kind: 'decision',
     device: 'frontdoor',
     requestId: 'rfa-2026-0042',
     decision: 'approve',
@@ -56,7 +58,8 @@ function approval(forClips: ManifestClipInput[], by: KeyPair = owner): ManifestI
     expiresAt: '2026-11-22T15:30:00.000Z',
     nonce: randomBytes(16).toString('base64url'),
   });
-  return { keyId: keyIdOf(by.publicKey), payload, sig: signWith(by)(Buffer.from(payload)) };
+  const topic = 'doorbell/frontdoor/owner/in';
+  return { keyId: keyIdOf(by.publicKey), topic, payload, sig: signWith(by)(Buffer.from(signedBytes(topic, Buffer.from(payload)))) };
 }
 
 function bundleInput(forClips: ManifestClipInput[] = clips): ManifestInput & { sign(m: Buffer): string } {

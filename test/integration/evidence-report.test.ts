@@ -21,7 +21,9 @@ import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evid
 import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
 import { runCli } from '../helpers/child-agent.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { decisionFor, makeRequest, newOwner, signedRequest, type Notice } from '../helpers/protocol.js';
+import type { ShownNotice } from '../../agent/cli/owner-session.js';
+import { TestOwner } from '../helpers/owner.js';
+import { makeRequest, signedRequest } from '../helpers/protocol.js';
 import { ringUntilTriggered, settle } from '../helpers/requests.js';
 
 const D = 'doorbell/testdoor';
@@ -35,10 +37,13 @@ function tarOf(files: Files): Buffer {
 
 describe('transparency report and evidence bundles', () => {
   let t: TestAgent;
-  let owner: Recorder;
+  let owner: TestOwner;
+  let requester: Recorder;
   let receiver: EvidenceReceiver;
   let cliConfig: string;
-  const key = newOwner();
+  const key = { get publicKey(): string {
+    return owner.publicKey;
+  } };
   const work = mkdtempSync(join(tmpdir(), 'evidence-'));
   const ids: Record<string, string> = {};
   let bundleA: Buffer;
@@ -46,15 +51,14 @@ describe('transparency report and evidence bundles', () => {
   let vkey: string;
 
   async function send(request: Record<string, unknown>): Promise<void> {
-    await owner.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
+    await requester.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
   }
-  async function notice(request: Record<string, unknown>): Promise<Notice> {
+  async function notice(request: Record<string, unknown>): Promise<ShownNotice> {
     await send(request);
-    const m = await owner.waitFor((x) => x.topic === `${D}/owner/inbox/${String(request.id)}` && x.payload.length > 0);
-    return owner.json(m) as unknown as Notice;
+    return owner.notice(String(request.id));
   }
   async function state(id: string, wanted: string): Promise<void> {
-    await owner.waitFor((m) => m.topic === `${D}/request/${id}/status` && owner.json(m).state === wanted, 30_000, `${id} ${wanted}`);
+    await owner.status(id, (s) => s.state === wanted);
   }
 
   beforeAll(async () => {
@@ -63,8 +67,8 @@ describe('transparency report and evidence bundles', () => {
       policy: { deny: { kinds: ['insurer'] } },
     });
     cliConfig = t.writeCliConfig(join(work, 'doorbell.yaml'));
-    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
-    owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
+    owner = await TestOwner.create(t);
+    requester = await Recorder.connect(t.brokerUrl, ['requesters/none']);
     receiver = await startEvidenceReceiver({ dir: join(work, 'received'), ownerPublicKey: key.publicKey });
     await ringUntilTriggered(t);
     await ringUntilTriggered(t);
@@ -80,12 +84,12 @@ describe('transparency report and evidence bundles', () => {
     const nb = await notice(b);
     const nc = await notice(c);
     await notice(d);
-    await owner.client.publishAsync(`${D}/owner/decision`, decisionFor(key, 'testdoor', na, 'approve'), { qos: 1 });
-    await owner.client.publishAsync(`${D}/owner/decision`, decisionFor(key, 'testdoor', nb, 'approve'), { qos: 1 });
-    await owner.client.publishAsync(`${D}/owner/decision`, decisionFor(key, 'testdoor', nc, 'deny'), { qos: 1 });
+    await owner.decide(na, 'approve');
+    await owner.decide(nb, 'approve');
+    await owner.decide(nc, 'deny');
     await send(g);
     await send(makeRequest({ uploadUrl: receiver.url('/e'), requester: { name: 'Acme Insurance', kind: 'insurer' } }));
-    await owner.client.publishAsync(`${D}/request`, '{"v":1,"id":', { qos: 1 });
+    await requester.client.publishAsync(`${D}/request`, '{"v":1,"id":', { qos: 1 });
     await Promise.all([state(ids.a!, 'uploaded'), state(ids.b!, 'uploaded'), state(ids.c!, 'denied'), state(ids.d!, 'expired'), state(ids.g!, 'no-footage')]);
     const saved = (path: string) => receiver.requests.find((r) => r.path === path && r.savedAs)!.savedAs!;
     bundleA = readFileSync(saved('/a'));
@@ -97,6 +101,7 @@ describe('transparency report and evidence bundles', () => {
 
   afterAll(async () => {
     await owner?.close();
+    await requester?.close();
     await receiver?.stop();
     await t?.dispose();
     rmSync(work, { recursive: true, force: true });

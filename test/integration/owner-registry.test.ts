@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,16 +6,11 @@ import { silentLogger } from '../../agent/log.js';
 import {
   b64urlEncode,
   generateOwnerKey,
-  makeDecisionPayload,
   NonceStore,
   OwnerKeyError,
   OwnerRegistry,
-  parseB64url,
-  signDecision,
-  verifyDecision,
-  type DecisionContext,
 } from '../../agent/owner/index.js';
-import { openDatabase, type Db } from '../../agent/store/database.js';
+import { migrate, openDatabase, type Db } from '../../agent/store/database.js';
 
 /** An age X25519 recipient (its identity is of no use to these tests). */
 const SEAL = 'age1uavld2hjtuukr96p2r554nuv6wy7e3wtdtlp7jqhvlcxz6hldf4sauegfn';
@@ -105,6 +99,34 @@ describe('OwnerRegistry', () => {
   });
 });
 
+describe('sealing keys', () => {
+  it('lists the sealing recipients of enrolled, unrevoked owners only, and refuses a key that is not an age recipient', () => {
+    const r = registry();
+    const alice = generateOwnerKey();
+    const bob = generateOwnerKey();
+    const bobSeal = 'age18c3nydct0rhz70w0ukl3xgs2zx5qhkt8t4qacy8yrqj4aly7euysdcujly';
+    r.add('Alice', b64urlEncode(alice.publicKeyRaw), SEAL, 'cli');
+    now += 1000;
+    r.add('Bob', b64urlEncode(bob.publicKeyRaw), bobSeal, 'setup-code');
+    expect(r.sealingRecipients()).toEqual([SEAL, bobSeal]);
+    r.revoke(alice.keyId);
+    expect(r.sealingRecipients()).toEqual([bobSeal]);
+    expect(problem(() => r.add('Carol', b64urlEncode(generateOwnerKey().publicKeyRaw), 'age1notarecipient', 'cli'))).toBe('invalid-sealing-key');
+  });
+
+  it('migrates a version 1 registry: its keys keep signing, and nothing is sealed to them until they enroll again', () => {
+    const alice = generateOwnerKey();
+    migrate(db, 'owner', [
+      `CREATE TABLE owner_keys (key_id TEXT PRIMARY KEY, name TEXT NOT NULL, public_key TEXT NOT NULL, added_at INTEGER NOT NULL,
+         revoked_at INTEGER, via TEXT NOT NULL CHECK (via IN ('cli', 'pairing')))`,
+    ]);
+    db.prepare("INSERT INTO owner_keys VALUES (?, 'Alice', ?, 1, NULL, 'pairing')").run(alice.keyId, b64urlEncode(alice.publicKeyRaw));
+    const r = registry();
+    expect(r.activeKey(alice.keyId)).toMatchObject({ name: 'Alice', sealingRecipient: '' });
+    expect(r.sealingRecipients()).toEqual([]);
+  });
+});
+
 describe('NonceStore', () => {
   it('remembers nonces across restarts and prunes only expired ones', () => {
     const store = new NonceStore({ db, clock, log: silentLogger });
@@ -133,38 +155,5 @@ describe('NonceStore', () => {
     expect(store.prune(now)).toBe(0);
     expect(walSize()).toBe(before);
     store.stop();
-  });
-});
-
-describe('decisions checked against the real registry and nonce store', () => {
-  it('accepts a decision once, then refuses its replay and any decision from a revoked key', () => {
-    const r = registry();
-    const nonces = new NonceStore({ db, clock, log: silentLogger });
-    nonces.start();
-    const alice = generateOwnerKey();
-    r.add('Alice', b64urlEncode(alice.publicKeyRaw), SEAL, 'pairing');
-    const urlSha256 = createHash('sha256').update('https://evidence.example/put').digest('hex');
-    const clip = { id: '01JDCLIP', sha256: createHash('sha256').update('clip').digest('hex') };
-    const ctx = (): DecisionContext => ({
-      deviceId: 'frontdoor',
-      now,
-      keyStatus: (id) => r.keyStatus(id),
-      keyFor: (id) => r.activeKey(id),
-      request: (id) => (id === 'rfa-1' ? { state: 'pending', clips: [clip], urlSha256 } : undefined),
-      nonceSeen: (n) => nonces.seen(n),
-    });
-    const draft = { device: 'frontdoor', requestId: 'rfa-1', decision: 'approve' as const, clips: [clip], urlSha256, now };
-    const envelope = signDecision(alice.privateKey, alice.keyId, makeDecisionPayload(draft));
-
-    const verdict = verifyDecision(envelope, ctx());
-    if (!verdict.ok) throw new Error(verdict.reason);
-    expect(parseB64url(verdict.decision.nonce)!.length).toBeGreaterThanOrEqual(16);
-    expect(nonces.remember(verdict.decision.nonce, Date.parse(verdict.decision.expiresAt))).toBe(true);
-    expect(verifyDecision(envelope, ctx())).toMatchObject({ ok: false, reason: 'replayed-nonce' });
-
-    r.revoke(alice.keyId);
-    const fresh = signDecision(alice.privateKey, alice.keyId, makeDecisionPayload(draft));
-    expect(verifyDecision(fresh, ctx())).toEqual({ ok: false, reason: 'revoked-key' });
-    nonces.stop();
   });
 });

@@ -7,21 +7,20 @@ import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
 import { DEVICE_KEY_FILE, readKeyFile } from '../../agent/owner/index.js';
 import { RECEIPT_DOMAIN, verifyEnvelope } from '../../agent/requests/requester-key.js';
-import { decisionFor, makeRequest, REQUESTER, signedRequest, newOwner, type Notice } from '../helpers/protocol.js';
+import { TestOwner } from '../helpers/owner.js';
+import { makeRequest, REQUESTER, signedRequest } from '../helpers/protocol.js';
 
 describe('a request approved by the owner (embedded broker)', () => {
   let t: TestAgent;
   let receiver: EvidenceReceiver;
-  let owner: Recorder;
+  let owner: TestOwner;
   let requester: Recorder;
-  const key = newOwner();
   const received = mkdtempSync(join(tmpdir(), 'received-'));
 
   beforeAll(async () => {
     t = await startTestAgent({ requests: { allowInsecureUploads: true, allowPrivateDestinations: true } });
-    receiver = await startEvidenceReceiver({ dir: received, ownerPublicKey: key.publicKey });
-    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
-    owner = await Recorder.connect(t.brokerUrl, ['doorbell/testdoor/#']);
+    owner = await TestOwner.create(t);
+    receiver = await startEvidenceReceiver({ dir: received, ownerPublicKey: owner.publicKey });
     requester = await Recorder.connect(t.brokerUrl, [`requesters/${REQUESTER.keyId}/receipts`]);
     for (let i = 0; i < 3; i++) await t.ring();
   }, 120_000);
@@ -37,19 +36,22 @@ describe('a request approved by the owner (embedded broker)', () => {
   it('uploads exactly the approved clips in a bundle whose signatures verify', async () => {
     expect(new Set(t.clips.map((c) => c.id)).size).toBe(3);
     const request = makeRequest({ uploadUrl: receiver.url('/put/case-1?X-Sig=secret') });
-    await owner.client.publishAsync('doorbell/testdoor/request', signedRequest(request), { qos: 1 });
+    await requester.client.publishAsync('doorbell/testdoor/request', signedRequest(request), { qos: 1 });
 
-    const noticeMsg = await owner.waitFor((m) => m.topic === `doorbell/testdoor/owner/inbox/${request.id}` && m.payload.length > 0);
-    const notice = owner.json(noticeMsg) as unknown as Notice;
+    const shown = await owner.notice(String(request.id));
+    const { notice } = shown;
+    // The full destination, never the presigned query string, and where the receipt goes.
+    expect(notice.destination).toMatchObject({ scheme: 'http', path: '/put/case-1' });
+    expect(JSON.stringify(notice)).not.toContain('X-Sig');
+    expect(notice.receiptTo).toBe(`requesters/${REQUESTER.keyId}/receipts`);
     expect(notice.clips.map((c) => c.id).sort()).toEqual(t.clips.map((c) => c.id).sort());
     expect(notice.clips[0]!.thumbnail).toMatch(/^data:image\/jpeg;base64,/);
     expect(receiver.requests).toHaveLength(0);
 
     const chosen = [notice.clips[0]!.id, notice.clips[2]!.id];
-    await owner.client.publishAsync('doorbell/testdoor/owner/decision', decisionFor(key, 'testdoor', notice, 'approve', { clipIds: chosen }), { qos: 1 });
+    await owner.decide(shown, 'approve', { clipIds: chosen });
 
-    const done = await owner.waitFor((m) => m.topic === `doorbell/testdoor/request/${request.id}/status` && m.payload.toString().includes('"uploaded"'), 30_000);
-    expect(owner.json(done).state).toBe('uploaded');
+    expect((await owner.status(String(request.id))).state).toBe('uploaded');
     expect(receiver.requests).toHaveLength(1);
     const got = receiver.requests[0]!;
     expect(got.method).toBe('PUT');
@@ -61,8 +63,10 @@ describe('a request approved by the owner (embedded broker)', () => {
     expect(manifest.clips.map((c) => c.id).sort()).toEqual([...chosen].sort());
     for (const c of manifest.clips) expect(c.sha256).toBe(t.clips.find((x) => x.id === c.id)!.sha256);
 
-    // The notice is cleared and the requester gets its receipt, naming the manifest it received.
-    await owner.waitFor((m) => m.topic === `doorbell/testdoor/owner/inbox/${request.id}` && m.payload.length === 0);
+    // The request is no longer pending, the owners get their receipt, and the requester its own.
+    expect(await owner.session.ask()).not.toContain(request.id);
+    const ownerReceipt = await owner.message((m) => m.kind === 'receipt' && m.body.requestId === request.id, 'the owner receipt');
+    expect(ownerReceipt.body).toMatchObject({ manifestSha256: got.verification!.manifestSha256, receiptTo: `requesters/${REQUESTER.keyId}/receipts` });
     const receipt = await requester.waitFor(() => true);
     // Signed by the device key, over the receipt domain and the payload's exact bytes.
     const envelope = requester.json(receipt) as { v: number; key: string; payload: string; sig: string };
@@ -76,11 +80,9 @@ describe('a request approved by the owner (embedded broker)', () => {
   it('sends nothing when the owner denies, and tells the requester nothing', async () => {
     const before = receiver.requests.length;
     const request = makeRequest({ uploadUrl: receiver.url('/put/case-2') });
-    await owner.client.publishAsync('doorbell/testdoor/request', signedRequest(request), { qos: 1 });
-    const noticeMsg = await owner.waitFor((m) => m.topic === `doorbell/testdoor/owner/inbox/${request.id}` && m.payload.length > 0);
-    const notice = owner.json(noticeMsg) as unknown as Notice;
-    await owner.client.publishAsync('doorbell/testdoor/owner/decision', decisionFor(key, 'testdoor', notice, 'deny'), { qos: 1 });
-    await owner.waitFor((m) => m.topic === `doorbell/testdoor/request/${request.id}/status` && m.payload.toString().includes('"denied"'));
+    await requester.client.publishAsync('doorbell/testdoor/request', signedRequest(request), { qos: 1 });
+    await owner.decide(await owner.notice(String(request.id)), 'deny');
+    expect((await owner.status(String(request.id))).state).toBe('denied');
     await until(() => t.audit().some((e) => e.type === 'decision' && e.requestId === request.id));
     await new Promise((r) => setTimeout(r, 500));
     expect(receiver.requests.length).toBe(before);

@@ -1,213 +1,191 @@
 /**
- * PROTOCOL.md "Decision": the five conditions, each broken on its own, against a running agent over
- * a real broker. Uploads to the receiver on 127.0.0.1 are allowed, so the refusal, not the network,
- * is what keeps it empty; the last test shows the same path delivering when the decision is valid.
+ * protocol.md "Decision": every condition, each broken on its own, against a running agent over a
+ * real broker. Forged, moved and unsealed decisions are put on the broker with the device's own
+ * broker login, so only the device's checks (never the ACL) can keep the receiver empty; the last
+ * test shows the same path delivering when the decision is valid.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iso } from '../../agent/clock.js';
-import type { DecisionPayload } from '../../agent/owner/index.js';
+import type { ShownNotice } from '../../agent/cli/owner-session.js';
+import { b64url, makeDecision, ownerTopics, sealMessage, type DecisionBody } from '../../agent/envelope/index.js';
+import { readDevicePublicKeys } from '../../agent/owner/index.js';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, type AuditEntry, type TestAgent } from '../helpers/agent.js';
-import { Recorder, type Received } from '../helpers/mqtt.js';
-import { decisionFor, makeRequest, REQUESTER, signedRequest, newOwner, type Notice } from '../helpers/protocol.js';
+import { Recorder } from '../helpers/mqtt.js';
+import { deviceLogin, TestOwner } from '../helpers/owner.js';
+import { makeRequest, REQUESTER, signedRequest } from '../helpers/protocol.js';
 import { lastSeq, refusalsAfter, requestState, ringUntilTriggered, settle } from '../helpers/requests.js';
 
 const D = 'doorbell/testdoor';
+const IN = `${D}/owner/in`;
 const MINUTE = 60_000;
 
-describe('signed decisions the device must refuse (embedded broker)', () => {
+describe('decisions the device must refuse (embedded broker)', () => {
   let t: TestAgent;
   let receiver: EvidenceReceiver;
-  let owner: Recorder;
-  const alice = newOwner();
-  const bob = newOwner();
+  let alice: TestOwner;
+  let bob: TestOwner;
+  let mallory: TestOwner;
+  let writer: Recorder;
   let n = 0;
 
   beforeAll(async () => {
     t = await startTestAgent({
       requests: { allowInsecureUploads: true, allowPrivateDestinations: true, maxPendingPerRequester: 100, maxPending: 100, maxPendingUnknown: 100 },
     });
-    receiver = await startEvidenceReceiver({ ownerPublicKey: alice.publicKey });
-    await t.control('owner-add', { name: 'Alice', publicKey: alice.publicKey, sealingRecipient: alice.sealingRecipient });
-    await t.control('owner-add', { name: 'Bob', publicKey: bob.publicKey, sealingRecipient: bob.sealingRecipient });
+    alice = await TestOwner.create(t, { name: 'Alice' });
+    bob = await TestOwner.create(t, { name: 'Bob' });
     await t.control('owner-revoke', { keyId: bob.keyId });
-    owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
+    mallory = await TestOwner.create(t, { enroll: false });
+    receiver = await startEvidenceReceiver({ ownerPublicKey: alice.publicKey });
+    writer = await Recorder.connect(t.brokerUrl, ['requesters/none'], deviceLogin(t));
     await ringUntilTriggered(t);
     await ringUntilTriggered(t);
   }, 60_000);
 
   afterAll(async () => {
-    await owner?.close();
+    for (const c of [alice, bob, mallory, writer]) await c?.close();
     await receiver?.stop();
     await t?.dispose();
   });
 
   /** A fresh pending request matching only the second clip (the first ended before its window). */
-  async function pending(): Promise<Notice> {
+  async function pending(): Promise<ShownNotice> {
     const request = makeRequest({
       id: `${REQUESTER.keyId}.rfa-decision-${++n}`,
       window: { from: iso(t.clips[0]!.end + 1), to: iso(Date.now()) },
       uploadUrl: receiver.url(`/put/${n}?X-Sig=1`),
     });
-    await owner.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
-    const m = await owner.waitFor((x) => x.topic === `${D}/owner/inbox/${String(request.id)}` && x.payload.length > 0);
-    const notice = owner.json(m) as unknown as Notice;
-    expect(notice.clips.map((c) => c.id)).toEqual([t.clips[1]!.id]);
-    return notice;
+    await writer.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
+    const shown = await alice.notice(String(request.id));
+    expect(shown.notice.clips.map((c) => c.id)).toEqual([t.clips[1]!.id]);
+    return shown;
   }
 
-  async function send(envelope: string): Promise<void> {
-    await owner.client.publishAsync(`${D}/owner/decision`, envelope, { qos: 1 });
-  }
-
-  const statusRefusal = (requestId: string, reason: string) => (m: Received): boolean =>
-    m.topic === `${D}/request/${requestId}/status` && owner.json(m).detail === `decision refused: ${reason}`;
+  /** An owner decision body for `shown`, as Alice's app would make it, before any tampering. */
+  const decision = async (shown: ShownNotice, kind: 'approve' | 'deny' = 'approve'): Promise<DecisionBody> =>
+    makeDecision({ device: 'testdoor', notice: shown.notice, noticeSha256: shown.sha256, decision: kind, now: Date.now(), nonce: b64url(randomBytes(16)) });
 
   /**
-   * Sends the envelope and proves: refused for `reason` in the audit log, told to the owner on the
-   * status topic when the request is known (and the signature good), request still pending, no HTTP.
+   * Sends, and proves: refused for `reason` in the audit log, told to the owners (sealed) when the
+   * request is known and the sender an enrolled owner, request still pending, no HTTP at all.
    */
-  async function expectRefused(
-    notice: Notice,
-    envelope: string,
-    reason: string,
-    opts: { ownerTold?: boolean; state?: string } = {},
-  ): Promise<AuditEntry> {
+  async function expectRefused(shown: ShownNotice, send: () => Promise<unknown>, reason: string, opts: { ownerTold?: boolean; state?: string } = {}): Promise<AuditEntry> {
     const since = lastSeq(t);
-    await send(envelope);
-    expect(await refusalsAfter(t, since, 1)).toEqual({ [reason]: 1 });
-    const entry = t.audit().find((e) => e.seq > since && e.type === 'refusal')!;
-    expect(entry.topic).toBe(`${D}/owner/decision`);
+    await send();
+    expect(await refusalsAfter(t, since, 1)).toMatchObject({ [reason]: 1 });
+    const entry = t.audit().find((e) => e.seq > since && e.type === 'refusal' && e.reason === reason)!;
+    expect(entry.topic).toBe(IN);
+    const id = shown.notice.requestId;
     if (opts.ownerTold ?? true) {
-      await owner.waitFor(statusRefusal(notice.requestId, reason), 5000, `status "decision refused: ${reason}"`);
-      expect(entry.requestId).toBe(notice.requestId);
+      await alice.status(id, (s) => s.detail === `decision refused: ${reason}`, 5000);
+      expect(entry.requestId).toBe(id);
     }
     await settle();
-    expect(requestState(t, notice.requestId)).toBe(opts.state ?? 'pending');
+    expect(requestState(t, id)).toBe(opts.state ?? 'pending');
     expect(receiver.requests).toHaveLength(0);
     return entry;
   }
 
-  it('refuses a forged signature, without naming the request it claims', async () => {
-    const notice = await pending();
-    const envelope = JSON.parse(decisionFor(alice, 'testdoor', notice, 'approve')) as { payload: string };
-    // The signed payload, edited after signing: a longer lifetime.
-    envelope.payload = envelope.payload.replace(/"expiresAt":"[^"]+"/, `"expiresAt":"${iso(Date.now() + 50 * MINUTE)}"`);
-    const entry = await expectRefused(notice, JSON.stringify(envelope), 'bad-signature', { ownerTold: false });
-    expect(entry.requestId).toBeUndefined();
-    expect(owner.messages.some(statusRefusal(notice.requestId, 'bad-signature'))).toBe(false);
-  });
+  const edited = (shown: ShownNotice, edit: (d: DecisionBody) => DecisionBody, kind: 'approve' | 'deny' = 'approve') => () =>
+    alice.decide(shown, kind, { edit });
 
-  it('refuses a key that was never enrolled', async () => {
-    const notice = await pending();
-    const mallory = newOwner();
-    await expectRefused(notice, decisionFor(mallory, 'testdoor', notice, 'approve'), 'unknown-key', { ownerTold: false });
+  it('refuses a decision signed by a key that was never enrolled, and one claiming Alice’s key id', async () => {
+    const shown = await pending();
+    await expectRefused(shown, () => mallory.decide(shown, 'approve'), 'unknown-signer', { ownerTold: false });
+    const device = readDevicePublicKeys(t.config.storage.dir)!;
+    const body = await decision(shown);
+    const claimed = { keyId: alice.keyId, sign: mallory.key.signer.sign };
+    const forged = await sealMessage(claimed, IN, body, [device.sealingRecipient]);
+    const entry = await expectRefused(shown, () => writer.client.publishAsync(IN, Buffer.from(forged.ciphertext), { qos: 1 }), 'bad-signature', { ownerTold: false });
+    // A forgery names no request: it cannot make the device post on one.
+    expect(entry.requestId).toBeUndefined();
   });
 
   it('refuses a revoked key', async () => {
-    const notice = await pending();
-    const entry = await expectRefused(notice, decisionFor(bob, 'testdoor', notice, 'approve'), 'revoked-key', { ownerTold: false });
+    const shown = await pending();
+    const entry = await expectRefused(shown, () => bob.decide(shown, 'approve'), 'revoked-key', { ownerTold: false });
     expect(entry.keyId).toBe(bob.keyId);
   });
 
-  it('refuses a decision for another device', async () => {
-    const notice = await pending();
-    await expectRefused(notice, decisionFor(alice, 'otherdoor', notice, 'approve'), 'wrong-device');
+  it('refuses Alice’s valid decision moved from another device’s topic, and one not sealed to the device', async () => {
+    const shown = await pending();
+    const device = readDevicePublicKeys(t.config.storage.dir)!;
+    const body = await decision(shown);
+    const elsewhere = await sealMessage(alice.key.signer, ownerTopics('doorbell', 'otherdoor').in, body, [device.sealingRecipient]);
+    await expectRefused(shown, () => writer.client.publishAsync(IN, Buffer.from(elsewhere.ciphertext), { qos: 1 }), 'bad-signature', { ownerTold: false });
+    const toHerself = await sealMessage(alice.key.signer, IN, body, [alice.key.sealingRecipient]);
+    await expectRefused(shown, () => writer.client.publishAsync(IN, Buffer.from(toHerself.ciphertext), { qos: 1 }), 'not-sealed-to-us', { ownerTold: false });
+    await expectRefused(shown, () => writer.client.publishAsync(IN, JSON.stringify(body), { qos: 1 }), 'not-sealed-to-us', { ownerTold: false });
   });
 
-  it('refuses a decision for a request the device does not have', async () => {
-    const notice = await pending();
-    const other = { ...notice, requestId: 'rfa-never-sent' };
+  it('refuses a decision for another device, and for a request the device does not have', async () => {
+    const shown = await pending();
+    await expectRefused(shown, edited(shown, (d) => ({ ...d, device: 'otherdoor' })), 'wrong-device');
     const since = lastSeq(t);
-    await send(decisionFor(alice, 'testdoor', other, 'approve'));
+    await alice.decide(shown, 'approve', { edit: (d) => ({ ...d, requestId: 'rfa-never-sent' }) });
     expect(await refusalsAfter(t, since, 1)).toEqual({ 'unknown-request': 1 });
-    await settle();
-    expect(owner.messages.filter((m) => m.topic.includes('rfa-never-sent'))).toEqual([]);
-    expect(requestState(t, notice.requestId)).toBe('pending');
-    expect(receiver.requests).toHaveLength(0);
   });
 
-  it('refuses a clip that is on the device but not in the request', async () => {
-    const notice = await pending();
+  it('refuses clips that are not the request’s, or not as held', async () => {
+    const shown = await pending();
     const first = t.clips[0]!;
-    const envelope = decisionFor(alice, 'testdoor', notice, 'approve', {
-      edit: (p) => ({ ...p, clips: [...p.clips, { id: first.id, sha256: first.sha256 }] }),
-    });
-    await expectRefused(notice, envelope, 'clip-not-in-request');
+    await expectRefused(shown, edited(shown, (d) => ({ ...d, clips: [...d.clips, { id: first.id, sha256: first.sha256 }] })), 'clip-not-in-request');
+    await settle(1100);
+    const flip = (h: string): string => h.replace(/^./, h[0] === '0' ? '1' : '0');
+    await expectRefused(shown, edited(shown, (d) => ({ ...d, clips: d.clips.map((c) => ({ id: c.id, sha256: flip(c.sha256) })) })), 'clip-hash-mismatch');
   });
 
-  it('refuses a clip with another hash than the one held', async () => {
-    const notice = await pending();
-    const envelope = decisionFor(alice, 'testdoor', notice, 'approve', {
-      edit: (p) => ({ ...p, clips: p.clips.map((c) => ({ id: c.id, sha256: c.sha256.replace(/^./, c.sha256[0] === '0' ? '1' : '0') })) }),
-    });
-    await expectRefused(notice, envelope, 'clip-hash-mismatch');
+  it('refuses an approval for another destination, or of a notice the device never sent', async () => {
+    const shown = await pending();
+    await expectRefused(shown, edited(shown, (d) => ({ ...d, urlSha256: 'ab'.repeat(32) })), 'destination-mismatch');
+    await settle(1100);
+    await expectRefused(shown, edited(shown, (d) => ({ ...d, noticeSha256: 'cd'.repeat(32) })), 'notice-mismatch');
   });
 
-  it('refuses an approval for another destination (urlSha256)', async () => {
-    const notice = await pending();
-    const envelope = decisionFor(alice, 'testdoor', notice, 'approve', { edit: (p) => ({ ...p, urlSha256: 'ab'.repeat(32) }) });
-    await expectRefused(notice, envelope, 'destination-mismatch');
-  });
-
-  const times = (issuedAt: number, expiresAt: number) => (p: DecisionPayload): DecisionPayload => ({
-    ...p,
-    issuedAt: iso(issuedAt),
-    expiresAt: iso(expiresAt),
-  });
-
-  it('refuses an expired decision', async () => {
-    const notice = await pending();
+  it('refuses decisions outside their time', async () => {
+    const shown = await pending();
     const now = Date.now();
-    await expectRefused(notice, decisionFor(alice, 'testdoor', notice, 'approve', { edit: times(now - 20 * MINUTE, now - 10 * MINUTE) }), 'expired');
-  });
-
-  it('refuses a decision issued more than 60 s in the future', async () => {
-    const notice = await pending();
-    const now = Date.now();
-    await expectRefused(notice, decisionFor(alice, 'testdoor', notice, 'approve', { edit: times(now + 2 * MINUTE, now + 10 * MINUTE) }), 'issued-in-future');
-  });
-
-  it('refuses a decision valid for more than 1 h', async () => {
-    const notice = await pending();
-    const now = Date.now();
-    await expectRefused(notice, decisionFor(alice, 'testdoor', notice, 'approve', { edit: times(now, now + 61 * MINUTE) }), 'lifetime-too-long');
+    const times = (at: number, expiresAt: number) => (d: DecisionBody): DecisionBody => ({ ...d, at: iso(at), expiresAt: iso(expiresAt) });
+    await expectRefused(shown, edited(shown, times(now - 20 * MINUTE, now - 10 * MINUTE)), 'expired');
+    await settle(1100);
+    await expectRefused(shown, edited(shown, times(now + 2 * MINUTE, now + 10 * MINUTE)), 'issued-in-future');
+    await settle(1100);
+    await expectRefused(shown, edited(shown, times(now, now + 61 * MINUTE)), 'lifetime-too-long');
   });
 
   it('refuses a deny that names clips, and an approval that names none', async () => {
-    const notice = await pending();
-    const clip = notice.clips[0]!;
-    const denyWithClips = decisionFor(alice, 'testdoor', notice, 'deny', { edit: (p) => ({ ...p, clips: [{ id: clip.id, sha256: clip.sha256 }] }) });
-    await expectRefused(notice, denyWithClips, 'deny-with-clips');
-    const other = await pending();
-    await expectRefused(other, decisionFor(alice, 'testdoor', other, 'approve', { clipIds: [] }), 'no-clips');
+    const shown = await pending();
+    const clip = shown.notice.clips[0]!;
+    await expectRefused(shown, edited(shown, (d) => ({ ...d, clips: [{ id: clip.id, sha256: clip.sha256 }] }), 'deny'), 'deny-with-clips');
+    await settle(1100);
+    await expectRefused(shown, edited(shown, (d) => ({ ...d, clips: [] })), 'no-clips');
   });
 
-  it('refuses a replayed decision: the same envelope again, and its nonce on another request', async () => {
+  it('refuses a replayed decision: the same sealed message again, and its nonce on another request', async () => {
     const a = await pending();
     const b = await pending();
-    const deny = decisionFor(alice, 'testdoor', a, 'deny');
-    await send(deny);
-    await owner.waitFor((m) => m.topic === `${D}/request/${a.requestId}/status` && owner.json(m).state === 'denied');
-
-    await expectRefused(a, deny, 'request-not-pending', { state: 'denied' });
-
-    // A valid approval for b in every other respect, signed by Alice, reusing the nonce she spent on a.
-    const { nonce } = JSON.parse((JSON.parse(deny) as { payload: string }).payload) as DecisionPayload;
-    const reused = decisionFor(alice, 'testdoor', b, 'approve', { edit: (p) => ({ ...p, nonce }) });
-    await expectRefused(b, reused, 'replayed-nonce');
+    const device = readDevicePublicKeys(t.config.storage.dir)!;
+    const deny = await decision(a, 'deny');
+    const sealed = Buffer.from((await sealMessage(alice.key.signer, IN, deny, [device.sealingRecipient])).ciphertext);
+    await writer.client.publishAsync(IN, sealed, { qos: 1 });
+    await alice.status(a.notice.requestId, (s) => s.state === 'denied');
+    await expectRefused(a, () => writer.client.publishAsync(IN, sealed, { qos: 1 }), 'request-not-pending', { state: 'denied' });
+    await expectRefused(b, edited(b, (d) => ({ ...d, nonce: deny.nonce })), 'replayed-nonce');
   });
 
   it('still delivers a valid approval after all that, and refuses its replay', async () => {
-    const notice = await pending();
-    const approve = decisionFor(alice, 'testdoor', notice, 'approve');
-    await send(approve);
-    await owner.waitFor((m) => m.topic === `${D}/request/${notice.requestId}/status` && owner.json(m).state === 'uploaded', 30_000);
+    const shown = await pending();
+    const device = readDevicePublicKeys(t.config.storage.dir)!;
+    const approve = Buffer.from((await sealMessage(alice.key.signer, IN, await decision(shown), [device.sealingRecipient])).ciphertext);
+    await writer.client.publishAsync(IN, approve, { qos: 1 });
+    await alice.status(shown.notice.requestId, (s) => s.state === 'uploaded');
     expect(receiver.requests).toHaveLength(1);
     expect(receiver.requests[0]!.path).toBe(`/put/${n}?X-Sig=1`);
 
     const since = lastSeq(t);
-    await send(approve);
+    await writer.client.publishAsync(IN, approve, { qos: 1 });
     expect(await refusalsAfter(t, since, 1)).toEqual({ 'request-not-pending': 1 });
     await settle();
     expect(receiver.requests).toHaveLength(1);

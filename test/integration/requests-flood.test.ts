@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { connectAsync, type MqttClient } from 'mqtt';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iso } from '../../agent/clock.js';
 import { sha256Hex } from '../../agent/owner/index.js';
@@ -16,7 +17,10 @@ import { encodeGeohash, geohashNeighbours } from '../../agent/requests/index.js'
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { decisionFor, makeRequest, signedRequest, newOwner, type Notice } from '../helpers/protocol.js';
+import { b64url, sealMessage } from '../../agent/envelope/index.js';
+import { readDevicePublicKeys } from '../../agent/owner/index.js';
+import { deviceLogin, TestOwner } from '../helpers/owner.js';
+import { makeRequest, signedRequest } from '../helpers/protocol.js';
 import { lastSeq, refusalsAfter, ringUntilTriggered, settle } from '../helpers/requests.js';
 
 const D = 'doorbell/testdoor';
@@ -57,22 +61,47 @@ function prng(seed: number): () => number {
 describe('a flood of bad messages on every inbound topic (embedded broker)', () => {
   let t: TestAgent;
   let receiver: EvidenceReceiver;
-  let owner: Recorder;
+  let owner: TestOwner;
   let flooder: MqttClient;
-  const key = newOwner();
+  /** Sealed owner messages the device must refuse: forged, from a stranger, for a request it never had. */
+  let sealedBad: Buffer[] = [];
   const received = mkdtempSync(join(tmpdir(), 'received-'));
   const cell = encodeGeohash(HOME.lat, HOME.lon, 5);
-  const topics = [`${D}/request`, ...[cell, ...geohashNeighbours(cell)].map((h) => `doorbell/area/${h}/request`), `${D}/owner/decision`, `${D}/pair`];
+  const topics = [`${D}/request`, ...[cell, ...geohashNeighbours(cell)].map((h) => `doorbell/area/${h}/request`), `${D}/owner/in`, `${D}/owner/pair`];
 
   beforeAll(async () => {
     t = await startTestAgent({
       device: { location: HOME },
       requests: { allowInsecureUploads: true, allowPrivateDestinations: true },
     });
-    receiver = await startEvidenceReceiver({ dir: received, ownerPublicKey: key.publicKey });
-    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
-    owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
-    flooder = await connectAsync(t.brokerUrl);
+    owner = await TestOwner.create(t);
+    receiver = await startEvidenceReceiver({ dir: received, ownerPublicKey: owner.publicKey });
+    // The device's own broker login: only the device's checks, not the ACL, stand in the way.
+    flooder = await connectAsync(t.brokerUrl, deviceLogin(t));
+    const stranger = await TestOwner.create(t, { enroll: false });
+    const device = readDevicePublicKeys(t.config.storage.dir)!;
+    const now = Date.now();
+    const decision = {
+      v: 2 as const,
+      kind: 'decision',
+      at: iso(now),
+      device: 'testdoor',
+      requestId: 'flood-never',
+      decision: 'deny',
+      clips: [],
+      urlSha256: sha256Hex('x'),
+      noticeSha256: sha256Hex('y'),
+      expiresAt: iso(now + 3600_000),
+      nonce: b64url(randomBytes(16)),
+    };
+    const IN = `${D}/owner/in`;
+    const forged = { keyId: owner.keyId, sign: stranger.key.signer.sign };
+    sealedBad = await Promise.all(
+      [forged, stranger.key.signer, owner.key.signer].map(async (signer) =>
+        Buffer.from((await sealMessage(signer, IN, decision, [device.sealingRecipient])).ciphertext),
+      ),
+    );
+    await stranger.close();
     await ringUntilTriggered(t);
   }, 60_000);
 
@@ -87,11 +116,6 @@ describe('a flood of bad messages on every inbound topic (embedded broker)', () 
   /** Message number i: garbage, broken JSON, wrong types, oversized, or a valid message mutated. */
   function badMessage(i: number, random: () => number): Buffer {
     const valid = makeRequest({ id: `flood-${i}`, uploadUrl: receiver.url('/put/flood') });
-    const fakeNotice: Notice = {
-      requestId: `flood-${i}`,
-      destination: { host: '127.0.0.1', urlSha256: sha256Hex('x') },
-      clips: [{ id: 'clip-1', sha256: 'a'.repeat(64), bytes: 1, start: iso(0), end: iso(1) }],
-    };
     switch (i % 10) {
       case 0: {
         const bytes = Buffer.alloc(1 + Math.floor(random() * 512));
@@ -114,18 +138,14 @@ describe('a flood of bad messages on every inbound topic (embedded broker)', () 
         return Buffer.from(JSON.stringify({ ...valid, requester: { name: 'Flood', kind: 'alien' } }));
       case 6:
         return Buffer.from(JSON.stringify({ ...valid, expiresAt: iso(Date.now() - 1000) }));
-      case 7: {
-        // A decision signed by the enrolled owner, its payload edited after signing.
-        const envelope = JSON.parse(decisionFor(key, 'testdoor', fakeNotice, 'approve')) as { payload: string };
-        envelope.payload = envelope.payload.replace('"approve"', '"deny"');
-        return Buffer.from(JSON.stringify(envelope));
-      }
+      case 7:
+        // Sealed to the device, claiming the enrolled owner's key id, signed by someone else.
+        return sealedBad[0]!;
       case 8:
-        return Buffer.from(decisionFor(newOwner(), 'testdoor', fakeNotice, 'approve'));
-      default: {
-        // Validly signed, for a request this device never had.
-        return Buffer.from(decisionFor(key, 'testdoor', fakeNotice, 'deny'));
-      }
+        return sealedBad[1]!;
+      default:
+        // Validly signed by the enrolled owner, for a request this device never had.
+        return sealedBad[2]!;
     }
   }
 
@@ -174,11 +194,11 @@ describe('a flood of bad messages on every inbound topic (embedded broker)', () 
 
   it('still delivers an owner approval afterwards', async () => {
     const request = makeRequest({ uploadUrl: receiver.url('/put/after-flood') });
-    await owner.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
-    const m = await owner.waitFor((x) => x.topic === `${D}/owner/inbox/${String(request.id)}` && x.payload.length > 0);
-    const notice = owner.json(m) as unknown as Notice;
-    await owner.client.publishAsync(`${D}/owner/decision`, decisionFor(key, 'testdoor', notice, 'approve'), { qos: 1 });
-    await owner.waitFor((x) => x.topic === `${D}/request/${notice.requestId}/status` && owner.json(x).state === 'uploaded', 30_000);
+    await flooder.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
+    const shown = await owner.notice(String(request.id));
+    const notice = shown.notice;
+    await owner.decide(shown, 'approve');
+    await owner.status(notice.requestId, (st) => st.state === 'uploaded');
     expect(receiver.requests).toHaveLength(1);
     expect(receiver.requests[0]!.verification).toMatchObject({ ok: true, problems: [] });
     expect(receiver.requests[0]!.verification!.manifest!.requestId).toBe(notice.requestId);

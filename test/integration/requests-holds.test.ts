@@ -8,7 +8,9 @@ import { iso } from '../../agent/clock.js';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { decisionFor, makeRequest, signedRequest, newOwner, type Notice } from '../helpers/protocol.js';
+import type { ShownNotice } from '../../agent/cli/owner-session.js';
+import { TestOwner } from '../helpers/owner.js';
+import { makeRequest, signedRequest } from '../helpers/protocol.js';
 import { holdsOf, ringUntilTriggered, storedClipIds } from '../helpers/requests.js';
 
 const D = 'doorbell/testdoor';
@@ -16,9 +18,8 @@ const D = 'doorbell/testdoor';
 describe('held clips (storage.maxBytes far below one clip)', () => {
   let t: TestAgent;
   let receiver: EvidenceReceiver;
-  let owner: Recorder;
+  let owner: TestOwner;
   let requester: Recorder;
-  const key = newOwner();
 
   beforeAll(async () => {
     t = await startTestAgent({
@@ -26,9 +27,8 @@ describe('held clips (storage.maxBytes far below one clip)', () => {
       // Holds far beyond the cap, on purpose: this is about what holds keep (maxHeldShare is tested apart).
       requests: { allowInsecureUploads: true, allowPrivateDestinations: true, maxHeldShare: 1e6 },
     });
-    receiver = await startEvidenceReceiver({ ownerPublicKey: key.publicKey });
-    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
-    owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
+    owner = await TestOwner.create(t);
+    receiver = await startEvidenceReceiver({ ownerPublicKey: owner.publicKey });
     requester = await Recorder.connect(t.brokerUrl, ['requesters/#']);
   }, 60_000);
 
@@ -39,24 +39,22 @@ describe('held clips (storage.maxBytes far below one clip)', () => {
     await t?.dispose();
   });
 
-  async function pending(overrides: Record<string, unknown> = {}): Promise<Notice> {
+  async function pending(overrides: Record<string, unknown> = {}): Promise<ShownNotice> {
     const request = makeRequest({ uploadUrl: receiver.url('/put/held'), ...overrides });
-    await owner.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
-    const m = await owner.waitFor((x) => x.topic === `${D}/owner/inbox/${String(request.id)}` && x.payload.length > 0);
-    return owner.json(m) as unknown as Notice;
+    await requester.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
+    return owner.notice(String(request.id));
   }
 
-  const reached = (notice: Notice, state: string): Promise<unknown> =>
-    owner.waitFor((m) => m.topic === `${D}/request/${notice.requestId}/status` && owner.json(m).state === state, 30_000, `state ${state}`);
+  const reached = (shown: ShownNotice, state: string): Promise<unknown> => owner.status(shown.notice.requestId, (s) => s.state === state);
 
-  let first: Notice;
+  let first: ShownNotice;
   let uploadedId = '';
 
   it('keeps the oldest clip while a request holds it, and evicts a newer unheld one instead', async () => {
     const a = await ringUntilTriggered(t);
     first = await pending();
-    expect(first.clips.map((c) => c.id)).toEqual([a.id]);
-    expect(holdsOf(t, first.requestId)).toEqual([a.id]);
+    expect(first.notice.clips.map((c) => c.id)).toEqual([a.id]);
+    expect(holdsOf(t, first.notice.requestId)).toEqual([a.id]);
 
     const b = await ringUntilTriggered(t);
     expect(storedClipIds(t).sort()).toEqual([a.id, b.id].sort());
@@ -66,29 +64,31 @@ describe('held clips (storage.maxBytes far below one clip)', () => {
   });
 
   it('releases the holds on deny, after which the clip is evicted like any other', async () => {
-    const a = first.clips[0]!.id;
-    await owner.client.publishAsync(`${D}/owner/decision`, decisionFor(key, 'testdoor', first, 'deny'), { qos: 1 });
+    const a = first.notice.clips[0]!.id;
+    await owner.decide(first, 'deny');
     await reached(first, 'denied');
-    expect(holdsOf(t, first.requestId)).toEqual([]);
+    expect(holdsOf(t, first.notice.requestId)).toEqual([]);
     const d = await ringUntilTriggered(t);
     expect(storedClipIds(t)).toEqual([d.id]);
     expect(storedClipIds(t)).not.toContain(a);
   });
 
   it('releases the holds when the request expires undecided', async () => {
-    const notice = await pending({ expiresAt: iso(Date.now() + 3000) });
-    expect(holdsOf(t, notice.requestId)).toHaveLength(1);
-    await reached(notice, 'expired');
-    expect(holdsOf(t, notice.requestId)).toEqual([]);
-    await owner.waitFor((m) => m.topic === `${D}/owner/inbox/${notice.requestId}` && m.payload.length === 0);
-    expect(t.audit().some((e) => e.type === 'expired' && e.requestId === notice.requestId)).toBe(true);
+    const shown = await pending({ expiresAt: iso(Date.now() + 3000) });
+    const id = shown.notice.requestId;
+    expect(holdsOf(t, id)).toHaveLength(1);
+    await reached(shown, 'expired');
+    expect(holdsOf(t, id)).toEqual([]);
+    expect(await owner.session.ask()).not.toContain(id);
+    expect(t.audit().some((e) => e.type === 'expired' && e.requestId === id)).toBe(true);
   });
 
   it('releases the holds once the upload succeeded', async () => {
-    const notice = await pending();
+    const shown = await pending();
+    const notice = shown.notice;
     expect(holdsOf(t, notice.requestId)).toHaveLength(1);
-    await owner.client.publishAsync(`${D}/owner/decision`, decisionFor(key, 'testdoor', notice, 'approve'), { qos: 1 });
-    await reached(notice, 'uploaded');
+    await owner.decide(shown, 'approve');
+    await reached(shown, 'uploaded');
     expect(receiver.requests).toHaveLength(1);
     expect(receiver.requests[0]!.status).toBe(200);
     expect(holdsOf(t, notice.requestId)).toEqual([]);

@@ -19,7 +19,9 @@ import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { ChildAgent } from '../helpers/child-agent.js';
 import { TestMosquitto } from '../helpers/mosquitto.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { decisionFor, makeRequest, signedRequest, newOwner, type Notice } from '../helpers/protocol.js';
+import type { ShownNotice } from '../../agent/cli/owner-session.js';
+import { TestOwner } from '../helpers/owner.js';
+import { makeRequest, signedRequest } from '../helpers/protocol.js';
 import { auditOf, holdsOf, lastSeq, refusalsAfter, requestState, ringUntilTriggered, settle } from '../helpers/requests.js';
 
 const run = promisify(execFile);
@@ -28,8 +30,8 @@ const D = 'doorbell/testdoor';
 describe('uploads over Mosquitto', () => {
   const mosquitto = new TestMosquitto();
   let t: TestAgent;
-  let owner: Recorder;
-  const key = newOwner();
+  let owner: TestOwner;
+  let requester: Recorder;
   const dir = mkdtempSync(join(tmpdir(), 'received-'));
   const receivers: EvidenceReceiver[] = [];
 
@@ -39,14 +41,15 @@ describe('uploads over Mosquitto', () => {
       mqtt: { url: mosquitto.url },
       requests: { allowInsecureUploads: true, allowPrivateDestinations: true, maxPendingPerRequester: 20, maxPendingUnknown: 20 },
     });
-    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
-    owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
+    owner = await TestOwner.create(t);
+    requester = await Recorder.connect(t.brokerUrl, ['requesters/#']);
     await ringUntilTriggered(t);
     await ringUntilTriggered(t);
   }, 60_000);
 
   afterAll(async () => {
     await owner?.close();
+    await requester?.close();
     for (const r of receivers) await r.stop();
     await t?.dispose();
     await mosquitto.dispose();
@@ -54,25 +57,21 @@ describe('uploads over Mosquitto', () => {
   });
 
   async function receiver(opts: ReceiverOptions = {}): Promise<EvidenceReceiver> {
-    const r = await startEvidenceReceiver({ dir: mkdtempSync(join(dir, 'r-')), ownerPublicKey: key.publicKey, ...opts });
+    const r = await startEvidenceReceiver({ dir: mkdtempSync(join(dir, 'r-')), ownerPublicKey: owner.publicKey, ...opts });
     receivers.push(r);
     return r;
   }
 
-  async function pending(uploadUrl: string): Promise<Notice> {
+  async function pending(uploadUrl: string): Promise<ShownNotice> {
     const request = makeRequest({ uploadUrl });
-    await owner.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
-    const m = await owner.waitFor((x) => x.topic === `${D}/owner/inbox/${String(request.id)}` && x.payload.length > 0);
-    return owner.json(m) as unknown as Notice;
+    await requester.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
+    return owner.notice(String(request.id));
   }
 
-  const approve = (notice: Notice, clipIds?: string[]): Promise<unknown> =>
-    owner.client.publishAsync(`${D}/owner/decision`, decisionFor(key, 'testdoor', notice, 'approve', clipIds ? { clipIds } : {}), { qos: 1 });
+  const approve = (shown: ShownNotice, clipIds?: string[]): Promise<unknown> => owner.decide(shown, 'approve', clipIds ? { clipIds } : {});
 
-  function finalState(notice: Notice, state: string): Promise<Record<string, unknown>> {
-    return owner
-      .waitFor((m) => m.topic === `${D}/request/${notice.requestId}/status` && owner.json(m).state === state, 30_000, `state ${state}`)
-      .then((m) => owner.json(m));
+  function finalState(shown: ShownNotice, state: string): Promise<Record<string, unknown>> {
+    return owner.status(shown.notice.requestId, (s) => s.state === state) as unknown as Promise<Record<string, unknown>>;
   }
 
   const attempts = (requestId: string): unknown[] =>
@@ -80,11 +79,12 @@ describe('uploads over Mosquitto', () => {
 
   it('sends a POSIX tar holding exactly the approved clips, which Debian’s tar lists and extracts byte for byte', async () => {
     const r = await receiver();
-    const notice = await pending(r.url('/put/tar?X-Sig=1'));
+    const shown = await pending(r.url('/put/tar?X-Sig=1'));
+    const notice = shown.notice;
     expect(notice.clips.map((c) => c.id).sort()).toEqual(t.clips.map((c) => c.id).sort());
     const chosen = t.clips[1]!;
-    await approve(notice, [chosen.id]);
-    await finalState(notice, 'uploaded');
+    await approve(shown, [chosen.id]);
+    await finalState(shown, 'uploaded');
 
     expect(r.requests).toHaveLength(1);
     const got = r.requests[0]!;
@@ -107,10 +107,13 @@ describe('uploads over Mosquitto', () => {
 
   it('refuses a decision from an unknown key over Mosquitto, and sends nothing', async () => {
     const r = await receiver();
-    const notice = await pending(r.url('/put/refused'));
+    const shown = await pending(r.url('/put/refused'));
+    const notice = shown.notice;
     const since = lastSeq(t);
-    await owner.client.publishAsync(`${D}/owner/decision`, decisionFor(newOwner(), 'testdoor', notice, 'approve'), { qos: 1 });
-    expect(await refusalsAfter(t, since, 1)).toEqual({ 'unknown-key': 1 });
+    const stranger = await TestOwner.create(t, { enroll: false });
+    await stranger.decide(shown, 'approve');
+    await stranger.close();
+    expect(await refusalsAfter(t, since, 1)).toEqual({ 'unknown-signer': 1 });
     await settle();
     expect(r.requests).toHaveLength(0);
     expect(requestState(t, notice.requestId)).toBe('pending');
@@ -119,9 +122,10 @@ describe('uploads over Mosquitto', () => {
   it('does not follow a redirect to a private address: one request, then failed', async () => {
     const trap = await receiver();
     const r = await receiver({ redirectTo: trap.url('/stolen') });
-    const notice = await pending(r.url('/put/redirect'));
-    await approve(notice);
-    const status = await finalState(notice, 'failed');
+    const shown = await pending(r.url('/put/redirect'));
+    const notice = shown.notice;
+    await approve(shown);
+    const status = await finalState(shown, 'failed');
     expect(status.detail).toMatch(/HTTP 302/);
     await settle();
     expect(r.requests).toHaveLength(1);
@@ -132,14 +136,15 @@ describe('uploads over Mosquitto', () => {
 
   it('retries 503 twice, then delivers on the third attempt and releases the holds', async () => {
     const r = await receiver({ respond: (n) => (n <= 2 ? 503 : 200) });
-    const notice = await pending(r.url('/put/retry'));
+    const shown = await pending(r.url('/put/retry'));
+    const notice = shown.notice;
     expect(holdsOf(t, notice.requestId).length).toBe(notice.clips.length);
-    await approve(notice);
-    await finalState(notice, 'uploaded');
+    await approve(shown);
+    await finalState(shown, 'uploaded');
     expect(r.requests.map((x) => x.status)).toEqual([503, 503, 200]);
     expect(r.requests[2]!.verification?.ok).toBe(true);
     expect(attempts(notice.requestId)).toEqual([1, 2, 3]);
-    expect(owner.messages.some((m) => m.topic === `${D}/request/${notice.requestId}/status` && /HTTP 503; attempt 2 at/.test(String(owner.json(m).detail)))).toBe(true);
+    expect(owner.messages.some((m) => m.kind === 'status' && m.body.requestId === notice.requestId && /HTTP 503; attempt 2 at/.test(String(m.body.detail)))).toBe(true);
     expect(holdsOf(t, notice.requestId)).toEqual([]);
   });
 
@@ -151,8 +156,8 @@ describe('uploads over Mosquitto', () => {
     expect(status.detail).toMatch(/HTTP 403/);
     await settle(1500); // longer than the first retry delay could be
     expect(r.requests).toHaveLength(1);
-    expect(attempts(notice.requestId)).toEqual([1]);
-    expect(holdsOf(t, notice.requestId)).toEqual([]);
+    expect(attempts(notice.notice.requestId)).toEqual([1]);
+    expect(holdsOf(t, notice.notice.requestId)).toEqual([]);
   });
 });
 
@@ -200,11 +205,12 @@ class StallingReceiver {
 describe('an upload cut off by a killed agent (child process)', () => {
   const agent = new ChildAgent();
   const receiver = new StallingReceiver();
-  const key = newOwner();
-  let owner: Recorder | undefined;
+  let owner: TestOwner | undefined;
+  let requester: Recorder | undefined;
 
   afterAll(async () => {
     await owner?.close();
+    await requester?.close();
     await receiver.stop();
     await agent.dispose();
   });
@@ -215,7 +221,7 @@ describe('an upload cut off by a killed agent (child process)', () => {
     await agent.start();
     const C = 'doorbell/childdoor';
 
-    expect((await agent.cli(['owner', 'add', '--name', 'Alice', '--key', key.publicKey, '--seal', key.sealingRecipient])).stdout).toMatch(/enrolled/);
+    owner = await TestOwner.create({ config: agent.config, brokerUrl: agent.brokerUrl, control: (cmd, args) => agent.control(cmd, args) });
     // Pressed again if a press got lost to a stall (see ringUntilTriggered).
     const clips = async (): Promise<number> => ((await agent.control('status')) as { storage: { clips: number } }).storage.clips;
     for (let press = 1; ; press++) {
@@ -228,12 +234,13 @@ describe('an upload cut off by a killed agent (child process)', () => {
       }
     }
 
-    owner = await Recorder.connect(agent.brokerUrl, [`${C}/owner/inbox/+`, `${C}/request/+/status`]);
+    requester = await Recorder.connect(agent.brokerUrl, ['requesters/#']);
     const request = makeRequest({ uploadUrl: receiver.url('/put/crash?X-Sig=1') });
     const id = String(request.id);
-    await owner.client.publishAsync(`${C}/request`, signedRequest(request), { qos: 1 });
-    const notice = owner.json(await owner.waitFor((m) => m.topic === `${C}/owner/inbox/${id}` && m.payload.length > 0)) as unknown as Notice;
-    await owner.client.publishAsync(`${C}/owner/decision`, decisionFor(key, 'childdoor', notice, 'approve'), { qos: 1 });
+    await requester.client.publishAsync(`${C}/request`, signedRequest(request), { qos: 1 });
+    const shown = await owner.notice(id);
+    const notice = shown.notice;
+    await owner.decide(shown, 'approve');
 
     await receiver.first;
     expect(await agent.kill('SIGKILL')).toBeNull();
@@ -242,11 +249,12 @@ describe('an upload cut off by a killed agent (child process)', () => {
 
     await agent.start();
     await agent.eventually(() => requestState(agent, id) === 'uploaded', 30_000);
-    const uploaded = await owner.waitFor((m) => m.topic === `${C}/request/${id}/status` && owner!.json(m).state === 'uploaded');
-    expect(owner.json(uploaded).requestId).toBe(id);
+    // The owner's session did not survive the agent's broker going away; a new one asks again.
+    await owner.reconnect(agent.brokerUrl);
+    expect((await owner.status(id, (s) => s.state === 'uploaded')).requestId).toBe(id);
 
     expect(receiver.puts).toHaveLength(2);
-    const verification = verifyBundle(receiver.puts[1]!.body!, { ownerPublicKey: key.publicKey });
+    const verification = verifyBundle(receiver.puts[1]!.body!, { ownerPublicKey: owner.publicKey });
     expect(verification.problems).toEqual([]);
     expect(verification.manifest!.clips.map((c) => c.id).sort()).toEqual(notice.clips.map((c) => c.id).sort());
     const audit = auditOf(agent);

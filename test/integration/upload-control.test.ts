@@ -11,11 +11,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDecisionPayload, signDecision } from '../../agent/owner/index.js';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { decisionFor, makeRequest, newOwner, signedRequest, type Notice } from '../helpers/protocol.js';
+import type { ShownNotice } from '../../agent/cli/owner-session.js';
+import { TestOwner } from '../helpers/owner.js';
+import { makeRequest, signedRequest } from '../helpers/protocol.js';
 import { requestState, ringUntilTriggered } from '../helpers/requests.js';
 
 const D = 'doorbell/testdoor';
@@ -55,8 +56,8 @@ class HangingReceiver {
 
 describe('uploads that cannot jam', () => {
   let t: TestAgent;
-  let owner: Recorder;
-  const key = newOwner();
+  let owner: TestOwner;
+  let requester: Recorder;
   const dir = mkdtempSync(join(tmpdir(), 'upload-control-'));
   const hanging = new HangingReceiver();
   let receiver: EvidenceReceiver;
@@ -72,10 +73,10 @@ describe('uploads that cannot jam', () => {
         upload: { stallSeconds: 2, concurrency: 3 },
       },
     });
-    await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
-    owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
+    owner = await TestOwner.create(t);
+    requester = await Recorder.connect(t.brokerUrl, ['requesters/none']);
     await hanging.start();
-    receiver = await startEvidenceReceiver({ dir: join(dir, 'received'), ownerPublicKey: key.publicKey });
+    receiver = await startEvidenceReceiver({ dir: join(dir, 'received'), ownerPublicKey: owner.publicKey });
     // A self-signed certificate: the kind of error no retry can fix.
     const pem = { key: join(dir, 'key.pem'), cert: join(dir, 'cert.pem') };
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
@@ -87,6 +88,7 @@ describe('uploads that cannot jam', () => {
 
   afterAll(async () => {
     await owner?.close();
+    await requester?.close();
     await receiver?.stop();
     await hanging.stop();
     await tls?.stop();
@@ -94,22 +96,22 @@ describe('uploads that cannot jam', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function pending(uploadUrl: string): Promise<Notice> {
+  /** A pending request's device-signed notice, with its id at hand. */
+  async function pending(uploadUrl: string): Promise<ShownNotice & { requestId: string }> {
     const request = makeRequest({ uploadUrl });
-    await owner.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
-    const m = await owner.waitFor((x) => x.topic === `${D}/owner/inbox/${String(request.id)}` && x.payload.length > 0);
-    return owner.json(m) as unknown as Notice;
+    await requester.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
+    const shown = await owner.notice(String(request.id));
+    return { ...shown, requestId: shown.notice.requestId };
   }
 
-  const approve = (notice: Notice): Promise<unknown> =>
-    owner.client.publishAsync(`${D}/owner/decision`, decisionFor(key, 'testdoor', notice, 'approve'), { qos: 1 });
+  const approve = (shown: ShownNotice): Promise<unknown> => owner.decide(shown, 'approve');
 
-  /** The states published for a request, in the order they reached the owner. */
-  const states = (notice: Notice): string[] =>
-    owner.messages.filter((m) => m.topic === `${D}/request/${notice.requestId}/status`).map((m) => String(owner.json(m).state));
+  /** The states the owner was told for a request, in the order they arrived. */
+  const states = (shown: { requestId: string }): string[] =>
+    owner.messages.filter((m) => m.kind === 'status' && m.body.requestId === shown.requestId).map((m) => String(m.body.state));
 
-  const reached = (notice: Notice, state: string, timeoutMs = 30_000): Promise<void> =>
-    until(() => states(notice).includes(state), timeoutMs, `${notice.requestId} ${state}`);
+  const reached = (shown: { requestId: string }, state: string, timeoutMs = 30_000): Promise<void> =>
+    until(() => states(shown).includes(state), timeoutMs, `${shown.requestId} ${state}`);
 
   const auditFor = (requestId: string, type: string): Record<string, unknown>[] =>
     t.audit().filter((e) => e.type === type && e.requestId === requestId);
@@ -132,13 +134,7 @@ describe('uploads that cannot jam', () => {
     expect(auditFor(stuck.requestId, 'upload-result')[0]).toMatchObject({ ok: false, outcome: 'retry', detail: 'no byte moved for 2 s' });
     // The owner cancels it with a signed decision: no further attempt, and the connection is closed.
     await until(() => hanging.requests.length >= 2, 20_000, 'the retry');
-    const cancel = signDecision(key.privateKey, key.keyId, makeDecisionPayload({
-      device: 'testdoor',
-      requestId: stuck.requestId,
-      decision: 'cancel',
-      urlSha256: stuck.destination.urlSha256,
-    }));
-    await owner.client.publishAsync(`${D}/owner/decision`, JSON.stringify(cancel), { qos: 1 });
+    await owner.decide(stuck, 'cancel');
     await reached(stuck, 'cancelled');
     expect(requestState(t, stuck.requestId)).toBe('cancelled');
     expect(auditFor(stuck.requestId, 'decision').map((e) => e.decision)).toEqual(['approve', 'cancel']);
@@ -154,15 +150,15 @@ describe('uploads that cannot jam', () => {
   });
 
   it('revoking the approving key cancels its upload under way (audited)', async () => {
-    const other = newOwner();
-    await t.control('owner-add', { name: 'Bob', publicKey: other.publicKey, sealingRecipient: other.sealingRecipient });
+    const other = await TestOwner.create(t, { name: 'Bob' });
     const notice = await pending(hanging.url('/hang/revoke'));
-    await owner.client.publishAsync(`${D}/owner/decision`, decisionFor(other, 'testdoor', notice, 'approve'), { qos: 1 });
+    await other.decide(notice, 'approve');
     await until(() => hanging.requests.some((r) => r.url === '/hang/revoke'), 20_000, 'the upload to start');
     await t.control('owner-revoke', { keyId: other.keyId });
     await reached(notice, 'cancelled');
     const closed = t.audit().find((e) => e.type === 'closed' && e.requestId === notice.requestId);
     expect(closed).toMatchObject({ state: 'cancelled', detail: `cancelled: the approving key ${other.keyId} was revoked` });
     await until(() => hanging.closed.includes('/hang/revoke'), 10_000, 'the connection to close');
+    await other.close();
   });
 });

@@ -5,6 +5,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { signedBytes } from '../../agent/envelope/index.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BundleError, buildEvidenceBundle, type EvidenceBundle, type ManifestClipInput } from '../../agent/requests/bundle.js';
 import { checkDestination, type CheckedDestination } from '../../agent/requests/destination.js';
@@ -25,7 +26,7 @@ const stopAfterTest: (() => Promise<void>)[] = [];
 
 function evidenceBundle(): EvidenceBundle {
   const payload = JSON.stringify({
-    v: 1,
+    v: 2,
     device: 'frontdoor',
     requestId: 'rfa-1',
     decision: 'approve',
@@ -37,7 +38,12 @@ function evidenceBundle(): EvidenceBundle {
     requestId: 'rfa-1',
     createdAt: '2026-11-22T15:00:00.000Z',
     clips: [clip],
-    approval: { keyId: keyIdOf(ownerPublicKey), payload, sig: sign(null, Buffer.from(payload), owner.privateKey).toString('base64url') },
+    approval: {
+      keyId: keyIdOf(ownerPublicKey),
+      topic: 'doorbell/frontdoor/owner/in',
+      payload,
+      sig: sign(null, signedBytes('doorbell/frontdoor/owner/in', Buffer.from(payload)), owner.privateKey).toString('base64url'),
+    },
     sign: (message) => sign(null, message, device.privateKey).toString('base64url'),
   });
 }

@@ -41,7 +41,7 @@ const row = {
 describe('owner notice', () => {
   it('stays within 256 KiB of UTF-8 for the most clips a request can match, thumbnails added while they fit', () => {
     const clips = Array.from({ length: MAX_NOTICE_CLIPS }, (_, i) => clip(i));
-    const text = buildNotice(row, clips, 'evidence.example');
+    const text = JSON.stringify(buildNotice(row, clips));
     expect(Buffer.byteLength(text)).toBeLessThanOrEqual(MAX_NOTICE_BYTES);
     const notice = JSON.parse(text) as { clips: { id: string; thumbnail?: string }[] };
     expect(notice.clips).toHaveLength(MAX_NOTICE_CLIPS);
@@ -50,9 +50,14 @@ describe('owner notice', () => {
   });
 
   it('carries every thumbnail when they fit', () => {
-    const text = buildNotice(row, [clip(0), clip(1), clip(2)], 'evidence.example');
-    const notice = JSON.parse(text) as { clips: { thumbnail?: string }[]; destination: { host: string } };
+    const notice = buildNotice(row, [clip(0), clip(1), clip(2)]) as unknown as { clips: { thumbnail?: string }[]; destination: unknown };
     expect(notice.clips.every((c) => c.thumbnail)).toBe(true);
-    expect(notice.destination.host).toBe('evidence.example');
+  });
+
+  it('shows the whole destination but never the query string of a presigned URL', () => {
+    const presigned = { ...row, request: { ...row.request, upload: { ...row.request.upload, url: 'https://evidence.example:8443/put/case-1?X-Amz-Signature=secret#frag' } } };
+    const notice = buildNotice(presigned as RequestRow, [clip(0)]);
+    expect(notice.destination).toEqual({ scheme: 'https', host: 'evidence.example:8443', path: '/put/case-1', urlSha256: 'a'.repeat(64) });
+    expect(JSON.stringify(notice)).not.toContain('secret');
   });
 });

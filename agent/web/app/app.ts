@@ -2,25 +2,25 @@
 import { fetchSealedMedia } from './media.js';
 import { DEFAULT_PUSH_CHOICE, sendPushChoice, type PushChoice } from './push.js';
 import type { MediaResource } from '../media-token.js';
-import { makeDecisionPayload, resendWhileUnanswered, signDecision } from './decision.js';
-import { base64, fromUtf8 } from './encoding.js';
+import {
+  brokerPassword,
+  isTerminal,
+  OwnerInbox,
+  parseEnrollment,
+  parseEvent,
+  parseSnapshot,
+  parseStatus,
+  sealMessage,
+  type OpenedMessage,
+} from '../../envelope/index.js';
+import { decisionFor, resendWhileUnanswered, sealDecision } from './decision.js';
+import { b64urlEncode, fromUtf8, randomBytes } from './encoding.js';
 import { RequestHistory } from './history.js';
-import { fingerprint, ownerKey, type OwnerKey, type StoredOwnerKeys, type StoredSealingKey } from './keys.js';
+import { fingerprint, ownerKey, sealingIdentity, type OwnerKey, type StoredOwnerKeys, type StoredSealingKey } from './keys.js';
 import { Model, type PairingRecord } from './model.js';
 import { BrokerConnection } from './mqtt-client.js';
 import { isValidOwnerName, normalizeCode, pairWithDoorbell, PairingFailure } from './pairing.js';
-import {
-  isRefusal,
-  parseEvent,
-  parseMessage,
-  parseNotice,
-  parsePaired,
-  parseState,
-  parseStatus,
-  topicsFor,
-  type PairedAnnouncement,
-  type Topics,
-} from './protocol.js';
+import { isRefusal, parseMessage, parseState, topicsFor, type Topics } from './protocol.js';
 import {
   fetchServedConfig,
   linkOverrides,
@@ -51,6 +51,8 @@ export class App {
   private key: OwnerKey | undefined;
   /** This phone's sealing key: what the device seals to it opens with this (age Decrypter.addIdentity). */
   private sealing: StoredSealingKey | undefined;
+  /** What the device said, opened and checked by the shared envelope module (as the CLI does). */
+  private inbox: OwnerInbox | undefined;
   private readonly deciding = new Set<string>();
 
   async start(): Promise<void> {
@@ -186,35 +188,37 @@ export class App {
     m.pairing = pairing;
     m.attempt = undefined;
     m.emit('pairing');
-    await this.recheckCheckpoint();
+    // Log in again with the new key: the broker gives an owner the sealed topics, and the device answers its asks.
+    await this.applySettings();
   }
 
-  /** Signs and sends the owner's decision on a pending request. */
+  /** Signs the decision on the device-signed notice that is shown, seals it to the device, and sends it. */
   async decide(requestId: string, decision: 'approve' | 'deny'): Promise<void> {
     const m = this.model;
-    const notice = m.notices.get(requestId);
+    const shown = this.inbox?.shown(requestId);
     m.decisionErrors.delete(requestId);
     this.deciding.add(requestId);
     m.emit('decision');
     try {
-      if (!notice) throw new Error('this request is no longer waiting for a decision');
-      if (!this.key || !this.topics || !this.connection) throw new Error('pair this phone with the doorbell first');
-      const payload = makeDecisionPayload(m.settings.deviceId!, notice, decision, m.selection(requestId));
-      const envelope = await signDecision(this.key, payload);
-      const clipIds = payload.clips.map((c) => c.id);
+      if (!shown) throw new Error('this request is no longer waiting for a decision');
+      const recipient = m.pairing?.deviceSealingRecipient;
+      if (!this.key || !this.topics || !this.connection || !recipient) throw new Error('pair this phone with the doorbell first');
+      const body = decisionFor(m.settings.deviceId!, shown, decision, m.selection(requestId));
+      const sealed = await sealDecision(this.key, this.topics.in, body, recipient);
+      const clipIds = body.clips.map((c) => c.id);
       // Marked sent before publishing: the device's refusal can arrive before our publish is acknowledged.
-      m.sent.set(requestId, { decision, at: payload.issuedAt, clipIds });
+      m.sent.set(requestId, { decision, at: body.at, clipIds });
       const statusBefore = m.statuses.get(requestId);
       const connection = this.connection;
-      const topic = this.topics.decision;
+      const topic = this.topics.in;
       try {
-        await connection.publish(topic, JSON.stringify(envelope));
+        await connection.publish(topic, sealed);
       } catch (err) {
         m.sent.delete(requestId);
         throw err;
       }
-      resendWhileUnanswered(() => connection.publish(topic, JSON.stringify(envelope)), () => m.statuses.get(requestId) !== statusBefore);
-      this.history?.recordDecision(requestId, decision, clipIds, payload.issuedAt);
+      resendWhileUnanswered(() => connection.publish(topic, sealed), () => m.statuses.get(requestId) !== statusBefore);
+      this.history?.recordDecision(requestId, decision, clipIds, body.at);
       await this.history?.save();
       m.emit('history');
     } catch (err) {
@@ -255,25 +259,50 @@ export class App {
     m.emit('history');
     m.emit('doorbell');
     const t = this.topics;
+    const pairing = m.pairing;
+    this.inbox =
+      pairing && this.sealing
+        ? new OwnerInbox({
+            identities: [sealingIdentity(this.sealing)],
+            device: { keyId: pairing.deviceKeyId, signingKey: pairing.devicePublicKey },
+            seen: (await this.store.get<Record<string, number>>(`seen:${this.scope()}`)) ?? {},
+          })
+        : undefined;
+    const key = this.key;
+    // A paired phone logs in with its key (the broker's owner role); before pairing it is anonymous.
+    const login =
+      key && !s.username
+        ? { username: b64urlEncode(key.publicKeyRaw), password: (clientId: string) => brokerPassword(key, b64urlEncode(key.publicKeyRaw), clientId, Date.now()) }
+        : undefined;
     this.connection = new BrokerConnection(
-      { url: s.brokerWsUrl, ...(s.username ? { username: s.username } : {}), ...(s.password ? { password: s.password } : {}) },
-      [t.inboxFilter, t.statusFilter, t.state, t.event, t.snapshot, t.transparency, t.auditProof, t.paired, this.reportTopics().out],
+      { url: s.brokerWsUrl, ...(s.username ? { username: s.username } : {}), ...(s.password ? { password: s.password } : {}), ...(login ? { login } : {}) },
+      [t.state, t.out, t.snapshot, t.transparency, t.auditProof],
       {
         state: (state, detail) => {
           m.connection = { state, detail };
           m.emit('connection');
+          // Subscribed: ask the device what waits, instead of trusting whatever is retained.
+          if (state === 'connected') this.ask().catch((err: Error) => console.warn(`could not ask the doorbell: ${err.message}`));
         },
-        // Notices cleared while the phone was away are not re-sent: start from what is retained now.
-        session: () => {
-          m.notices.clear();
-          m.emit('inbox');
-        },
+        session: () => undefined,
         message: (topic, payload) => {
           this.onMessage(topic, payload).catch((err: Error) => console.warn(`ignored a message on ${topic}: ${err.message}`));
         },
       },
     );
-    this.connection.start();
+    this.connection.start().catch((err: Error) => {
+      m.connection = { state: 'offline', detail: err.message };
+      m.emit('connection');
+    });
+  }
+
+  /** A sealed, signed ask: the device answers with what is pending, bound to this nonce. */
+  private async ask(): Promise<void> {
+    const recipient = this.model.pairing?.deviceSealingRecipient;
+    if (!this.key || !this.topics || !this.connection || !recipient) return;
+    const nonce = b64urlEncode(randomBytes(16));
+    const sealed = await sealMessage(this.key, this.topics.in, { v: 2, kind: 'ask', at: new Date().toISOString(), nonce }, [recipient]);
+    await this.connection.publish(this.topics.in, sealed.ciphertext);
   }
 
   private async loadOwner(): Promise<void> {
@@ -298,69 +327,87 @@ export class App {
   private async onMessage(topic: string, payload: Uint8Array): Promise<void> {
     const t = this.topics!;
     const m = this.model;
-    if (topic === this.reportTopics().out) {
-      const pairing = m.pairing;
-      if (!this.sealing || !pairing || payload.length === 0) return;
-      const report = await openReport(payload, topic, this.sealing, { keyId: pairing.deviceKeyId, publicKey: pairing.devicePublicKey });
-      if (report) {
-        m.doorbell.report = report;
-        m.emit('doorbell');
-      }
-      return;
-    }
-    if (topic === t.snapshot) {
-      const jpeg = payload.length > 2 && payload[0] === 0xff && payload[1] === 0xd8;
-      m.doorbell.snapshot = jpeg ? `data:image/jpeg;base64,${base64(payload)}` : undefined;
-      m.emit('doorbell');
-      return;
-    }
-    const inboxId = t.inboxId(topic);
-    if (inboxId && payload.length === 0) {
-      m.notices.delete(inboxId);
-      m.emit('inbox');
-      return;
-    }
-    const statusId = t.statusId(topic);
-    if (payload.length === 0) return; // a cleared retained status or state: nothing to show
+    if (payload.length === 0) return; // a cleared retained message: nothing to show
+    if (topic === t.out || topic === t.snapshot) return this.onSealed(topic, payload);
     if (topic === t.transparency) {
       m.doorbell.checkpoint = parseCheckpointMessage(fromUtf8(payload));
       return this.recheckCheckpoint();
     }
     if (topic === t.auditProof) return this.onProof(parseProofAnswer(fromUtf8(payload)));
-    const json = parseMessage(fromUtf8(payload));
-    if (inboxId) return this.onNotice(inboxId, json);
-    if (statusId) return this.onStatus(statusId, json);
     if (topic === t.state) {
-      m.doorbell.state = parseState(json);
+      m.doorbell.state = parseState(parseMessage(fromUtf8(payload)));
       m.emit('doorbell');
-    } else if (topic === t.event) {
-      m.doorbell.events = [parseEvent(json), ...m.doorbell.events].slice(0, MAX_EVENTS);
-      m.emit('doorbell');
-      await this.store.put(`events:${this.scope()}`, m.doorbell.events);
-    } else if (topic === t.paired) {
-      this.onPaired(parsePaired(json));
     }
   }
 
-  private async onNotice(requestId: string, json: Record<string, unknown>): Promise<void> {
-    const notice = parseNotice(json);
-    if (notice.requestId !== requestId) throw new Error(`the notice names ${notice.requestId}, its topic ${requestId}`);
-    this.model.notices.set(requestId, notice);
-    this.model.seenNotices.set(requestId, notice);
-    this.model.emit('inbox');
-    if (this.history?.recordNotice(notice)) {
-      this.model.emit('history');
-      await this.history.save();
-    }
-  }
-
-  private async onStatus(requestId: string, json: Record<string, unknown>): Promise<void> {
+  /** Only what the paired device signed for this topic, fresh, is believed; anything else is shown as refused. */
+  private async onSealed(topic: string, payload: Uint8Array): Promise<void> {
     const m = this.model;
-    const status = parseStatus(json);
-    if (status.requestId !== requestId) throw new Error(`the status names ${status.requestId}, its topic ${requestId}`);
+    if (!this.inbox) return;
+    const received = await this.inbox.receive(topic, payload);
+    if (!received.ok) {
+      m.refusals = [{ at: new Date().toISOString(), reason: received.reason, detail: received.detail }, ...m.refusals].slice(0, 5);
+      m.emit('inbox');
+      return;
+    }
+    await this.store.put(`seen:${this.scope()}`, this.inbox.seen());
+    const message = received.message;
+    switch (message.kind) {
+      case 'notice':
+      case 'pending':
+        return this.showWaiting();
+      case 'status':
+        return this.onStatus(message);
+      case 'event':
+        m.doorbell.events = [parseEvent(message.body), ...m.doorbell.events].slice(0, MAX_EVENTS);
+        m.emit('doorbell');
+        await this.store.put(`events:${this.scope()}`, m.doorbell.events);
+        return;
+      case 'snapshot':
+        m.doorbell.snapshot = `data:image/jpeg;base64,${parseSnapshot(message.body).jpegBase64}`;
+        m.emit('doorbell');
+        return;
+      case 'enrollment': {
+        const news = parseEnrollment(message.body);
+        if (news.revoked && news.keyId === m.pairing?.keyId) this.onRevoked();
+        return;
+      }
+      case 'report': {
+        const pairing = m.pairing;
+        if (!this.sealing || !pairing) return;
+        const report = await openReport(payload, topic, this.sealing, { keyId: pairing.deviceKeyId, publicKey: pairing.devicePublicKey });
+        if (report) {
+          m.doorbell.report = report;
+          m.emit('doorbell');
+        }
+        return;
+      }
+    }
+  }
+
+  /** The inbox is exactly what the device listed for our ask, plus what it sent since. */
+  private async showWaiting(): Promise<void> {
+    const m = this.model;
+    m.notices.clear();
+    for (const { notice } of this.inbox!.waiting()) {
+      m.notices.set(notice.requestId, notice);
+      m.seenNotices.set(notice.requestId, notice);
+      if (this.history?.recordNotice(notice)) {
+        m.emit('history');
+        await this.history.save();
+      }
+    }
+    m.emit('inbox');
+  }
+
+  private async onStatus(message: OpenedMessage): Promise<void> {
+    const m = this.model;
+    const status = parseStatus(message.body);
+    const requestId = status.requestId;
     // The answer to our own resend of a decision that had arrived after all: the first one counts.
     if (status.detail === 'decision refused: replayed-nonce') return;
     m.statuses.set(requestId, status);
+    if (status.state !== 'pending' || isTerminal(status.state)) await this.showWaiting();
     // A refusal arriving after this phone sent a decision is the answer to it: let the owner try again.
     if (isRefusal(status) && m.sent.has(requestId)) {
       m.sent.delete(requestId);
@@ -374,13 +421,11 @@ export class App {
     }
   }
 
-  private onPaired(announcement: PairedAnnouncement): void {
-    const pairing = this.model.pairing;
-    if (announcement.revoked && pairing && announcement.keyId === pairing.keyId) {
-      console.warn(`this phone's key ${fingerprint(pairing.keyId)} was revoked on the doorbell`);
-      this.forgetDoorbell().catch((err: Error) => console.error('could not forget the revoked key', err));
-      this.model.attempt = { state: 'failed', detail: 'The doorbell revoked this phone’s key. Pair again to approve requests.' };
-    }
+  private onRevoked(): void {
+    const pairing = this.model.pairing!;
+    console.warn(`this phone's key ${fingerprint(pairing.keyId)} was revoked on the doorbell`);
+    this.forgetDoorbell().catch((err: Error) => console.error('could not forget the revoked key', err));
+    this.model.attempt = { state: 'failed', detail: 'The doorbell revoked this phone’s key. Pair again to approve requests.' };
   }
 
   /**

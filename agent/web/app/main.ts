@@ -1,4 +1,5 @@
 /** Entry point: start the app, draw the shell, and (on a secure page) register the service worker that makes it installable. */
+import { useSoftwareX25519WhereNeeded } from './age-fallback.js';
 import { App } from './app.js';
 import { h, replaceChildren } from './views/dom.js';
 import { Shell } from './views/shell.js';
@@ -6,6 +7,7 @@ import { Shell } from './views/shell.js';
 async function main(): Promise<void> {
   const root = document.getElementById('app');
   if (!root) throw new Error('index.html has no #app element');
+  useSoftwareX25519WhereNeeded();
   const app = new App();
   try {
     await app.start();

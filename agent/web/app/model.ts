@@ -20,6 +20,13 @@ export interface PairingRecord {
   deviceSealingRecipient: string;
 }
 
+/** A message on the doorbell's sealed topics that was not believed, and why (shown to the owner). */
+export interface Refusal {
+  at: string;
+  reason: string;
+  detail: string;
+}
+
 export type PairingAttempt =
   | { state: 'waiting'; keyId?: string }
   | { state: 'refused'; detail: string }
@@ -57,6 +64,8 @@ export class Model {
   readonly sent = new Map<string, SentDecision>();
   readonly decisionErrors = new Map<string, string>();
   readonly doorbell: DoorbellView = { events: [] };
+  /** The latest messages refused as forged, moved, replayed or not for this phone, newest first. */
+  refusals: Refusal[] = [];
   private readonly selections = new Map<string, Set<string>>();
   private readonly listeners = new Set<(change: Change) => void>();
 

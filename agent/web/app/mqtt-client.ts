@@ -1,4 +1,5 @@
 /** The phone's MQTT-over-WebSocket connection: reconnects on its own and re-subscribes each time. */
+import { Buffer } from 'buffer';
 import mqtt, { type MqttClient } from 'mqtt';
 import { randomBytes, b64urlEncode } from './encoding.js';
 
@@ -10,6 +11,8 @@ export interface BrokerSettings {
   password?: string;
   /** A key-authenticated login signs the client id, so such a caller chooses it. */
   clientId?: string;
+  /** Key-authenticated login (protocol.md "Broker access"): a fresh signed password for every attempt. */
+  login?: { username: string; password(clientId: string): Promise<string> };
 }
 
 export interface BrokerConnectionHandlers {
@@ -37,10 +40,12 @@ export class BrokerConnection {
     return this.subscribed && (this.client?.connected ?? false);
   }
 
-  start(): void {
+  async start(): Promise<void> {
     this.on.state('connecting', this.settings.url);
+    const clientId = this.settings.clientId ?? `owner-app-${b64urlEncode(randomBytes(9))}`;
+    const login = this.settings.login;
     const client = mqtt.connect(this.settings.url, {
-      clientId: this.settings.clientId ?? `owner-app-${b64urlEncode(randomBytes(9))}`,
+      clientId,
       clean: true,
       reconnectPeriod: RECONNECT_MS,
       connectTimeout: 10_000,
@@ -49,6 +54,7 @@ export class BrokerConnection {
       timerVariant: 'native',
       ...(this.settings.username ? { username: this.settings.username } : {}),
       ...(this.settings.password ? { password: this.settings.password } : {}),
+      ...(login ? { username: login.username, password: await login.password(clientId) } : {}),
     });
     this.client = client;
     client.on('connect', () => {
@@ -66,6 +72,8 @@ export class BrokerConnection {
     client.on('reconnect', () => this.on.state('connecting', this.settings.url));
     client.on('close', () => {
       this.subscribed = false;
+      // The signed login is good for minutes only: the next attempt gets a fresh one.
+      if (login) void login.password(clientId).then((p) => (client.options.password = p));
       this.on.state('offline', 'connection lost; retrying');
     });
     client.on('error', (err: Error) => this.on.state('offline', err.message));
@@ -81,7 +89,7 @@ export class BrokerConnection {
 
   async publish(topic: string, payload: string | Uint8Array): Promise<void> {
     if (!this.client || !this.ready) throw new Error('not connected to the doorbell’s broker');
-    // mqtt.js's browser build writes a Uint8Array payload as its bytes.
-    await this.client.publishAsync(topic, payload as string, { qos: 1 });
+    // mqtt.js in the browser writes payloads through its bundled Buffer: a plain Uint8Array breaks the connection.
+    await this.client.publishAsync(topic, typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { qos: 1 });
   }
 }

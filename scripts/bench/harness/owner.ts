@@ -1,39 +1,47 @@
-/** An owner for benchmarks and chaos: a key enrolled with `doorbell owner add`, and signed decisions. */
-import { b64urlEncode, generateOwnerKey, makeDecisionPayload, signDecision, type OwnerKeyPair } from '../../../agent/owner/index.js';
+/**
+ * An owner for benchmarks and chaos: keys enrolled with `doorbell owner add`, a session on the
+ * sealed owner channel (agent/cli/owner-session.ts), and decisions on device-signed notices.
+ */
+import { OwnerSession, type ShownNotice } from '../../../agent/cli/owner-session.js';
+import { newSealingIdentity } from '../../../agent/envelope/index.js';
+import { b64urlEncode, generateOwnerKey, ownerKeyFrom, readDevicePublicKeys, type OwnerKeyFile, type OwnerKeyPair } from '../../../agent/owner/index.js';
 import { REQUEST_DOMAIN, signEnvelope } from '../../../agent/requests/index.js';
 import { runCli } from './agent-process.js';
 
-export interface NoticeLike {
-  requestId: string;
-  destination: { urlSha256: string };
-  clips: { id: string; sha256: string }[];
-}
-
-/** A sealing recipient nobody holds the identity of: benchmarks and chaos never read sealed messages. */
-const SEAL = 'age1uavld2hjtuukr96p2r554nuv6wy7e3wtdtlp7jqhvlcxz6hldf4sauegfn';
-
 export class Owner {
-  readonly key: OwnerKeyPair = generateOwnerKey();
+  private readonly ed = generateOwnerKey();
+  private key: OwnerKeyFile | undefined;
+  session: OwnerSession | undefined;
 
   get publicKey(): string {
-    return b64urlEncode(this.key.publicKeyRaw);
+    return b64urlEncode(this.ed.publicKeyRaw);
   }
 
   /** Enrolls through the CLI, on the database directly or through the running agent. */
   async enroll(configFile: string, name = 'bench owner'): Promise<void> {
-    const r = await runCli(configFile, ['owner', 'add', '--name', name, '--key', this.publicKey, '--seal', SEAL]);
+    const { identity } = await newSealingIdentity();
+    this.key = await ownerKeyFrom(this.ed.privateKey, identity);
+    const r = await runCli(configFile, ['owner', 'add', '--name', name, '--key', this.publicKey, '--seal', this.key.sealingRecipient]);
     if (r.code !== 0) throw new Error(`owner add failed: ${r.stderr || r.stdout}`);
   }
 
-  decision(device: string, notice: NoticeLike, decision: 'approve' | 'deny'): string {
-    const payload = makeDecisionPayload({
-      device,
-      requestId: notice.requestId,
-      decision,
-      clips: decision === 'approve' ? notice.clips.map((c) => ({ id: c.id, sha256: c.sha256 })) : [],
-      urlSha256: notice.destination.urlSha256,
-    });
-    return JSON.stringify(signDecision(this.key.privateKey, this.key.keyId, payload));
+  /** Logs in to the broker and (unless the agent is not up yet) asks what is pending; with `reconnect`, survives broker restarts. */
+  async connect(opts: { url: string; deviceId: string; storageDir: string; reconnect?: boolean; ask?: boolean }): Promise<OwnerSession> {
+    if (!this.key) throw new Error('enroll the owner first');
+    const device = readDevicePublicKeys(opts.storageDir);
+    if (!device) throw new Error(`no device keys in ${opts.storageDir}: start the agent first`);
+    this.session = await OwnerSession.open({ url: opts.url, prefix: 'doorbell', deviceId: opts.deviceId, key: this.key, device, reconnect: opts.reconnect ?? false });
+    if (opts.ask ?? true) await this.session.ask();
+    return this.session;
+  }
+
+  async decide(shown: ShownNotice, decision: 'approve' | 'deny'): Promise<void> {
+    if (!this.session) throw new Error('connect the owner first');
+    await this.session.decide(shown, decision);
+  }
+
+  async close(): Promise<void> {
+    await this.session?.close();
   }
 }
 

@@ -59,7 +59,7 @@ export class DoorbellScreen implements View {
           : null,
         s.camera?.since ? row(s.camera.ok ? 'Working since' : 'Down since', formatDateTime(s.camera.since)) : null,
         storage ? row('Storage', `${formatBytes(storage.usedBytes)} of ${formatBytes(storage.capBytes)} · ${storage.clips} clips`) : null,
-        s.requests ? row('Waiting for you', String(s.requests.pending.length)) : null,
+        row('Waiting for you', String(this.app.model.notices.size)),
         s.version ? row('Agent version', s.version) : null,
       ),
       storage && storage.capBytes > 0

@@ -2,6 +2,7 @@
 import type { App } from '../app.js';
 import { formatCountdown, formatWindow } from '../format.js';
 import type { Change } from '../model.js';
+import { destinationText } from '../../../envelope/index.js';
 import type { Notice } from '../protocol.js';
 import { h, replaceChildren } from './dom.js';
 import { kindBadge } from './parts.js';
@@ -28,6 +29,10 @@ export class InboxScreen implements View {
     replaceChildren(
       this.element,
       offline ? h('p', { class: 'callout callout--error', role: 'alert' }, `${m.deviceName} is offline. Requests arrive when it is back.`) : null,
+      // Someone on the network sent what the doorbell did not: say so, never show it.
+      ...m.refusals.map((r) =>
+        h('p', { class: 'callout callout--error', role: 'alert', 'data-refused': r.reason }, `Refused a message that did not come from ${m.deviceName} as sent (${refusalText(r.reason)}). It is not shown.`),
+      ),
       notices.length === 0
         ? h('div', { class: 'empty' },
             h('h2', {}, 'Nothing waiting'),
@@ -59,9 +64,24 @@ export class InboxScreen implements View {
       n.requester.caseNumber ? h('p', { class: 'muted' }, `Case ${n.requester.caseNumber}`) : null,
       h('p', { class: 'notice__reason' }, n.reason),
       h('p', { class: 'muted' }, `${n.clips.length} clip${n.clips.length === 1 ? '' : 's'} · ${formatWindow(n.window.from, n.window.to)}`),
-      h('p', { class: 'muted' }, 'To ', h('strong', {}, n.destination.host)),
+      h('p', { class: 'muted' }, 'To ', h('strong', { class: 'destination' }, destinationText(n.destination))),
       this.thumbs(n),
       sent ? h('p', { class: 'tag tag--sent' }, sent.decision === 'approve' ? 'Approval sent' : 'Denial sent') : null,
     );
+  }
+}
+
+function refusalText(reason: string): string {
+  switch (reason) {
+    case 'bad-signature':
+      return 'its signature does not match: forged, or moved from another topic';
+    case 'unknown-signer':
+      return 'signed by a key that is not the doorbell’s';
+    case 'stale':
+      return 'an older copy replayed';
+    case 'not-sealed-to-us':
+      return 'not sealed to this phone';
+    default:
+      return reason;
   }
 }

@@ -3,6 +3,7 @@ import type { App } from '../app.js';
 import { clipLength, formatBytes, formatCountdown, formatDateTime, formatTime, formatWindow } from '../format.js';
 import type { HistoryEntry } from '../history.js';
 import type { Change } from '../model.js';
+import { destinationText } from '../../../envelope/index.js';
 import { isRefusal, isTerminal, type Notice } from '../protocol.js';
 import { h, replaceChildren, type Child } from './dom.js';
 import { kindBadge, statusPanel } from './parts.js';
@@ -86,7 +87,8 @@ export class RequestScreen implements View {
       n.requester.caseNumber ? h('p', { class: 'muted' }, `Case ${n.requester.caseNumber}`) : null,
       h('p', { class: 'notice__reason' }, n.reason),
       h('p', {}, 'Footage from ', h('strong', {}, formatWindow(n.window.from, n.window.to))),
-      h('p', {}, 'Sends to ', h('strong', { 'data-destination': '' }, n.destination.host)),
+      h('p', {}, 'Sends to ', h('strong', { class: 'destination', 'data-destination': '' }, destinationText(n.destination))),
+      h('p', { class: 'muted destination', 'data-receipt-to': '' }, n.receiptTo ? `The requester’s receipt goes to ${n.receiptTo}` : 'The requester asked for no receipt'),
     );
   }
 
@@ -202,7 +204,7 @@ export class RequestScreen implements View {
     this.actions.hidden = false;
     replaceChildren(
       this.actions,
-      h('p', { class: 'actionbar__note' }, 'Approved clips go only to ', h('strong', {}, notice.destination.host), '.'),
+      h('p', { class: 'actionbar__note' }, 'Approved clips go only to ', h('strong', { class: 'destination' }, destinationText(notice.destination)), '.'),
       h(
         'div',
         { class: 'row' },

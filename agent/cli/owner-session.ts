@@ -1,0 +1,186 @@
+/**
+ * The owner's end of the sealed channel for terminal tools (and tests, benchmarks): logs in with
+ * the owner's key, asks the device what is pending, opens only what the device signed for the topic
+ * it arrived on, refuses stale copies, and seals decisions to the device. The phone app does the
+ * same with the same envelope module.
+ */
+import { randomBytes } from 'node:crypto';
+import { connectAsync, type MqttClient } from 'mqtt';
+import {
+  b64url,
+  brokerPassword,
+  makeDecision,
+  OwnerInbox,
+  ownerTopics,
+  parsePending,
+  parseStatus,
+  sealMessage,
+  type DecisionBody,
+  type OpenedMessage,
+  type OwnerTopics,
+  type RequestStatus,
+  type ShownNotice,
+} from '../envelope/index.js';
+import type { DevicePublicKeys, OwnerKeyFile } from '../owner/index.js';
+
+export interface SessionOptions {
+  url: string;
+  prefix: string;
+  deviceId: string;
+  key: OwnerKeyFile;
+  device: DevicePublicKeys;
+  /** Reconnect after the broker went away (with a fresh login), and ask again. Off for one-shot tools. */
+  reconnect?: boolean;
+}
+
+export type { ShownNotice };
+
+export interface Refusal {
+  topic: string;
+  reason: string;
+  detail: string;
+}
+
+type Listener = (message: OpenedMessage) => void;
+
+export class OwnerSession {
+  readonly topics: OwnerTopics;
+  /** Messages refused, with why: forged, moved, stale or not for us. */
+  readonly refusals: Refusal[] = [];
+  private readonly inbox: OwnerInbox;
+  private readonly listeners = new Set<Listener>();
+  private readonly refusalListeners = new Set<(r: Refusal) => void>();
+
+  private constructor(
+    private readonly client: MqttClient,
+    private readonly opts: SessionOptions,
+  ) {
+    this.topics = ownerTopics(opts.prefix, opts.deviceId);
+    this.inbox = new OwnerInbox({ identities: [opts.key.identity], device: opts.device });
+  }
+
+  static async open(opts: SessionOptions): Promise<OwnerSession> {
+    const clientId = `doorbell-owner-${randomBytes(4).toString('hex')}`;
+    const password = (): Promise<string> => brokerPassword(opts.key.signer, opts.key.signingKey, clientId, Date.now());
+    let client: MqttClient;
+    try {
+      client = await connectAsync(opts.url, {
+        clientId,
+        username: opts.key.signingKey,
+        password: await password(),
+        protocolVersion: 4,
+        reconnectPeriod: opts.reconnect ? 1000 : 0,
+        connectTimeout: 5000,
+      });
+    } catch (err) {
+      throw new Error(`cannot reach the broker at ${opts.url}: ${(err as Error).message}`);
+    }
+    const session = new OwnerSession(client, opts);
+    client.on('message', (topic, payload) => void session.receive(topic, payload));
+    if (opts.reconnect) {
+      // The login is good for minutes only: sign a fresh one before every attempt.
+      client.on('close', () => void password().then((p) => (client.options.password = p)));
+      client.on('connect', () => void session.ask().catch((err: Error) => process.stderr.write(`owner: ask after reconnect failed: ${err.message}\n`)));
+    }
+    await client.subscribeAsync([session.topics.out, session.topics.snapshot], { qos: 1 });
+    return session;
+  }
+
+  onMessage(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  onRefusal(listener: (r: Refusal) => void): void {
+    this.refusalListeners.add(listener);
+  }
+
+  /** Asks the device what waits for a decision; resolves once its answer to this nonce arrived. */
+  async ask(timeoutMs = 15_000): Promise<string[]> {
+    const nonce = b64url(randomBytes(16));
+    const answered = this.waitFor((m) => m.kind === 'pending' && m.body.re === nonce, timeoutMs, 'the doorbell did not answer');
+    await this.send({ v: 2, kind: 'ask', at: new Date().toISOString(), nonce });
+    const answer = parsePending((await answered).body);
+    return answer.requests.map((r) => r.requestId);
+  }
+
+  /** The device-signed notice of a request listed in the latest answer (or newer than it). */
+  waitNotice(requestId: string, timeoutMs = 15_000): Promise<ShownNotice> {
+    const current = (): ShownNotice | undefined => this.inbox.shown(requestId);
+    const found = current();
+    if (found) return Promise.resolve(found);
+    return this.waitFor(() => current() !== undefined, timeoutMs, `no device-signed notice of ${requestId}`).then(() => current()!);
+  }
+
+  /** True once the device answered an ask of this session: from then on new notices are shown. */
+  get synced(): boolean {
+    return this.inbox.synced;
+  }
+
+  /** The notice of `requestId` if it is waiting as far as this session knows (see waitNotice). */
+  shown(requestId: string): ShownNotice | undefined {
+    return this.inbox.shown(requestId);
+  }
+
+  /** Signs a decision on exactly this notice with the owner's key and seals it to the device. */
+  async decide(shown: ShownNotice, decision: 'approve' | 'deny' | 'cancel', clipIds?: readonly string[], edit?: (d: DecisionBody) => DecisionBody): Promise<DecisionBody> {
+    let body = makeDecision({
+      device: this.opts.deviceId,
+      notice: shown.notice,
+      noticeSha256: shown.sha256,
+      decision,
+      ...(clipIds ? { clipIds } : {}),
+      now: Date.now(),
+      nonce: b64url(randomBytes(16)),
+    });
+    if (edit) body = edit(body);
+    await this.send(body);
+    return body;
+  }
+
+  /** Seals any owner message to the device on `P/D/owner/in` (tests use it to send wrong ones too). */
+  async send(body: { v: 2; kind: string; at: string } & Record<string, unknown>): Promise<void> {
+    const sealed = await sealMessage(this.opts.key.signer, this.topics.in, body, [this.opts.device.sealingRecipient]);
+    await this.client.publishAsync(this.topics.in, Buffer.from(sealed.ciphertext), { qos: 1 });
+  }
+
+  statuses(requestId: string, listener: (status: RequestStatus) => void): () => void {
+    return this.onMessage((m) => {
+      if (m.kind !== 'status') return;
+      const status = parseStatus(m.body);
+      if (status.requestId === requestId) listener(status);
+    });
+  }
+
+  waitFor(match: (m: OpenedMessage) => boolean, timeoutMs: number, what: string): Promise<OpenedMessage> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`${what} within ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      const off = this.onMessage((m) => {
+        if (!match(m)) return;
+        clearTimeout(timer);
+        off();
+        resolve(m);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync();
+  }
+
+  private refuse(topic: string, reason: string, detail: string): void {
+    const refusal = { topic, reason, detail };
+    this.refusals.push(refusal);
+    for (const l of this.refusalListeners) l(refusal);
+  }
+
+  private async receive(topic: string, payload: Buffer): Promise<void> {
+    if (payload.length === 0) return;
+    const received = await this.inbox.receive(topic, payload);
+    if (!received.ok) return this.refuse(topic, received.reason, received.detail);
+    for (const l of [...this.listeners]) l(received.message);
+  }
+}
