@@ -9,7 +9,7 @@ export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 const NONCE = /^[A-Za-z0-9_-]{22,256}$/;
 
-export const TERMINAL_STATES = ['rejected', 'no-footage', 'uploaded', 'failed', 'denied', 'expired'] as const;
+export const TERMINAL_STATES = ['rejected', 'no-footage', 'uploaded', 'failed', 'denied', 'expired', 'cancelled'] as const;
 export const REQUEST_STATES = ['pending', 'approved', 'uploading', ...TERMINAL_STATES] as const;
 export type RequestState = (typeof REQUEST_STATES)[number];
 

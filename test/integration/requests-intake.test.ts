@@ -47,7 +47,8 @@ class Rig {
   }
 
   async send(payload: Payload, topic = `${D}/request`): Promise<void> {
-    const body = Buffer.isBuffer(payload) ? payload : typeof payload === 'string' ? payload : JSON.stringify(payload);
+    // Objects are request payloads, signed as a requester would; strings and buffers go out as they are.
+    const body = Buffer.isBuffer(payload) ? payload : typeof payload === 'string' ? payload : signedRequest(payload);
     await this.requester.client.publishAsync(topic, body, { qos: 1 });
   }
 
@@ -81,7 +82,7 @@ class Rig {
 
   async pending(overrides: Record<string, unknown> = {}, by?: TestRequester): Promise<Record<string, unknown>> {
     const request = this.request(overrides);
-    await this.send(request);
+    await this.send(by ? signedRequest(request, by) : request);
     await this.owner.notice(String(request.id));
     return request;
   }
@@ -221,8 +222,16 @@ describe('invalid requests (switches on: only the rule under test stands between
   it('refuses every replyTo outside requesters/{keyId}: the doorbell’s own topics, other systems’, hostile names', async () => {
     const mine = `requesters/${REQUESTER.keyId}`;
     await rig.expectRefused(
-      [rig.request({ replyTo: `${D}/owner/in` }), rig.request({ replyTo: 'doorbell/otherdoor/request' })],
-      { 'bad-reply-to': 2 },
+      [
+        rig.request({ replyTo: `${D}/owner/in` }),
+        rig.request({ replyTo: 'doorbell/otherdoor/request' }),
+        rig.request({ replyTo: 'zigbee2mqtt/bridge/request/permit_join' }),
+        rig.request({ replyTo: 'homeassistant/lock/front/config' }),
+        rig.request({ replyTo: '$SYS/broker/log' }),
+        rig.request({ replyTo: `${mine}/${Array.from({ length: 101 }, (_, i) => `l${i}`).join('/')}` }),
+        rig.request({ replyTo: `${mine}/re\u0007ceipts` }),
+      ],
+      { 'bad-reply-to': 7 },
     );
   });
 
@@ -243,6 +252,7 @@ describe('invalid requests (switches on: only the rule under test stands between
     await settle();
     const notices = rig.owner.messages.filter((m) => m.kind === 'notice' && m.body.requestId === request.id);
     expect(notices).toHaveLength(1);
+    expect(notices[0]!.body).toMatchObject({ requester: { name: 'Repeat PD', keyId: police.keyId, fingerprint: expect.stringMatching(/^[0-9a-f]{4}( [0-9a-f]{4}){3}$/) } });
     expect(requestState(rig.t, String(request.id))).toBe('pending');
     expect(rig.receiver.requests).toHaveLength(0);
   });

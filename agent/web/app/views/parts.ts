@@ -30,6 +30,7 @@ const STATE_LABELS: Record<RequestState, string> = {
   expired: 'Expired',
   rejected: 'Rejected by the doorbell',
   'no-footage': 'No footage',
+  cancelled: 'Cancelled',
 };
 
 export function stateLabel(state: RequestState): string {
