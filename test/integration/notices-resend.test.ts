@@ -27,7 +27,7 @@ describe('notices of pending requests', () => {
     dirs.push(dir);
     const lan = { allowInsecureUploads: true, allowPrivateDestinations: true, maxPendingUnknown: 20 };
     let t = await startTestAgent({ requests: lan }, { dir });
-    let owner = await TestOwner.create(t);
+    const owner = await TestOwner.create(t);
     await ringUntilTriggered(t);
     const request = makeRequest({ uploadUrl: 'http://127.0.0.1:9/put' });
     const id = String(request.id);
@@ -35,7 +35,6 @@ describe('notices of pending requests', () => {
     await requester.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
     await owner.notice(id);
     await requester.close();
-    await owner.close();
     await t.agent.stop();
     // As if the agent had died between writing the request and signing its notice.
     const db = openDatabase(databasePath(t.config));
@@ -44,8 +43,8 @@ describe('notices of pending requests', () => {
     t = await startTestAgent({ requests: lan }, { dir });
     try {
       expect(requestState(t, id)).toBe('pending');
-      owner = await TestOwner.create(t, { enroll: false });
-      await owner.session.ask();
+      // The same owner logs in again (the embedded broker went away with the agent) and asks.
+      await owner.reconnect(t.brokerUrl);
       expect((await owner.notice(id, 15_000)).notice.requestId).toBe(id);
       await owner.close();
     } finally {
