@@ -90,7 +90,8 @@ export class App {
     const json = JSON.parse(await blob.text()) as { events?: unknown };
     const fetched = (Array.isArray(json.events) ? json.events : []).flatMap((e: unknown) => {
       try {
-        const event = parseEvent(e as Record<string, unknown>);
+        // The doorbell's history lists events as the sealed channel carries them, without the message kind.
+        const event = parseEvent({ kind: 'event', ...(e as Record<string, unknown>) });
         const thumb = (e as { thumbnail?: unknown }).thumbnail;
         return [typeof thumb === 'string' && /^data:image\/jpeg;base64,[A-Za-z0-9+/=]+$/.test(thumb) ? { ...event, thumbnail: thumb } : event];
       } catch {
