@@ -349,7 +349,11 @@ export class Agent extends EventEmitter<AgentEvents> {
           return key?.sealingRecipient && signingKey ? { signingKey, sealingRecipient: key.sealingRecipient } : undefined;
         },
         clipFile: (clipId) => store.get(clipId),
-        latestSnapshot: () => latestSnapshot,
+        snapshot: () =>
+          capture.freshSnapshot().catch((err: Error) => {
+            log.debug('no fresh snapshot; the latest event\'s instead', { error: err.message });
+            return latestSnapshot;
+          }),
         recentEvents: () =>
           store.list({ limit: 50 }).map((c) => ({
             type: c.kind,

@@ -83,6 +83,7 @@ interface Parts {
   ring: PreRollRing;
   recorder: ClipRecorder;
   subStream: SubStreamReader | null;
+  tools: FfmpegTools;
 }
 
 /**
@@ -92,6 +93,7 @@ interface Parts {
 export class Capture extends EventEmitter<CaptureEvents> {
   private parts: Parts | null = null;
   private stopped = false;
+  private snapshotJob: Promise<Buffer> | null = null;
 
   constructor(private readonly deps: CaptureDeps) {
     super();
@@ -152,7 +154,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
         })
       : null;
     subStream?.start();
-    this.parts = { ring, recorder, subStream };
+    this.parts = { ring, recorder, subStream, tools };
     const motionFrom = !motion ? 'off' : subStream ? 'the sub-stream' : 'a branch of the main stream';
     log.info('capture started', { source: source.describe(), preRollSeconds: record.preRollSeconds, motion: motionFrom });
   }
@@ -173,6 +175,20 @@ export class Capture extends EventEmitter<CaptureEvents> {
   trigger(trigger: Trigger): string {
     if (!this.parts) throw new Error('capture is not running');
     return this.parts.recorder.trigger(trigger);
+  }
+
+  /**
+   * A picture of now, for an owner who asks: the keyframe opening the newest closed pre-roll
+   * segment (at most one segment old), decoded small. Asks that arrive while one is being made
+   * share it, so a tapping owner costs one small decode at a time.
+   */
+  freshSnapshot(): Promise<Buffer> {
+    if (!this.parts) return Promise.reject(new Error('capture is not running'));
+    if (this.snapshotJob) return this.snapshotJob;
+    const newest = this.parts.ring.segments().at(-1);
+    if (!newest) return Promise.reject(new Error('the camera has given no video yet'));
+    this.snapshotJob = this.parts.tools.extractThumbnail(newest.path, 0).finally(() => (this.snapshotJob = null));
+    return this.snapshotJob;
   }
 
   health(): CameraHealth {

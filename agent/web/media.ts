@@ -1,5 +1,5 @@
 /**
- * Clips and the latest snapshot for enrolled owners only, on the agent's web port: the request needs
+ * Clips and a fresh snapshot for enrolled owners only, on the agent's web port: the request needs
  * a media token signed by an enrolled, unrevoked owner key for exactly that clip (media-token.ts),
  * and the answer is an age file sealed to that owner's sealing key, so neither a LAN neighbour, nor
  * a sniffer on plain http, nor someone replaying the token gets a single frame.
@@ -23,7 +23,8 @@ export interface MediaSourceDeps {
   /** An enrolled, unrevoked owner's keys, or undefined. */
   owner(keyId: string): MediaOwner | undefined;
   clipFile(clipId: string): { path: string; bytes: number } | undefined;
-  latestSnapshot(): Buffer | undefined;
+  /** A picture of now (or the latest event's, when the camera cannot give one); undefined if none. */
+  snapshot(): Promise<Buffer | undefined>;
   /** The newest rings and motion the store still holds clips of, newest first. */
   recentEvents(): { type: string; at: string; source: string; clipId: string; thumbnail?: string }[];
   refuse(reason: string, data: Record<string, unknown>): void;
@@ -58,7 +59,7 @@ export class MediaSource {
       return true;
     }
     if (!clipId) {
-      const jpeg = this.deps.latestSnapshot();
+      const jpeg = await this.deps.snapshot();
       if (!jpeg) return refuse(res, 404, 'no snapshot yet\n');
       const sealed = await encrypter.encrypt(new Uint8Array(jpeg));
       res.writeHead(200, headers(sealed.length));
