@@ -3,7 +3,8 @@
  * Ed25519 key in base64url, the password `<t>.<sig>` signs a domain tag, that username, the client
  * id and the time, so it proves possession of the key and goes stale within minutes.
  */
-import { b64url, concat, fromB64url, utf8 } from './bytes.js';
+import { concatBytes as concat } from '../tlog/index.js';
+import { b64url, fromB64url, utf8 } from './bytes.js';
 import { verifyEd25519, type Signer } from './envelope.js';
 
 export const BROKER_AUTH_TAG = 'doorbell-broker-auth/v2';

@@ -1,5 +1,6 @@
 /** Bytes as the protocol spells them (UTF-8, lowercase hex, unpadded base64url), without Node's Buffer. */
 import { sha256 } from '@noble/hashes/sha2.js';
+import { hex } from '../tlog/index.js';
 
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -13,11 +14,6 @@ export function fromUtf8(bytes: Uint8Array): string {
   return strictDecoder.decode(bytes);
 }
 
-export function hex(bytes: Uint8Array): string {
-  let out = '';
-  for (const b of bytes) out += b.toString(16).padStart(2, '0');
-  return out;
-}
 
 export function sha256Hex(bytes: Uint8Array | string): string {
   return hex(sha256(typeof bytes === 'string' ? utf8(bytes) : bytes));
@@ -59,16 +55,6 @@ export function fromB64url(text: unknown): Uint8Array | undefined {
     }
   }
   return b64url(out) === text ? out : undefined;
-}
-
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** PROTOCOL: a key's id is the first 16 hex characters of SHA-256 over its 32 raw Ed25519 bytes. */

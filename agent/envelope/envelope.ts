@@ -5,7 +5,8 @@
  * fails verification. Nothing is canonicalised: the bytes signed are the bytes sent.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { b64url, concat, fromB64url, fromUtf8, keyIdOf, utf8 } from './bytes.js';
+import { concatBytes as concat } from '../tlog/index.js';
+import { b64url, fromB64url, fromUtf8, keyIdOf, utf8 } from './bytes.js';
 
 export const ENVELOPE_TAG = 'doorbell-msg/v2';
 const HEADER = /^doorbell-msg\/v2 ([0-9a-f]{16}) ([A-Za-z0-9_-]{86})$/;

@@ -3,7 +3,8 @@
  * imports). Signed envelopes with the topic inside the signed bytes, sealed with age to their
  * readers, replay rules, and the owner-channel topic names.
  */
-export { b64url, concat, fingerprint, fromB64url, fromUtf8, hex, keyIdOf, sha256Hex, utf8 } from './bytes.js';
+export { concatBytes as concat, hex } from '../tlog/index.js';
+export { b64url, fingerprint, fromB64url, fromUtf8, keyIdOf, sha256Hex, utf8 } from './bytes.js';
 export {
   ENVELOPE_TAG,
   EnvelopeError,

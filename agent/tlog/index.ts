@@ -9,6 +9,6 @@ export { formatCheckpoint, parseCheckpoint } from './checkpoint.js';
 export type { Checkpoint } from './checkpoint.js';
 export { formatVerifierKey, parseVerifierKey, signNote, openNote, keyHash } from './note.js';
 export type { NoteVerifierKey } from './note.js';
-export { base64Encode, base64Decode, equalBytes, hex } from './bytes.js';
+export { base64Encode, base64Decode, concatBytes, equalBytes, hex } from './bytes.js';
 export { SqliteTree, sqliteTreeSchema } from './sqlite-tree.js';
 export type { SqlDatabase } from './sqlite-tree.js';
