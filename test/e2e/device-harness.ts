@@ -31,6 +31,7 @@ import {
 } from '../../agent/owner/index.js';
 import { b64url, fromB64url, PairingWindow, type PairingStep } from '../../agent/pairing/index.js';
 import { openDatabase, type Db } from '../../agent/store/database.js';
+import { MediaSource } from '../../agent/web/index.js';
 
 export interface HarnessClip {
   id: string;
@@ -88,6 +89,8 @@ export class DeviceHarness {
   private pairing!: PairingWindow;
   private readonly waiters: (() => void)[] = [];
   private reportSeq = 0;
+  /** The rings this doorbell recorded, newest first, as its `/events` history lists them. */
+  private readonly history: { type: string; at: string; source: string; clipId: string; thumbnail?: string }[] = [];
   /** Owner messages the channel refused unopened (not sealed, not signed...): the app must never send one. */
   readonly malformed: string[] = [];
 
@@ -231,8 +234,31 @@ export class DeviceHarness {
 
   async ring(): Promise<void> {
     const at = iso(Date.now());
-    await this.channel.send({ kind: 'event', type: 'ring', at, source: 'button', clipId: newId() });
+    const clipId = newId();
+    this.history.unshift({ type: 'ring', at, source: 'button', clipId, thumbnail: `data:image/jpeg;base64,${this.opts.thumbnails[0]!.toString('base64')}` });
+    await this.channel.send({ kind: 'event', type: 'ring', at, source: 'button', clipId });
     await this.channel.send({ kind: 'snapshot', jpeg: this.opts.thumbnails[0]!.toString('base64') }, { snapshot: true });
+  }
+
+  /**
+   * The doorbell's sealed media endpoints as the agent wires them (agent/main.ts): owner tokens are
+   * checked against this harness's enrolled owners, `/events` lists its rings; it holds no clips.
+   */
+  media(): MediaSource {
+    return new MediaSource({
+      deviceId: this.opts.deviceId,
+      owner: (keyId) => {
+        const key = this.owners.activeKey(keyId);
+        const signingKey = key && parseB64url(key.publicKey);
+        return key?.sealingRecipient && signingKey ? { signingKey, sealingRecipient: key.sealingRecipient } : undefined;
+      },
+      clipFile: () => undefined,
+      snapshot: async () => this.opts.thumbnails[0],
+      recentEvents: () => this.history,
+      refuse: (reason, data) => this.audit.appendRefusal('web:media', reason, data),
+      now: () => Date.now(),
+      log: silentLogger,
+    });
   }
 
   /** Resolves with the next decision for `requestId` (or one already received). */

@@ -35,6 +35,7 @@ beforeAll(async () => {
   device = new DeviceHarness({ brokerUrl: broker.url, prefix: PREFIX, deviceId: DEVICE, thumbnails: makeThumbnails(dir) });
   await device.start();
   web = new WebServer({
+    media: device.media(),
     listen: '127.0.0.1:0',
     staticDir,
     appConfig: () => ({ deviceId: DEVICE, deviceName: 'Front door', prefix: PREFIX, brokerWsUrl: broker.wsUrl }),
