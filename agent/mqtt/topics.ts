@@ -9,7 +9,6 @@ export interface Topics {
   inboxFilter: string;
   decision: string;
   pair: string;
-  paired: string;
   status(requestId: string): string;
   transparency: string;
   /** owner → device: asks for an audit-log consistency proof; device → owner: the proof. */
@@ -29,7 +28,6 @@ export function topicsFor(prefix: string, deviceId: string): Topics {
     inboxFilter: `${d}/owner/inbox/+`,
     decision: `${d}/owner/decision`,
     pair: `${d}/pair`,
-    paired: `${d}/owner/paired`,
     status: (requestId) => `${d}/request/${requestId}/status`,
     transparency: `${d}/transparency`,
     auditAsk: `${d}/owner/audit/ask`,

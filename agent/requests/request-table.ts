@@ -49,7 +49,6 @@ export interface RequestRow {
   nextAttemptAt: number | null;
   updatedAt: number;
   terminalAt: number | null;
-  statusCleared: boolean;
 }
 
 const MIGRATIONS = [
@@ -99,7 +98,6 @@ interface Raw {
   next_attempt_at: number | null;
   updated_at: number;
   terminal_at: number | null;
-  status_cleared: number;
 }
 
 function fromRaw(r: Raw): RequestRow {
@@ -123,13 +121,12 @@ function fromRaw(r: Raw): RequestRow {
     nextAttemptAt: r.next_attempt_at,
     updatedAt: r.updated_at,
     terminalAt: r.terminal_at,
-    statusCleared: r.status_cleared === 1,
   };
 }
 
 export class RequestTable {
   private s!: Record<
-    'insert' | 'get' | 'setState' | 'approve' | 'schedule' | 'unschedule' | 'pendingFor' | 'pendingUnknown' | 'pendingTotal' | 'inState' | 'list' | 'clearable' | 'cleared',
+    'insert' | 'get' | 'setState' | 'approve' | 'schedule' | 'unschedule' | 'pendingFor' | 'pendingUnknown' | 'pendingTotal' | 'inState' | 'list',
     Statement
   >;
 
@@ -172,8 +169,6 @@ export class RequestTable {
       pendingTotal: db.prepare("SELECT count(*) AS n FROM requests WHERE state = 'pending'"),
       inState: db.prepare('SELECT * FROM requests WHERE state = ? ORDER BY received_at'),
       list: db.prepare('SELECT * FROM requests ORDER BY received_at DESC LIMIT ?'),
-      clearable: db.prepare('SELECT id FROM requests WHERE terminal_at IS NOT NULL AND terminal_at < ? AND status_cleared = 0'),
-      cleared: db.prepare('UPDATE requests SET status_cleared = 1 WHERE id = ?'),
     };
   }
 
@@ -235,14 +230,5 @@ export class RequestTable {
 
   list(limit: number): RequestRow[] {
     return (this.s.list.all(limit) as Raw[]).map(fromRaw);
-  }
-
-  /** Terminal requests whose retained status is older than `before` and not yet cleared. */
-  clearable(before: number): string[] {
-    return (this.s.clearable.all(before) as { id: string }[]).map((r) => r.id);
-  }
-
-  markStatusCleared(id: string): void {
-    this.s.cleared.run(id);
   }
 }

@@ -37,7 +37,6 @@ export interface Topics {
   /** Sealed to the device: asks and decisions. */
   in: string;
   pair: string;
-  paired: string;
   transparency: string;
   auditAsk: string;
   auditProof: string;
@@ -58,7 +57,6 @@ export function topicsFor(prefix: string, device: string): Topics {
     snapshot: owner.snapshot,
     in: owner.in,
     pair: `${d}/pair`,
-    paired: `${d}/owner/paired`,
     transparency: `${d}/transparency`,
     auditAsk: `${d}/owner/audit/ask`,
     auditProof: `${d}/owner/audit/proof`,
