@@ -136,7 +136,7 @@ export class PairingWindow extends EventEmitter<{ opened: [PairingOpened]; close
       return this.refused({ step: 'refused', reason: 'bad-message', detail: err.message });
     }
     if (message.type === 'hello') {
-      if (w.sessions.has(message.sid)) return { step: 'ignored', reason: 'duplicate' };
+      if (w.sessions.has(message.sid)) return this.duplicate();
       if (!this.takeToken(w)) return this.refused({ step: 'refused', reason: 'rate-limited' });
       let answered;
       try {
@@ -153,7 +153,7 @@ export class PairingWindow extends EventEmitter<{ opened: [PairingOpened]; close
     if (message.type !== 'confirm') return this.refused({ step: 'refused', reason: 'bad-message', detail: `a device does not take ${message.type}` });
     const session = w.sessions.get(message.sid);
     if (!session) return this.refused({ step: 'refused', reason: 'unknown-session' });
-    if (w.pending?.session === session) return { step: 'ignored', reason: 'duplicate' };
+    if (w.pending?.session === session) return this.duplicate();
     // A wrong tag leaves the session in place: someone else's bad confirm must not cancel the owner's.
     if (!checkConfirm(session, message)) return this.refused({ step: 'refused', reason: 'wrong-code' });
     if (w.pending) return this.abort(w, [w.pending.session, session]);
@@ -224,6 +224,12 @@ export class PairingWindow extends EventEmitter<{ opened: [PairingOpened]; close
 
   private reply(session: DeviceSession, kind: 'answer' | 'result', payload: string): void {
     this.deps.publish(pairingReplyTopic(this.deps.prefix, this.deps.device().deviceId, session.keyId, kind), payload);
+  }
+
+  /** A copy of a message already handled (an MQTT redelivery or a replay): changes nothing, but is counted like any refusal. */
+  private duplicate(): PairingStep {
+    this.deps.refuse('duplicate', {});
+    return { step: 'ignored', reason: 'duplicate' };
   }
 
   private refused(step: Extract<PairingStep, { step: 'refused' }>): PairingStep {

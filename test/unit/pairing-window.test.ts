@@ -126,6 +126,22 @@ describe('PairingWindow', () => {
     expect(r.window.isOpen()).toBe(false);
   });
 
+  it('a copy of an answered hello or of the pending confirm changes nothing but is audited as a duplicate', () => {
+    const r = rig();
+    const { code } = r.window.open();
+    const p = phone('Copied phone');
+    const session = startPairing(code, deviceKeys.deviceId, p.offer, random);
+    expect(send(r.window, session.hello)).toMatchObject({ step: 'answered' });
+    expect(send(r.window, session.hello)).toEqual({ step: 'ignored', reason: 'duplicate' });
+    const confirmed = checkAnswer(session, lastReply<AnswerMessage>(r, 'answer'));
+    const confirm = { ...confirmed.confirm, proof: b64url(ed25519.sign(confirmed.proofMessage, p.secretKey)) };
+    expect(send(r.window, confirm)).toMatchObject({ step: 'confirmed' });
+    expect(send(r.window, confirm)).toEqual({ step: 'ignored', reason: 'duplicate' });
+    // One answer only, and every copy counted in the audit log.
+    expect(r.published.filter((x) => x.topic.endsWith('/answer'))).toHaveLength(1);
+    expect(r.refused).toEqual(['duplicate', 'duplicate']);
+  });
+
   it('hundreds of wrong offers never close the window, and the owner still pairs', async () => {
     const r = rig({ guessesPerSecond: 1000, guessBurst: 1000 });
     const { code } = r.window.open();
