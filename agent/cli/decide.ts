@@ -4,7 +4,7 @@
  * seal it to the device, and follow the request's status to its end.
  */
 import type { Config } from '../config.js';
-import { destinationText, isTerminal, keyIdOf, type RequestStatus } from '../envelope/index.js';
+import { describeRequesterKey, destinationText, isTerminal, keyIdOf, type RequestStatus } from '../envelope/index.js';
 import { readDevicePublicKeys, readOwnerKeyFile, type DevicePublicKeys } from '../owner/index.js';
 import { brokerUrl } from './broker.js';
 import { formatBytes, print } from './command.js';
@@ -51,6 +51,7 @@ export async function decide(
     const clips = opts.decision === 'deny' ? [] : opts.clipIds ? notice.clips.filter((c) => opts.clipIds!.includes(c.id)) : notice.clips;
     print(`${opts.decision === 'approve' ? 'Approving' : 'Denying'} ${notice.requestId} from ${notice.requester.name} (${notice.requester.kind})`);
     print(`  device       ${opts.device.keyId.replace(/(.{4})(?=.)/g, '$1 ')} (signed this notice)`);
+    print(`  requester    ${describeRequesterKey(notice.requester)}`);
     print(`  reason       ${notice.reason}`);
     print(`  destination  ${destinationText(notice.destination)}`);
     print(`  receipt to   ${notice.receiptTo ?? 'nobody (the requester asked for no receipt)'}`);

@@ -46,10 +46,25 @@ export interface NoticeClip {
   thumbnail?: string;
 }
 
+/** Who asks: the name is only what the requester claims; the key and who vouches for it are checked by the device. */
+export interface NoticeRequester {
+  name: string;
+  kind: string;
+  caseNumber?: string;
+  contact?: string;
+  /** The requester's signing key id and its fingerprint (grouped by four). */
+  keyId?: string;
+  fingerprint?: string;
+  /** Who vouches for the key: the owner's own pin, or a directory the owner trusts. */
+  vouchedBy?: { by: 'pinned'; label: string } | { by: 'directory'; directory: string; label: string };
+  /** The request's index in the public request board's log, when it came with the board's proof. */
+  boardIndex?: number;
+}
+
 export interface Notice {
   requestId: string;
   receivedAt: string;
-  requester: { name: string; kind: string; caseNumber?: string; contact?: string };
+  requester: NoticeRequester;
   reason: string;
   window: { from: string; to: string };
   destination: Destination;
@@ -88,6 +103,10 @@ export function parseNotice(json: Json): Notice {
       kind: r.kind as string,
       ...(isText(r.caseNumber) ? { caseNumber: r.caseNumber } : {}),
       ...(isText(r.contact) ? { contact: r.contact } : {}),
+      ...(typeof r.keyId === 'string' && /^[0-9a-f]{16}$/.test(r.keyId) ? { keyId: r.keyId } : {}),
+      ...(isText(r.fingerprint) ? { fingerprint: r.fingerprint } : {}),
+      ...(parseVouch(r.vouchedBy) ?? {}),
+      ...(isCount(r.boardIndex) ? { boardIndex: r.boardIndex } : {}),
     },
     reason: reason as string,
     window: { from: (window as Json).from as string, to: (window as Json).to as string },
@@ -96,6 +115,28 @@ export function parseNotice(json: Json): Notice {
     clips: (clips as unknown[]).map(parseClip),
     expiresAt: expiresAt as string,
   };
+}
+
+/**
+ * What the device checked about who asks, in one line for the app and the CLI alike: the name is
+ * only a claim, the key and whoever vouches for it are what the owner can trust.
+ */
+export function describeRequesterKey(r: NoticeRequester): string {
+  if (!r.fingerprint) return 'signed by an unknown key';
+  const who = !r.vouchedBy
+    ? 'nobody you trust vouches for it'
+    : r.vouchedBy.by === 'pinned'
+      ? `pinned by you as “${r.vouchedBy.label}”`
+      : `vouched for by ${r.vouchedBy.directory} as “${r.vouchedBy.label}”`;
+  const board = r.boardIndex !== undefined ? `; posted publicly (board entry ${r.boardIndex})` : '; not on a public board';
+  return `key ${r.fingerprint}: ${who}${board}`;
+}
+
+function parseVouch(v: unknown): { vouchedBy: NonNullable<NoticeRequester['vouchedBy']> } | undefined {
+  if (!isObject(v) || !isText(v.label)) return undefined;
+  if (v.by === 'pinned') return { vouchedBy: { by: 'pinned', label: v.label } };
+  if (v.by === 'directory' && isText(v.directory)) return { vouchedBy: { by: 'directory', directory: v.directory, label: v.label } };
+  return undefined;
 }
 
 function parseClip(clip: unknown, index: number): NoticeClip {

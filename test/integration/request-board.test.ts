@@ -16,6 +16,7 @@ import { silentLogger } from '../../agent/log.js';
 import { encodeGeohash, signEnvelope, WITHDRAWAL_DOMAIN } from '../../agent/requests/index.js';
 import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
+import { TestOwner } from '../helpers/owner.js';
 import { freePort } from '../helpers/ports.js';
 import { makeRequest, newRequester, REQUESTER, signedRequest } from '../helpers/protocol.js';
 import { lastSeq, refusalsAfter, requestState, ringUntilTriggered } from '../helpers/requests.js';
@@ -43,7 +44,7 @@ describe('the public request board and a device that requires public requests', 
   const boardDir = join(dir, 'board');
   let t: TestAgent;
   let board: RequestBoard;
-  let owner: Recorder;
+  let owner: TestOwner;
   let area: Recorder;
   let requesterSide: Recorder;
 
@@ -61,7 +62,7 @@ describe('the public request board and a device that requires public requests', 
     });
     board = new RequestBoard({ dataDir: boardDir, listen: `127.0.0.1:${port}`, brokerUrl: t.brokerUrl, name: 'test-board', prefix: 'doorbell', log: silentLogger });
     await board.start();
-    owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`]);
+    owner = await TestOwner.create(t);
     area = await Recorder.connect(t.brokerUrl, ['doorbell/area/+/request']);
     requesterSide = await Recorder.connect(t.brokerUrl, ['requesters/#']);
     await ringUntilTriggered(t);
@@ -79,7 +80,8 @@ describe('the public request board and a device that requires public requests', 
   const areaRequest = (overrides: Record<string, unknown> = {}): Record<string, unknown> =>
     makeRequest({ area: { ...HOME, radiusM: 400 }, uploadUrl: 'http://127.0.0.1:9/put/evidence', ...overrides });
 
-  const notice = (id: unknown) => owner.waitFor((m) => m.topic === `${D}/owner/inbox/${String(id)}` && m.payload.length > 0, 20_000, `the notice of ${String(id)}`);
+  // The notice as the owner sees it: sealed to them and signed by the device (protocol v2).
+  const notice = async (id: unknown) => (await owner.notice(String(id))).notice;
 
   let relayed: Record<string, unknown>;
   let posted: Record<string, unknown>;
@@ -101,7 +103,7 @@ describe('the public request board and a device that requires public requests', 
     expect(await (await get(board, `/requesters/${REQUESTER.keyId}`)).text()).toContain('Springfield PD');
 
     const m = await notice(posted.id);
-    expect(owner.json(m)).toMatchObject({ requester: { keyId: REQUESTER.keyId, boardIndex: index } });
+    expect(m).toMatchObject({ requester: { keyId: REQUESTER.keyId, boardIndex: index } });
     expect(t.audit().find((e) => e.type === 'request' && e.requestId === posted.id)).toMatchObject({ boardIndex: index });
     relayed = area.json(await area.waitFor((x) => x.payload.includes(String(posted.id)))) as Record<string, unknown>;
     expect(relayed.board).toMatchObject({ index });
@@ -129,7 +131,7 @@ describe('the public request board and a device that requires public requests', 
     const id = /posted (\S+):/.exec(sent)![1]!;
     expect(id.startsWith(`${keyId}.`)).toBe(true);
     expect(await (await get(board, `/requesters/${keyId}`)).text()).toContain('Bicycle stolen from a driveway');
-    expect(owner.json(await notice(id))).toMatchObject({ reason: 'Bicycle stolen from a driveway', requester: { keyId, boardIndex: expect.any(Number) } });
+    expect(await notice(id)).toMatchObject({ reason: 'Bicycle stolen from a driveway', requester: { keyId, boardIndex: expect.any(Number) } });
   });
 
   it('refuses and audits an area request without the board’s proof', async () => {
@@ -216,7 +218,7 @@ describe('the public request board and a device that requires public requests', 
     const fire = makeRequest({ by: FIRE, window, requester: { name: 'Springfield FD', kind: 'fire', caseNumber: 'F-1' }, uploadUrl: 'http://127.0.0.1:9/put' });
     await area.client.publishAsync(`${D}/request`, signedRequest(fire, FIRE), { qos: 1 });
     const m = await notice(fire.id);
-    expect(owner.json(m)).toMatchObject({ requester: { keyId: FIRE.keyId, vouchedBy: { by: 'pinned', label: 'Springfield Fire Department' } } });
+    expect(m).toMatchObject({ requester: { keyId: FIRE.keyId, vouchedBy: { by: 'pinned', label: 'Springfield Fire Department' } } });
   });
 
   it('refuses and audits a board that rewrites the history the device copied, keeping its copy', async () => {

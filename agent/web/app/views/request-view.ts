@@ -3,7 +3,7 @@ import type { App } from '../app.js';
 import { clipLength, formatBytes, formatCountdown, formatDateTime, formatTime, formatWindow } from '../format.js';
 import type { HistoryEntry } from '../history.js';
 import type { Change } from '../model.js';
-import { destinationText } from '../../../envelope/index.js';
+import { describeRequesterKey, destinationText } from '../../../envelope/index.js';
 import { isRefusal, isTerminal, type Notice } from '../protocol.js';
 import { h, replaceChildren, type Child } from './dom.js';
 import { kindBadge, statusPanel } from './parts.js';
@@ -85,6 +85,7 @@ export class RequestScreen implements View {
       h('div', { class: 'row row--between' }, kindBadge(n.requester.kind), this.pending ? h('span', { class: 'muted', 'data-countdown': n.expiresAt }, formatCountdown(n.expiresAt)) : null),
       h('h2', { id: 'request-who', class: 'notice__who' }, n.requester.name),
       n.requester.caseNumber ? h('p', { class: 'muted' }, `Case ${n.requester.caseNumber}`) : null,
+      h('p', { class: 'muted', 'data-requester-key': '' }, describeRequesterKey(n.requester)),
       h('p', { class: 'notice__reason' }, n.reason),
       h('p', {}, 'Footage from ', h('strong', {}, formatWindow(n.window.from, n.window.to))),
       h('p', {}, 'Sends to ', h('strong', { class: 'destination', 'data-destination': '' }, destinationText(n.destination))),
