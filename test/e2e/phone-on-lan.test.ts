@@ -70,6 +70,8 @@ function webServer(staticDir: string, brokerWsUrl: string, tls?: { cert: string;
     staticDir,
     ...(tls ? { tls } : {}),
     appConfig: () => ({ deviceId: DEVICE, deviceName: 'Front door', prefix: PREFIX, brokerWsUrl }),
+    // Like the agent's: the app reads its event history from the sealed media endpoints.
+    media: device.media(),
     log: silentLogger,
   });
 }
