@@ -124,8 +124,9 @@ export class AuditLog {
   }
 
   /**
-   * Records a refused inbound message, durably before returning. Bursts are summarised: at most one
-   * entry per topic per second, its `count`, `reasons` and `senders` covering every refusal folded in.
+   * Records a refused inbound message, durably before returning. Bursts are summarised: the first
+   * refusal of a topic in a second is an entry of its own, the rest of that second one summary entry
+   * whose `count`, `reasons` and `senders` cover every refusal folded in.
    */
   appendRefusal(topic: string, reason: string, data: Record<string, unknown> = {}): void {
     rejectKeys(data, [...ENTRY_KEYS, ...REFUSAL_KEYS], 'refusal data');

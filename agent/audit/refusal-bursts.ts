@@ -3,7 +3,8 @@
  * an audit entry at once; the rest of that second are folded into a pending row of the database,
  * committed before the refusal returns, so a SIGKILL right after loses nothing. The pending row
  * becomes one summary entry (counting every reason and sender) when the second is over, at stop,
- * or at the next start. A flood therefore costs at most one entry per topic per second.
+ * or at the next start. A flood therefore costs at most two entries per topic per second (the first
+ * refusal and the summary of the rest), however many messages it sends.
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
