@@ -5,25 +5,17 @@
  * The steps run in order, like one owner's session.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { connectAsync } from 'mqtt';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../agent/log.js';
-import { EmbeddedBroker } from '../../agent/mqtt/index.js';
 import { keyIdOf, parseB64url } from '../../agent/owner/index.js';
 import { answerHello, pairingReplyTopic, parseMessage } from '../../agent/pairing/index.js';
-import { WebServer } from '../../agent/web/index.js';
-import { freePort } from '../helpers/ports.js';
-import { buildPhoneApp, launchPhoneBrowser, PhoneApp } from './app-driver.js';
-import { DeviceHarness, makeThumbnails, type HarnessRequest } from './device-harness.js';
-
-const DEVICE = 'frontdoor';
-const PREFIX = 'doorbell';
+import type { WebServer } from '../../agent/web/index.js';
+import { PhoneApp } from './app-driver.js';
+import type { DeviceHarness, HarnessRequest } from './device-harness.js';
+import { DEVICE, PhoneFixture, PREFIX } from './phone-fixture.js';
 
 /** Makes the browser's WebCrypto lack Ed25519, as in Chromium before 137 or older Safari. */
 const NO_WEBCRYPTO_ED25519 = `
@@ -38,44 +30,24 @@ const NO_WEBCRYPTO_ED25519 = `
   })();
 `;
 
-let dir: string;
-let broker: EmbeddedBroker;
+const fixture = new PhoneFixture({ name: 'phone-app', openPhone: true });
 let device: DeviceHarness;
 let web: WebServer;
 let browser: Browser;
 let phone: PhoneApp;
+let brokerUrl: string;
+let brokerWsUrl: string;
 let keyId: string;
 let police: HarnessRequest;
 let neighbour: HarnessRequest;
 let insurer: HarnessRequest;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'phone-app-'));
-  const staticDir = buildPhoneApp(join(dir, 'web'));
-  broker = new EmbeddedBroker({ options: { host: '127.0.0.1', port: await freePort(), wsPort: await freePort() }, log: silentLogger });
-  await broker.start();
-  device = new DeviceHarness({ brokerUrl: broker.url, prefix: PREFIX, deviceId: DEVICE, thumbnails: makeThumbnails(dir) });
-  await device.start();
-  web = new WebServer({
-    media: device.media(),
-    listen: '127.0.0.1:0',
-    staticDir,
-    appConfig: () => ({ deviceId: DEVICE, deviceName: 'Front door', prefix: PREFIX, brokerWsUrl: broker.wsUrl }),
-    log: silentLogger,
-  });
-  await web.start();
-  browser = await launchPhoneBrowser();
-  phone = await PhoneApp.open(browser, web.url);
+  await fixture.start();
+  ({ device, web, browser, phone, brokerUrl, brokerWsUrl } = fixture);
 });
 
-afterAll(async () => {
-  await phone?.close();
-  await browser?.close();
-  await web?.stop();
-  await device?.stop();
-  await broker?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => fixture.stop());
 
 describe('the phone app', () => {
   it('never shows the pairing code, and refuses a wrong code clearly as soon as the doorbell answers', async () => {
@@ -91,7 +63,7 @@ describe('the phone app', () => {
 
   it('detects a broker in the middle that answers with its own keys: nothing is paired or trusted', async () => {
     // No window is open, so only the attacker answers: with its own device keys and a guessed code.
-    const mitm = await connectAsync(broker.url, { clientId: 'mitm' });
+    const mitm = await connectAsync(brokerUrl, { clientId: 'mitm' });
     const attackerKeys = { deviceId: DEVICE, signingKey: ed25519.getPublicKey(ed25519.utils.randomSecretKey()), sealingRecipient: await identityToRecipient(await generateX25519Identity()) };
     let answered = 0;
     mitm.on('message', (_topic, payload) => {
@@ -251,7 +223,7 @@ describe('the phone app', () => {
 
   it('opens from a pairing link and, without WebCrypto Ed25519, signs with @noble/ed25519 decisions that verify', async () => {
     // Opened through a pairing link (as from a QR code) that also names the doorbell.
-    const link = `${web.url}/#ws=${encodeURIComponent(broker.wsUrl)}&device=${DEVICE}&prefix=${PREFIX}&name=Porch`;
+    const link = `${web.url}/#ws=${encodeURIComponent(brokerWsUrl)}&device=${DEVICE}&prefix=${PREFIX}&name=Porch`;
     const second = await PhoneApp.open(browser, link, { initScript: NO_WEBCRYPTO_ED25519 });
     try {
       expect(await second.page.locator('#pair-heading').textContent()).toBe('Pair this phone with Porch');

@@ -4,57 +4,22 @@
  * reloads) when the doorbell's history was truncated, rolled back, rewritten or forked. The stand-in
  * doorbell signs with the agent's own AuditLog and answers proof asks with its own code.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../agent/log.js';
-import { EmbeddedBroker } from '../../agent/mqtt/index.js';
 import type { Db } from '../../agent/store/database.js';
-import { WebServer } from '../../agent/web/index.js';
-import { freePort } from '../helpers/ports.js';
-import { buildPhoneApp, launchPhoneBrowser, PhoneApp } from './app-driver.js';
-import { DeviceHarness, makeThumbnails } from './device-harness.js';
+import type { PhoneApp } from './app-driver.js';
+import type { DeviceHarness } from './device-harness.js';
+import { PhoneFixture } from './phone-fixture.js';
 
-const DEVICE = 'frontdoor';
-const PREFIX = 'doorbell';
-
-let dir: string;
-let broker: EmbeddedBroker;
+const fixture = new PhoneFixture({ name: 'phone-audit', pairAs: 'Alice’s phone' });
 let device: DeviceHarness;
-let web: WebServer;
-let browser: Browser;
 let phone: PhoneApp;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'phone-audit-'));
-  const staticDir = buildPhoneApp(join(dir, 'web'));
-  broker = new EmbeddedBroker({ options: { host: '127.0.0.1', port: await freePort(), wsPort: await freePort() }, log: silentLogger });
-  await broker.start();
-  device = new DeviceHarness({ brokerUrl: broker.url, prefix: PREFIX, deviceId: DEVICE, thumbnails: makeThumbnails(dir) });
-  await device.start();
-  web = new WebServer({
-    media: device.media(),
-    listen: '127.0.0.1:0',
-    staticDir,
-    appConfig: () => ({ deviceId: DEVICE, deviceName: 'Front door', prefix: PREFIX, brokerWsUrl: broker.wsUrl }),
-    log: silentLogger,
-  });
-  await web.start();
-  browser = await launchPhoneBrowser();
-  phone = await PhoneApp.open(browser, web.url);
-  await phone.pair(device.openPairing(), 'Alice’s phone');
+  await fixture.start();
+  ({ device, phone } = fixture);
 }, 120_000);
 
-afterAll(async () => {
-  await phone?.close();
-  await browser?.close();
-  await web?.stop();
-  await device?.stop();
-  await broker?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => fixture.stop());
 
 const alarm = () => phone.page.locator('[data-audit-alarm]');
 

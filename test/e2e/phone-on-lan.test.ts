@@ -5,112 +5,35 @@
  * @noble/ed25519 and @noble/hashes behind a warning. Chromium reaches `doorbell.lan` through a host
  * rule, so the page's origin is not loopback (which browsers would treat as secure).
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../agent/log.js';
-import { WebServer } from '../../agent/web/index.js';
-import { waitForPort } from '../helpers/mosquitto.js';
-import { freePort } from '../helpers/ports.js';
-import { buildPhoneApp, launchPhoneBrowser, PhoneApp } from './app-driver.js';
-import { DeviceHarness, makeThumbnails } from './device-harness.js';
+import type { WebServer } from '../../agent/web/index.js';
+import { PhoneApp } from './app-driver.js';
+import type { DeviceHarness } from './device-harness.js';
+import { PhoneFixture } from './phone-fixture.js';
 
-const DEVICE = 'frontdoor';
-const PREFIX = 'doorbell';
 const HOST = 'doorbell.lan';
 const INSECURE_WARNING = 'Not served over HTTPS: someone on your network could tamper with this page. Set web.tls (see the README).';
 
-let dir: string;
-let mosquitto: ChildProcess;
-let ports: { mqtt: number; ws: number; wss: number };
+const fixture = new PhoneFixture({ name: 'phone-lan', lan: { host: HOST } });
 let device: DeviceHarness;
 let httpsWeb: WebServer;
 let httpWeb: WebServer;
 let browser: Browser;
+let plainWsUrl: string;
 
-/** A self-signed ECDSA P-256 certificate for doorbell.lan, as the README tells an owner to make one. */
-function makeCertificate(into: string): { cert: string; key: string } {
-  const cert = join(into, 'doorbell.crt');
-  const key = join(into, 'doorbell.key');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', `/CN=${HOST}`, '-addext', `subjectAltName=DNS:${HOST}`, '-keyout', key, '-out', cert,
-  ], { stdio: 'pipe' });
-  // Mosquitto, started as root, reads them as its own user.
-  chmodSync(key, 0o644);
-  return { cert, key };
-}
+beforeAll(async () => {
+  await fixture.start();
+  ({ device, browser, web: httpsWeb } = fixture);
+  ({ plainWeb: httpWeb, wsUrl: plainWsUrl } = fixture.lan);
+});
 
-/** Mosquitto with the listeners the README describes: MQTT for the doorbell, WebSockets plain and over TLS for phones. */
-async function startMosquitto(tls: { cert: string; key: string }): Promise<ChildProcess> {
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, [
-    `listener ${ports.mqtt} 127.0.0.1`,
-    'allow_anonymous true',
-    `listener ${ports.ws} 127.0.0.1`,
-    'protocol websockets',
-    `listener ${ports.wss} 127.0.0.1`,
-    'protocol websockets',
-    `certfile ${tls.cert}`,
-    `keyfile ${tls.key}`,
-    'log_dest none',
-    '',
-  ].join('\n'));
-  const child = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
-  await Promise.all([waitForPort(ports.mqtt), waitForPort(ports.ws), waitForPort(ports.wss)]);
-  return child;
-}
-
-function webServer(staticDir: string, brokerWsUrl: string, tls?: { cert: string; key: string }): WebServer {
-  return new WebServer({
-    listen: '127.0.0.1:0',
-    staticDir,
-    ...(tls ? { tls } : {}),
-    appConfig: () => ({ deviceId: DEVICE, deviceName: 'Front door', prefix: PREFIX, brokerWsUrl }),
-    // Like the agent's: the app reads its event history from the sealed media endpoints.
-    media: device.media(),
-    log: silentLogger,
-  });
-}
+afterAll(() => fixture.stop());
 
 /** The page's own address as the phone sees it: doorbell.lan instead of 127.0.0.1. */
 function onLan(url: string): string {
   return url.replace('127.0.0.1', HOST);
 }
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'phone-lan-'));
-  chmodSync(dir, 0o755);
-  const staticDir = buildPhoneApp(join(dir, 'web'));
-  const tls = makeCertificate(dir);
-  ports = { mqtt: await freePort(), ws: await freePort(), wss: await freePort() };
-  mosquitto = await startMosquitto(tls);
-  device = new DeviceHarness({ brokerUrl: `mqtt://127.0.0.1:${ports.mqtt}`, prefix: PREFIX, deviceId: DEVICE, thumbnails: makeThumbnails(dir) });
-  await device.start();
-  httpsWeb = webServer(staticDir, `wss://${HOST}:${ports.wss}`, tls);
-  await httpsWeb.start();
-  httpWeb = webServer(staticDir, `ws://${HOST}:${ports.ws}`);
-  await httpWeb.start();
-  // The certificate is self-signed: a phone trusts it once (README); this browser is told to.
-  browser = await launchPhoneBrowser(['--ignore-certificate-errors', `--host-resolver-rules=MAP ${HOST} 127.0.0.1`]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await httpWeb?.stop();
-  await httpsWeb?.stop();
-  await device?.stop();
-  if (mosquitto && mosquitto.exitCode === null) {
-    await new Promise<void>((resolve) => {
-      mosquitto.once('exit', () => resolve());
-      mosquitto.kill('SIGTERM');
-    });
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
 
 describe('a phone on the LAN', () => {
   it('over HTTPS with a wss:// broker: a secure page that pairs with a WebCrypto key, signs, and installs its service worker', async () => {
@@ -136,7 +59,7 @@ describe('a phone on the LAN', () => {
   });
 
   it('over HTTPS, names a plain ws:// broker as the problem instead of failing silently', async () => {
-    const link = `${onLan(httpsWeb.url)}/#ws=${encodeURIComponent(`ws://${HOST}:${ports.ws}`)}`;
+    const link = `${onLan(httpsWeb.url)}/#ws=${encodeURIComponent(plainWsUrl)}`;
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     try {
       const page = await context.newPage();
