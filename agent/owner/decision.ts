@@ -67,6 +67,9 @@ export function verifyDecision(body: Json, ctx: DecisionContext): DecisionVerdic
   if (d.device !== ctx.deviceId) return refuse('wrong-device');
   const request = ctx.request(d.requestId);
   if (!request) return refuse('unknown-request');
+  // A copy of a decision already acted on (an owner's resend after silence) is said to be one, whatever
+  // the request's state now: its sender learns that an earlier send arrived, not that someone else decided.
+  if (ctx.nonceSeen(d.nonce)) return refuse('replayed-nonce');
   // A cancel stops an approved upload; approve and deny answer a pending request.
   if (d.decision === 'cancel') {
     if (request.state !== 'approved' && request.state !== 'uploading') return refuse('request-not-approved');
@@ -79,9 +82,7 @@ export function verifyDecision(body: Json, ctx: DecisionContext): DecisionVerdic
   if (expiresAt <= ctx.now) return refuse('expired');
   if (expiresAt - issuedAt > MAX_DECISION_LIFETIME_MS) return refuse('lifetime-too-long');
 
-  // never seen before
   if ((parseB64url(d.nonce)?.length ?? 0) < MIN_NONCE_BYTES) return refuse('nonce-too-short');
-  if (ctx.nonceSeen(d.nonce)) return refuse('replayed-nonce');
 
   // about the notice the device sent (a cancel comes after it was answered), its destination and its clips
   if (d.decision !== 'cancel' && d.noticeSha256 !== request.noticeSha256) return refuse('notice-mismatch');

@@ -171,7 +171,7 @@ describe('decisions the device must refuse (embedded broker)', () => {
     const sealed = Buffer.from((await sealMessage(alice.key.signer, IN, deny, [device.sealingRecipient])).ciphertext);
     await writer.client.publishAsync(IN, sealed, { qos: 1 });
     await alice.status(a.notice.requestId, (s) => s.state === 'denied');
-    await expectRefused(a, () => writer.client.publishAsync(IN, sealed, { qos: 1 }), 'request-not-pending', { state: 'denied' });
+    await expectRefused(a, () => writer.client.publishAsync(IN, sealed, { qos: 1 }), 'replayed-nonce', { state: 'denied' });
     await expectRefused(b, edited(b, (d) => ({ ...d, nonce: deny.nonce })), 'replayed-nonce');
   });
 
@@ -186,7 +186,7 @@ describe('decisions the device must refuse (embedded broker)', () => {
 
     const since = lastSeq(t);
     await writer.client.publishAsync(IN, approve, { qos: 1 });
-    expect(await refusalsAfter(t, since, 1)).toEqual({ 'request-not-pending': 1 });
+    expect(await refusalsAfter(t, since, 1)).toEqual({ 'replayed-nonce': 1 });
     await settle();
     expect(receiver.requests).toHaveLength(1);
   });

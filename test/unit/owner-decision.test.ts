@@ -86,6 +86,10 @@ describe('verifyDecision', () => {
     expect(verifyDecision(make(), context())).toMatchObject({ ok: false, reason });
   });
 
+  it('says a copy of a decision already acted on is a replay, whatever the request became since', () => {
+    expect(verifyDecision(body({ requestId: 'rfa-2026-0001', nonce: 'c2Vlbi1iZWZvcmUtbm9uY2UtMTY' }), context())).toMatchObject({ ok: false, reason: 'replayed-nonce' });
+  });
+
   it('allows an owner clock up to 60 s ahead and a lifetime of exactly one hour', () => {
     expect(verifyDecision(body({ at: iso(NOW + 60_000), expiresAt: iso(NOW + 60_000 + 3_600_000) }), context()).ok).toBe(true);
   });
