@@ -68,3 +68,4 @@ export {
 export { ownerTopics, type OwnerTopics } from './topics.js';
 export { BROKER_AUTH_TAG, BROKER_AUTH_WINDOW_S, brokerPassword, checkBrokerPassword } from './broker-auth.js';
 export { OwnerInbox, type InboxOptions, type Received, type ShownNotice } from './owner-inbox.js';
+export { decisionRefusal, MAX_DECISION_SENDS, RESEND_AFTER_MS, resendWhileUnanswered, type ResendOptions } from './resend.js';

@@ -4,16 +4,18 @@ import { DEFAULT_PUSH_CHOICE, sendPushChoice, type PushChoice } from './push.js'
 import type { MediaResource } from '../media-token.js';
 import {
   brokerPassword,
+  decisionRefusal,
   isTerminal,
   OwnerInbox,
   parseEnrollment,
   parseEvent,
   parseSnapshot,
   parseStatus,
+  resendWhileUnanswered,
   sealMessage,
   type OpenedMessage,
 } from '../../envelope/index.js';
-import { decisionFor, resendWhileUnanswered, sealDecision } from './decision.js';
+import { decisionFor, sealDecision } from './decision.js';
 import { b64urlEncode, fromUtf8, randomBytes } from './encoding.js';
 import { RequestHistory } from './history.js';
 import { fingerprint, ownerKey, sealingIdentity, type OwnerKey, type StoredOwnerKeys, type StoredSealingKey } from './keys.js';
@@ -218,7 +220,11 @@ export class App {
         m.sent.delete(requestId);
         throw err;
       }
-      resendWhileUnanswered(() => connection.publish(topic, sealed), () => m.statuses.get(requestId) !== statusBefore);
+      resendWhileUnanswered({
+        send: () => connection.publish(topic, sealed),
+        answered: () => m.statuses.get(requestId) !== statusBefore,
+        onSendError: (err) => console.warn('could not send the decision again', err),
+      });
       this.history?.recordDecision(requestId, decision, clipIds, body.at);
       await this.history?.save();
       m.emit('history');
@@ -406,7 +412,7 @@ export class App {
     const status = parseStatus(message.body);
     const requestId = status.requestId;
     // The answer to our own resend of a decision that had arrived after all: the first one counts.
-    if (status.detail === 'decision refused: replayed-nonce') return;
+    if (decisionRefusal(status) === 'replayed-nonce') return;
     m.statuses.set(requestId, status);
     if (status.state !== 'pending' || isTerminal(status.state)) await this.showWaiting();
     // A refusal arriving after this phone sent a decision is the answer to it: let the owner try again.

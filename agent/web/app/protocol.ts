@@ -9,7 +9,7 @@ export {
   type RequestState,
   type RequestStatus,
 } from '../../envelope/index.js';
-import { ownerTopics, type RequestStatus } from '../../envelope/index.js';
+import { decisionRefusal, ownerTopics, type RequestStatus } from '../../envelope/index.js';
 
 export interface DoorbellState {
   online: boolean;
@@ -85,7 +85,7 @@ function need(ok: boolean, what: string): void {
 
 /** A status the device published to say it refused the owner's decision. */
 export function isRefusal(status: RequestStatus): boolean {
-  return status.detail?.startsWith('decision refused:') ?? false;
+  return decisionRefusal(status) !== undefined;
 }
 
 export function parseState(json: Json): DoorbellState {
