@@ -1,10 +1,11 @@
 /**
  * `doorbell owner approve|deny`: ask the doorbell what is pending, take the device-signed notice
  * (never an unsigned, moved or stale copy), show what will be approved in full, sign exactly that,
- * seal it to the device, and follow the request's status to its end.
+ * seal it to the device, and follow the request's status to its end. A decision that gets no answer
+ * is sent again, the same bytes (protocol.md "Decision").
  */
 import type { Config } from '../config.js';
-import { describeRequesterKey, destinationText, isTerminal, keyIdOf, type RequestStatus } from '../envelope/index.js';
+import { decisionRefusal, describeRequesterKey, destinationText, isTerminal, keyIdOf, MAX_DECISION_SENDS } from '../envelope/index.js';
 import { readDevicePublicKeys, readOwnerKeyFile, type DevicePublicKeys } from '../owner/index.js';
 import { brokerUrl } from './broker.js';
 import { formatBytes, print } from './command.js';
@@ -29,7 +30,16 @@ export function deviceKeys(config: Config, flags: { deviceKey?: string; deviceSe
 
 export async function decide(
   config: Config,
-  opts: { requestId: string; keyFile: string; device: DevicePublicKeys; decision: 'approve' | 'deny'; clipIds?: string[]; waitSeconds: number },
+  opts: {
+    requestId: string;
+    keyFile: string;
+    device: DevicePublicKeys;
+    decision: 'approve' | 'deny';
+    clipIds?: string[];
+    waitSeconds: number;
+    /** Silence after a send for this long: the same decision goes again (up to three sends in all). */
+    resendAfterSeconds: number;
+  },
 ): Promise<number> {
   const key = await readOwnerKeyFile(opts.keyFile);
   const session = await OwnerSession.open({ url: brokerUrl(config), prefix: config.mqtt.prefix, deviceId: config.device.id, key, device: opts.device });
@@ -59,33 +69,58 @@ export async function decide(
       print(`  clips        ${clips.length} of ${notice.clips.length}: ${formatBytes(clips.reduce((n, c) => n + c.bytes, 0))}`);
     }
 
-    const bar = new ProgressBar(process.stdout, '  uploading    ', clips.reduce((n, c) => n + c.bytes, 0));
-    const final = new Promise<RequestStatus>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no final status within ${opts.waitSeconds} s`)), opts.waitSeconds * 1000);
-      // A decision the doorbell cannot attribute to an enrolled key gets no answer at all.
-      const unanswered = setTimeout(() => {
-        clearTimeout(timer);
-        reject(new Error(`the doorbell did not answer within ${ANSWER_SECONDS} s: is this key enrolled and not revoked? (doorbell owner list)`));
-      }, ANSWER_SECONDS * 1000);
-      session.statuses(notice.requestId, (status) => {
-        if (status.state === 'pending' && !status.detail?.startsWith('decision refused')) return;
-        clearTimeout(unanswered);
-        if (status.progress) bar.update(status.progress.sentBytes, status.progress.totalBytes);
-        else {
-          if (status.state === 'uploaded') bar.complete();
-          else bar.end();
-          print(`  status       ${status.state}${status.detail ? `: ${status.detail}` : ''}`);
-        }
-        if (isTerminal(status.state) || status.detail?.startsWith('decision refused')) {
-          clearTimeout(timer);
-          resolve(status);
-        }
-      });
-    });
-    await session.decide(shown, opts.decision, opts.decision === 'approve' ? clips.map((c) => c.id) : undefined);
-    const status = await final;
+    const sealed = await session.sealDecision(shown, opts.decision, opts.decision === 'approve' ? clips.map((c) => c.id) : undefined);
     const wanted = opts.decision === 'approve' ? 'uploaded' : 'denied';
-    return status.state === wanted ? 0 : 1;
+    const bar = new ProgressBar(process.stdout, '  uploading    ', clips.reduce((n, c) => n + c.bytes, 0));
+    let done!: (result: number | Error) => void;
+    const outcome = new Promise<number | Error>((resolve) => (done = resolve));
+    const deadline = setTimeout(() => done(new Error(`no final status within ${opts.waitSeconds} s`)), opts.waitSeconds * 1000);
+    let earlierSendArrived = false;
+    session.statuses(notice.requestId, (status) => {
+      const refused = decisionRefusal(status);
+      if (status.state === 'pending' && refused === undefined) return;
+      if (status.progress) return bar.update(status.progress.sentBytes, status.progress.totalBytes);
+      if (status.state === 'uploaded') bar.complete();
+      else bar.end();
+      if (refused === 'replayed-nonce') {
+        // The answer to a copy we sent: the doorbell had this very decision already, only its answer went astray.
+        if (!earlierSendArrived) print('  an earlier send of this decision had arrived (the copy was refused as a replay)');
+        earlierSendArrived = true;
+        print(`  status       ${status.state}`);
+        if (isTerminal(status.state)) done(status.state === wanted ? 0 : 1);
+        return;
+      }
+      print(`  status       ${status.state}${status.detail ? `: ${status.detail}` : ''}`);
+      if (refused === 'request-not-pending') {
+        print(`request ${notice.requestId} was no longer waiting for a decision when this one arrived (it is ${status.state}): it changed nothing`);
+        return done(1);
+      }
+      if (refused !== undefined) return done(1);
+      if (isTerminal(status.state)) done(status.state === wanted ? 0 : 1);
+    });
+    const resendAfter = opts.resendAfterSeconds;
+    let stopResending = (): void => undefined;
+    try {
+      stopResending = await session.sendUntilAnswered(sealed, {
+        afterMs: resendAfter * 1000,
+        onResend: (sends) => print(`  no answer within ${resendAfter} s: sending the same decision again (${sends} of ${MAX_DECISION_SENDS})`),
+        onSendError: (err) => process.stderr.write(`could not send the decision again: ${err.message}\n`),
+        onSilent: (sends) =>
+          done(
+            new Error(
+              `no answer to ${sends} sends of this decision within ${sends * resendAfter} s. It may still arrive (the doorbell acts on it once): ` +
+                `check with \`doorbell requests show ${notice.requestId}\` on the doorbell, or in the app, before deciding again; ` +
+                'if the doorbell never answers, is this key enrolled and not revoked? (doorbell owner list)',
+            ),
+          ),
+      });
+      const result = await outcome;
+      if (result instanceof Error) throw result;
+      return result;
+    } finally {
+      clearTimeout(deadline);
+      stopResending();
+    }
   } finally {
     await session.close();
   }

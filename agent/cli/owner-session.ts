@@ -9,16 +9,19 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import {
   b64url,
   brokerPassword,
+  decisionRefusal,
   makeDecision,
   OwnerInbox,
   ownerTopics,
   parsePending,
   parseStatus,
+  resendWhileUnanswered,
   sealMessage,
   type DecisionBody,
   type OpenedMessage,
   type OwnerTopics,
   type RequestStatus,
+  type ResendOptions,
   type ShownNotice,
 } from '../envelope/index.js';
 import type { DevicePublicKeys, OwnerKeyFile } from '../owner/index.js';
@@ -34,6 +37,12 @@ export interface SessionOptions {
 }
 
 export type { ShownNotice };
+
+/** A decision signed and sealed once: every send of it is these bytes (its nonce makes a copy harmless). */
+export interface SealedDecision {
+  body: DecisionBody;
+  bytes: Buffer;
+}
 
 export interface Refusal {
   topic: string;
@@ -122,8 +131,20 @@ export class OwnerSession {
     return this.inbox.shown(requestId);
   }
 
-  /** Signs a decision on exactly this notice with the owner's key and seals it to the device. */
+  /** Signs a decision on exactly this notice with the owner's key, seals it to the device and sends it. */
   async decide(shown: ShownNotice, decision: 'approve' | 'deny' | 'cancel', clipIds?: readonly string[], edit?: (d: DecisionBody) => DecisionBody): Promise<DecisionBody> {
+    const sealed = await this.sealDecision(shown, decision, clipIds, edit);
+    await this.publish(sealed.bytes);
+    return sealed.body;
+  }
+
+  /** Signs a decision on exactly this notice with the owner's key and seals it to the device, once. */
+  async sealDecision(
+    shown: ShownNotice,
+    decision: 'approve' | 'deny' | 'cancel',
+    clipIds?: readonly string[],
+    edit?: (d: DecisionBody) => DecisionBody,
+  ): Promise<SealedDecision> {
     let body = makeDecision({
       device: this.opts.deviceId,
       notice: shown.notice,
@@ -134,14 +155,45 @@ export class OwnerSession {
       nonce: b64url(randomBytes(16)),
     });
     if (edit) body = edit(body);
-    await this.send(body);
-    return body;
+    const sealed = await sealMessage(this.opts.key.signer, this.topics.in, body, [this.opts.device.sealingRecipient]);
+    return { body, bytes: Buffer.from(sealed.ciphertext) };
+  }
+
+  /**
+   * Sends a sealed decision, and the same bytes again while no status of its request answers
+   * (protocol.md "Decision"). Resolves once the first send is acknowledged; the returned function
+   * stops the resending.
+   */
+  async sendUntilAnswered(
+    sealed: SealedDecision,
+    opts: Pick<ResendOptions, 'afterMs' | 'onResend' | 'onSendError' | 'onSilent'>,
+  ): Promise<() => void> {
+    let answered = false;
+    // A plain `pending` status (the answer to our ask) says nothing about the decision.
+    const off = this.statuses(sealed.body.requestId, (s) => {
+      if (s.state !== 'pending' || decisionRefusal(s) !== undefined) answered = true;
+    });
+    try {
+      await this.publish(sealed.bytes);
+    } catch (err) {
+      off();
+      throw err;
+    }
+    const stop = resendWhileUnanswered({ ...opts, send: () => this.publish(sealed.bytes), answered: () => answered });
+    return () => {
+      stop();
+      off();
+    };
   }
 
   /** Seals any owner message to the device on `P/D/owner/in` (tests use it to send wrong ones too). */
   async send(body: { v: 2; kind: string; at: string } & Record<string, unknown>): Promise<void> {
     const sealed = await sealMessage(this.opts.key.signer, this.topics.in, body, [this.opts.device.sealingRecipient]);
-    await this.client.publishAsync(this.topics.in, Buffer.from(sealed.ciphertext), { qos: 1 });
+    await this.publish(Buffer.from(sealed.ciphertext));
+  }
+
+  private async publish(bytes: Buffer): Promise<void> {
+    await this.client.publishAsync(this.topics.in, bytes, { qos: 1 });
   }
 
   statuses(requestId: string, listener: (status: RequestStatus) => void): () => void {

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { iso } from '../clock.js';
 import { databasePath } from '../main.js';
-import { fingerprint } from '../envelope/index.js';
+import { fingerprint, RESEND_AFTER_MS } from '../envelope/index.js';
 import { generateOwnerKeyFile, OwnerRegistry, readDevicePublicKeys, type OwnerKey } from '../owner/index.js';
 import { openCliDatabase } from './database.js';
 import type { Config } from '../config.js';
@@ -46,9 +46,10 @@ export const owner: Command = {
   usage:
     'owner keygen [--out FILE] | owner add --name NAME --key ED25519_B64URL --seal AGE_RECIPIENT | owner list [--json]\n' +
     '         | owner revoke KEYID\n' +
-    '         | owner approve REQUEST_ID [--key FILE] [--clips ID,…] | owner deny REQUEST_ID [--key FILE]\n' +
+    '         | owner approve REQUEST_ID [--key FILE] [--clips ID,…] [--resend-after SECONDS] | owner deny REQUEST_ID [--key FILE] [--resend-after SECONDS]\n' +
     '         (the key file defaults to ~/.config/doorbell/owner.key; keygen, add and revoke take --json;\n' +
-    '          away from the device approve and deny also take --device-key ED25519_B64URL --device-seal AGE_RECIPIENT)',
+    '          away from the device approve and deny also take --device-key ED25519_B64URL --device-seal AGE_RECIPIENT;\n' +
+    '          an unanswered decision is sent again after --resend-after seconds, default 15, up to 3 sends)',
   summary: "manage the owners' keys, and approve or deny a request from a terminal",
   options: {
     ...configOption,
@@ -61,6 +62,7 @@ export const owner: Command = {
     key: { type: 'string' },
     clips: { type: 'string' },
     wait: { type: 'string' },
+    'resend-after': { type: 'string' },
   },
   async run(args, flags) {
     const [sub, arg] = args;
@@ -127,6 +129,8 @@ export const owner: Command = {
       if (!arg) throw new UsageError(`owner ${sub} needs the REQUEST_ID (see \`doorbell requests ls\`)`, 'owner');
       const waitSeconds = flags.wait ? Number(flags.wait) : 900;
       if (!(waitSeconds > 0)) throw new UsageError('--wait takes a number of seconds', 'owner');
+      const resendAfterSeconds = flags['resend-after'] ? Number(flags['resend-after']) : RESEND_AFTER_MS / 1000;
+      if (!(resendAfterSeconds > 0)) throw new UsageError('--resend-after takes a number of seconds', 'owner');
       const device = deviceKeys(config, {
         ...(typeof flags['device-key'] === 'string' ? { deviceKey: flags['device-key'] } : {}),
         ...(typeof flags['device-seal'] === 'string' ? { deviceSeal: flags['device-seal'] } : {}),
@@ -138,6 +142,7 @@ export const owner: Command = {
         decision: sub,
         ...(typeof flags.clips === 'string' ? { clipIds: flags.clips.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
         waitSeconds,
+        resendAfterSeconds,
       });
     }
     throw new UsageError(sub ? `unknown subcommand "${sub}"` : 'which one: keygen, add, list, revoke, approve or deny?', 'owner');
