@@ -5,7 +5,7 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
 import { backoffMs } from './backoff.js';
-import type { Outbox } from './outbox.js';
+import type { Outbox, Publisher } from './outbox.js';
 import { assertPublishable } from './topics.js';
 
 export interface LinkOptions {
@@ -121,8 +121,11 @@ export class MqttLink {
   /** Through the outbox: delivered at least once, even across a broker outage or an agent restart. */
   publishReliable(topic: string, payload: Buffer | string, opts: { retain?: boolean } = {}): void {
     assertPublishable(topic);
-    this.deps.outbox.enqueue(topic, toBuffer(payload), { qos: 1, retain: opts.retain ?? false });
-    void this.flushOutbox();
+    const message = toBuffer(payload);
+    const client = this.client;
+    // A message that cannot be stored (a full disk) throws here, to the caller.
+    if (!client?.connected) return void this.deps.outbox.enqueue(topic, message, { qos: 1, retain: opts.retain ?? false });
+    void this.delivered(client, this.deps.outbox.send(topic, message, { qos: 1, retain: opts.retain ?? false }, publisherFor(client)));
   }
 
   /**
@@ -137,20 +140,19 @@ export class MqttLink {
     assertPublishable(topic);
     const client = this.client;
     if (!client?.connected) return;
-    if (opts.afterReliable && this.deps.outbox.pending() > 0) return;
+    if (opts.afterReliable && this.deps.outbox.busy()) return;
     await publishOnce(client, topic, toBuffer(payload), { qos: opts.qos ?? 1, retain: opts.retain ?? false });
   }
 
   private async flushOutbox(): Promise<void> {
     const client = this.client;
-    if (!client?.connected) return;
+    if (client?.connected) await this.delivered(client, this.deps.outbox.flush(publisherFor(client)));
+  }
+
+  /** Waits for an outbox delivery; a failure pauses it, retried after RETRY_MS (or on reconnect). */
+  private async delivered(client: MqttClient, delivery: Promise<void>): Promise<void> {
     try {
-      await this.deps.outbox.flush({
-        publish: async (topic, payload, opts) => {
-          if (!client.connected) throw new Error('broker disconnected');
-          await publishOnce(client, topic, payload, opts);
-        },
-      });
+      await delivery;
     } catch (err) {
       this.deps.log.warn('outbox delivery paused; will resume', { error: (err as Error).message });
       if (client.connected && this.client === client && !this.retry) {
@@ -187,6 +189,15 @@ export class MqttLink {
   private setHealth(next: LinkHealth): void {
     this.health = next;
   }
+}
+
+function publisherFor(client: MqttClient): Publisher {
+  return {
+    publish: async (topic, payload, opts) => {
+      if (!client.connected) throw new Error('broker disconnected');
+      await publishOnce(client, topic, payload, opts);
+    },
+  };
 }
 
 /**

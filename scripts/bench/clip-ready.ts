@@ -48,9 +48,12 @@ export async function benchClipReady(opts: ClipReadyOptions, ctx: BenchContext):
     ctx.progress(`ring → clip ready: ${opts.rings} rings`);
     for (let i = 0; i < opts.rings; i++) {
       probe.messages.length = 0;
+      // The plaintext event carries no clip id (protocol v2); the agent's own log line of the ring does.
+      const rang = agent.waitForLog((l) => l.msg === 'ring' && typeof l.clipId === 'string', 10_000, `the ring ${i} in the log`);
       await sendControl(join(folders.runtimeDir, 'control.sock'), 'sim', { what: 'ring' });
       const event = json(await probe.waitFor((m) => m.topic === topics.event, 10_000, `event ${i}`));
-      const ready = await agent.waitForLog((l) => l.msg === 'clip ready' && l.clipId === event.clipId, 60_000, `clip ${String(event.clipId)}`);
+      const { clipId } = await rang;
+      const ready = await agent.waitForLog((l) => l.msg === 'clip ready' && l.clipId === clipId, 60_000, `clip ${String(clipId)}`);
       samples.push(Date.parse(ready.time) - (Date.parse(String(event.at)) + POST_ROLL_S * 1000));
       // Off the keyframe grid, so the rings sample every phase of it; and past the clip, so the next opens a new one.
       await sleep(1000 + Math.random() * GOP_MS);
