@@ -59,6 +59,8 @@ export class MqttLink {
       reconnectOnConnackError: true,
       connectTimeout: 10_000,
       will: { topic: o.will.topic, payload: o.will.payload, qos: 1, retain: true },
+      // mqtt-packet would otherwise pre-build a Buffer for each of the 65 536 packet ids: 6 MiB of heap.
+      writeCache: false,
     };
     const client = connect(o.url, opts);
     this.client = client;
