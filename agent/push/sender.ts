@@ -5,7 +5,8 @@
  * drops its oldest. A push service that hangs or is away slows its own lane only.
  */
 import { request, type Agent } from 'node:https';
-import webpush from 'web-push';
+import { createRequire } from 'node:module';
+import type WebPush from 'web-push';
 import type { Logger } from '../log.js';
 import type { PushSubscriptionKeys } from './subscription-message.js';
 import type { VapidKey } from './vapid-key.js';
@@ -100,9 +101,9 @@ export class PushSender {
 
   /** Starts one request; returns how to abandon it. */
   private deliver(message: PushMessage, done: (outcome: PushOutcome) => void): () => void {
-    let details: ReturnType<typeof webpush.generateRequestDetails>;
+    let details: ReturnType<typeof WebPush.generateRequestDetails>;
     try {
-      details = webpush.generateRequestDetails({ endpoint: message.subscription.endpoint, keys: message.subscription }, message.payload, {
+      details = webPush().generateRequestDetails({ endpoint: message.subscription.endpoint, keys: message.subscription }, message.payload, {
         vapidDetails: { subject: this.deps.contact, publicKey: this.deps.vapid.publicKey, privateKey: this.deps.vapid.privateKey },
         TTL: message.ttlSeconds,
         urgency: message.urgency,
@@ -152,4 +153,12 @@ export class PushSender {
     req.end(details.body ?? undefined);
     return abort;
   }
+}
+
+let loaded: typeof WebPush | undefined;
+
+/** Loaded on the first push rather than at start: many doorbells send none for hours, and it holds ~10 MiB. */
+function webPush(): typeof WebPush {
+  loaded ??= createRequire(import.meta.url)('web-push') as typeof WebPush;
+  return loaded;
 }

@@ -2,9 +2,9 @@
  * The device's VAPID key (RFC 8292): one ECDSA P-256 key pair, made once and kept in storage.dir
  * (0600). Phones subscribe with its public half, so a new key would silently orphan every subscription.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import webpush from 'web-push';
 import type { Logger } from '../log.js';
 
 export const VAPID_KEY_FILE = 'push-vapid.json';
@@ -39,7 +39,7 @@ export class VapidKey {
       this.keys = { publicKey: parsed.publicKey, privateKey: parsed.privateKey };
       return;
     }
-    const made = webpush.generateVAPIDKeys();
+    const made = newVapidKeys();
     const tmp = `${file}.tmp`;
     writeFileSync(tmp, `${JSON.stringify({ publicKey: made.publicKey, privateKey: made.privateKey })}\n`, { mode: 0o600 });
     chmodSync(tmp, 0o600);
@@ -64,4 +64,11 @@ export class VapidKey {
 
 function isKey(v: unknown, length: number): v is string {
   return typeof v === 'string' && v.length === length && B64URL.test(v);
+}
+
+/** The form web-push's generateVAPIDKeys() gives, from node:crypto (web-push itself loads on the first push). */
+function newVapidKeys(): VapidKeys {
+  const jwk = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ format: 'jwk' });
+  const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  return { publicKey: point.toString('base64url'), privateKey: jwk.d! };
 }
