@@ -5,7 +5,7 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
 import { backoffMs } from './backoff.js';
-import type { Outbox, Publisher } from './outbox.js';
+import { BrokerOffline, type Outbox, type Publisher } from './outbox.js';
 import { assertPublishable } from './topics.js';
 
 export interface LinkOptions {
@@ -120,14 +120,24 @@ export class MqttLink {
     if (this.client?.connected) await this.client.subscribeAsync(filter, { qos: 1 });
   }
 
-  /** Through the outbox: delivered at least once, even across a broker outage or an agent restart. */
-  publishReliable(topic: string, payload: Buffer | string, opts: { retain?: boolean } = {}): void {
+  /**
+   * Through the outbox: delivered at least once, even across a broker outage or an agent restart.
+   * `independent`: outside the ordered stream, for a topic someone else chose (a requester's receipt);
+   * it is only stored here and goes out after the caller's synchronous work, so it may be queued
+   * inside a database transaction and never leaves before that commits.
+   */
+  publishReliable(topic: string, payload: Buffer | string, opts: { retain?: boolean; independent?: boolean } = {}): void {
     assertPublishable(topic);
     const message = toBuffer(payload);
+    const options = { qos: 1 as const, retain: opts.retain ?? false };
     const client = this.client;
+    if (opts.independent) {
+      this.deps.outbox.enqueue(topic, message, { ...options, independent: true });
+      return queueMicrotask(() => void this.flushOutbox());
+    }
     // A message that cannot be stored (a full disk) throws here, to the caller.
-    if (!client?.connected) return void this.deps.outbox.enqueue(topic, message, { qos: 1, retain: opts.retain ?? false });
-    void this.delivered(client, this.deps.outbox.send(topic, message, { qos: 1, retain: opts.retain ?? false }, publisherFor(client)));
+    if (!client?.connected) return void this.deps.outbox.enqueue(topic, message, options);
+    void this.delivered(client, this.deps.outbox.send(topic, message, options, publisherFor(client)));
   }
 
   /**
@@ -196,7 +206,7 @@ export class MqttLink {
 function publisherFor(client: MqttClient): Publisher {
   return {
     publish: async (topic, payload, opts) => {
-      if (!client.connected) throw new Error('broker disconnected');
+      if (!client.connected) throw new BrokerOffline();
       await publishOnce(client, topic, payload, opts);
     },
   };

@@ -57,27 +57,29 @@ export class RequestLifecycle {
   }
 
   /**
-   * The receipt is signed by the device and published outside the ordered outbox: a topic the
-   * broker refuses loses this one receipt and never holds back a ring, a notice or another receipt.
+   * The requester's receipt, signed by the device, is queued in the same transaction that marks the
+   * request uploaded, so neither a broker outage nor a crash loses it; it travels outside the ordered
+   * outbox, so a topic the broker refuses never holds back a ring, a notice or another receipt.
    */
   finishUploaded(row: RequestRow, manifestSha256: string): void {
-    this.close(row.id, 'uploaded', 'evidence bundle delivered');
     const replyTo = row.request.replyTo;
-    if (!replyTo) return;
-    const payload = JSON.stringify({ v: 2, requestId: row.id, device: this.deps.device.id, manifestSha256, clips: row.approvedClipIds });
-    const sig = this.deps.device.sign(Buffer.from(RECEIPT_DOMAIN + payload, 'utf8'));
-    const receipt = JSON.stringify({ v: 2, key: this.deps.device.publicKey, payload, sig });
-    const failed = (err: Error): void => this.deps.log.warn('receipt not sent', { requestId: row.id, error: err.message });
-    try {
-      this.deps.mqtt.publishLatest(replyTo, receipt, { qos: 1 }).catch(failed);
-    } catch (err) {
-      failed(err as Error);
-    }
-    this.send({ kind: 'receipt', requestId: row.id, manifestSha256, clips: row.approvedClipIds, receiptTo: row.request.replyTo ?? null });
+    this.close(row.id, 'uploaded', 'evidence bundle delivered', () => {
+      if (replyTo) this.deps.mqtt.publishReliable(replyTo, this.requesterReceipt(row, manifestSha256), { independent: true });
+    });
+    this.send({ kind: 'receipt', requestId: row.id, manifestSha256, clips: row.approvedClipIds, receiptTo: replyTo ?? null });
   }
 
-  /** Moves a request to a terminal state: holds released, notice cleared, status published. */
-  close(id: string, state: TerminalState, detail: string): void {
+  private requesterReceipt(row: RequestRow, manifestSha256: string): string {
+    const payload = JSON.stringify({ v: 2, requestId: row.id, device: this.deps.device.id, manifestSha256, clips: row.approvedClipIds });
+    const sig = this.deps.device.sign(Buffer.from(RECEIPT_DOMAIN + payload, 'utf8'));
+    return JSON.stringify({ v: 2, key: this.deps.device.publicKey, payload, sig });
+  }
+
+  /**
+   * Moves a request to a terminal state: holds released, notice cleared, status published. `also`
+   * runs inside the same transaction.
+   */
+  close(id: string, state: TerminalState, detail: string, also?: () => void): void {
     const { audit, clips, clock } = this.deps;
     const before = this.table.get(id);
     if (!before) return;
@@ -85,6 +87,7 @@ export class RequestLifecycle {
       this.table.setState(id, state, detail, clock.now());
       clips.release(holderFor(id));
       if (state !== 'denied') audit.append(state === 'expired' ? 'expired' : 'closed', { requestId: id, state, detail });
+      also?.();
     })();
     this.deps.log.info(`request ${state}`, { requestId: id, detail });
     if (before.state === 'pending') this.clearNotice(id);

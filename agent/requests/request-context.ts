@@ -22,7 +22,7 @@ export interface ClipAccess {
 /** The parts of the MQTT link requests use. */
 export interface Messaging {
   subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<void>;
-  publishReliable(topic: string, payload: Buffer | string, opts?: { retain?: boolean }): void;
+  publishReliable(topic: string, payload: Buffer | string, opts?: { retain?: boolean; independent?: boolean }): void;
   publishLatest(topic: string, payload: Buffer | string, opts?: { qos?: 0 | 1; retain?: boolean; afterReliable?: boolean }): Promise<void>;
 }
 

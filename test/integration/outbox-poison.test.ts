@@ -96,6 +96,30 @@ describe.each(brokers)('outbox on $name', ({ poison, start }) => {
     }
   });
 
+  it('delivers an independent message (a receipt) on its own: a refused one holds back nothing and is set aside', async () => {
+    const broker = await start();
+    const sub = await Recorder.connect(broker.url, ['x/ok/#']);
+    const { link: l, outbox, setAside } = link(broker.url);
+    try {
+      l.start();
+      l.publishReliable(poison, 'poison receipt', { independent: true });
+      l.publishReliable('x/ok/receipt', 'another receipt', { independent: true });
+      l.publishReliable('x/ok/event', 'an event');
+      await sub.waitFor((m) => m.topic === 'x/ok/event', 30_000, 'the event');
+      await sub.waitFor((m) => m.topic === 'x/ok/receipt', 30_000, 'the other receipt');
+      // Neither waited for the refused receipt to be given up.
+      expect(setAside).toEqual([]);
+      await until(() => setAside.length === 1, 90_000, 'the refused receipt to be set aside');
+      expect(setAside).toEqual([poison]);
+      await until(() => outbox.pending() === 0, 10_000, 'the outbox to empty');
+      expect(outbox.setAside()).toBe(1);
+    } finally {
+      await l.stop();
+      await sub.client.endAsync();
+      await broker.stop();
+    }
+  }, 120_000);
+
   it('stops within 10 s while a refused message is in flight', async () => {
     const broker = await start();
     const { link: l } = link(broker.url);
