@@ -150,3 +150,13 @@ export class TreeSampler {
     this.rss.push(s.rssBytes);
   }
 }
+
+/** A process's private memory (`RssAnon`: heap, stacks, malloc), without the pages of its executable and libraries. */
+export function privateRssBytes(pid: number): number {
+  try {
+    const m = /^RssAnon:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
