@@ -65,7 +65,7 @@ export class OwnerSession {
     private readonly opts: SessionOptions,
   ) {
     this.topics = ownerTopics(opts.prefix, opts.deviceId);
-    this.inbox = new OwnerInbox({ identities: [opts.key.identity], device: opts.device });
+    this.inbox = new OwnerInbox({ identities: [opts.key.identity], device: opts.device, topics: [this.topics.out, this.topics.snapshot] });
   }
 
   static async open(opts: SessionOptions): Promise<OwnerSession> {

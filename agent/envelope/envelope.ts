@@ -33,6 +33,8 @@ export class EnvelopeError extends Error {
   constructor(
     readonly reason: EnvelopeRefusal,
     message: string,
+    /** For a `bad-signature` that verifies for another topic the reader knows: that topic (the message was moved). */
+    readonly signedFor?: string,
   ) {
     super(message);
     this.name = 'EnvelopeError';
@@ -81,18 +83,22 @@ export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, sig: U
 
 /**
  * Checks who signed `plaintext` for `topic`. `keyFor` answers the raw Ed25519 key of an acceptable
- * signer (the device, or an enrolled owner), undefined for anyone else.
+ * signer (the device, or an enrolled owner), undefined for anyone else. A signature that fails for
+ * `topic` is tried on the `elsewhere` topics too, only to say where a moved message came from.
  */
 export function verifyEnvelope(
   plaintext: Uint8Array,
   topic: string,
   keyFor: (keyId: string) => Uint8Array | undefined,
+  elsewhere: readonly string[] = [],
 ): { keyId: string; body: Uint8Array } {
   const env = parseEnvelope(plaintext);
   const key = keyFor(env.keyId);
   if (!key) throw new EnvelopeError('unknown-signer', `signed by ${env.keyId}, a key not accepted here`);
   if (keyIdOf(key) !== env.keyId) throw new EnvelopeError('unknown-signer', 'the key found does not match the keyId');
   if (!verifyEd25519(key, signedBytes(topic, env.body), env.sig)) {
+    const origin = elsewhere.find((t) => t !== topic && verifyEd25519(key, signedBytes(t, env.body), env.sig));
+    if (origin) throw new EnvelopeError('bad-signature', `signed for topic ${origin}, moved to ${topic}`, origin);
     throw new EnvelopeError('bad-signature', `the signature does not verify for topic ${topic}`);
   }
   return { keyId: env.keyId, body: env.body };

@@ -52,6 +52,8 @@ export interface OpenOptions {
   /** The raw Ed25519 key of an acceptable signer, undefined for anyone else. */
   keyFor(keyId: string): Uint8Array | undefined;
   maxBytes?: number;
+  /** Other topics of the same signer: a message signed for one of them is refused as moved from there. */
+  elsewhere?: readonly string[];
 }
 
 /** Decrypts, checks the signature over this topic, and parses the body; throws EnvelopeError with a reason. */
@@ -63,7 +65,7 @@ export async function openMessage(ciphertext: Uint8Array, topic: string, opts: O
   } catch (err) {
     throw new EnvelopeError('not-sealed-to-us', `cannot open: ${(err as Error).message}`);
   }
-  const { keyId, body } = verifyEnvelope(plaintext, topic, opts.keyFor);
+  const { keyId, body } = verifyEnvelope(plaintext, topic, opts.keyFor, opts.elsewhere);
   const json = parseBody(body);
   return {
     keyId,

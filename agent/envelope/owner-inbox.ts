@@ -17,11 +17,16 @@ export interface ShownNotice {
   sha256: string;
 }
 
-export type Received = { ok: true; message: OpenedMessage } | { ok: false; reason: string; detail: string };
+export type Received =
+  | { ok: true; message: OpenedMessage }
+  /** `movedFrom`: the device signed it for that topic, and someone put it on this one. */
+  | { ok: false; reason: string; detail: string; movedFrom?: string };
 
 export interface InboxOptions {
   identities: readonly AgeIdentity[];
   device: { keyId: string; signingKey: string };
+  /** The device's owner topics this reader hears (out, snapshot): a message moved between them is named as moved. */
+  topics?: readonly string[];
   /** The highest seq per stream seen earlier (a phone keeps it across reloads). */
   seen?: Record<string, number>;
 }
@@ -46,16 +51,24 @@ export class OwnerInbox {
       m = await openMessage(payload, topic, {
         identities: this.opts.identities,
         keyFor: (keyId) => (keyId === this.opts.device.keyId ? fromB64url(this.opts.device.signingKey) : undefined),
+        elsewhere: this.opts.topics ?? [],
       });
     } catch (err) {
       if (!(err instanceof EnvelopeError)) throw err;
-      return { ok: false, reason: err.reason, detail: err.message };
+      return { ok: false, reason: err.reason, detail: err.message, ...(err.signedFor ? { movedFrom: err.signedFor } : {}) };
     }
     if (m.seq === undefined) return { ok: false, reason: 'bad-body', detail: 'a device message without seq' };
     const requestId = typeof m.body.requestId === 'string' ? `:${m.body.requestId}` : '';
     const stream = m.kind === 'notice' || m.kind === 'status' ? `${m.kind}${requestId}` : m.kind;
     if (this.guard.check(stream, m.seq) === 'stale') {
-      return { ok: false, reason: 'stale', detail: `an older ${m.kind} (seq ${m.seq}) than one already seen: a replayed copy` };
+      return {
+        ok: false,
+        reason: 'stale',
+        detail:
+          m.kind === 'notice'
+            ? `a notice (seq ${m.seq}) of a request the doorbell has decided or closed since: a replayed copy`
+            : `an older ${m.kind} (seq ${m.seq}) than one already seen: a replayed copy`,
+      };
     }
     this.guard.accept(stream, m.seq);
     try {
@@ -98,6 +111,8 @@ export class OwnerInbox {
       if (status.state !== 'pending') {
         this.answered?.listed.delete(status.requestId);
         this.notices.delete(status.requestId);
+        // Its notice is older than this status: a copy of it from now on is a replay (kept across reloads).
+        this.guard.accept(`notice:${status.requestId}`, m.seq!);
       }
     }
   }

@@ -15,7 +15,7 @@ import { iso, systemClock } from '../../agent/clock.js';
 import { openMessage, sealMessage } from '../../agent/envelope/index.js';
 import { newId } from '../../agent/ids.js';
 import { silentLogger } from '../../agent/log.js';
-import { ownerTopics, type DecisionClip, type OpenedMessage, type OwnerTopics } from '../../agent/envelope/index.js';
+import { ownerTopics, type DecisionClip, type OpenedMessage, type OwnerTopics, type SealedMessage } from '../../agent/envelope/index.js';
 import { topicsFor, type Topics } from '../../agent/mqtt/index.js';
 import {
   DeviceKey,
@@ -51,6 +51,14 @@ export interface HarnessRequest {
   urlSha256: string;
   /** The notice's signed plaintext as sent: resent unchanged when a phone asks. */
   notice?: { plaintext: Uint8Array; sha256: string };
+}
+
+export interface SentMessage {
+  kind: string;
+  requestId?: string;
+  seq: number;
+  topic: string;
+  ciphertext: Buffer;
 }
 
 export interface ReceivedDecision {
@@ -93,6 +101,10 @@ export class DeviceHarness {
   private readonly history: { type: string; at: string; source: string; clipId: string; thumbnail?: string }[] = [];
   /** Owner messages the channel refused unopened (not sealed, not signed...): the app must never send one. */
   readonly malformed: string[] = [];
+  /** Every sealed message this doorbell sent, as it went on the broker: what an attacker there can capture and replay. */
+  readonly sent: SentMessage[] = [];
+  /** While set, what the doorbell publishes never reaches the broker (a broker writer dropping it) and lands here. */
+  private dropped: { topic: string; payload: Buffer }[] | undefined;
 
   constructor(
     private readonly opts: { brokerUrl: string; prefix: string; deviceId: string; thumbnails: Buffer[] },
@@ -142,8 +154,14 @@ export class DeviceHarness {
           this.handlers.set(filter, handler);
           await client.subscribeAsync(filter, { qos: 1 });
         },
-        publishReliable: (topic, payload) => void client.publishAsync(topic, payload, { qos: 1 }),
-        publishLatest: async (topic, payload, opts) => void (await client.publishAsync(topic, payload, { qos: opts?.qos ?? 1, retain: opts?.retain ?? false })),
+        publishReliable: (topic, payload) => {
+          if (this.dropped) this.dropped.push({ topic, payload });
+          else void client.publishAsync(topic, payload, { qos: 1 });
+        },
+        publishLatest: async (topic, payload, opts) => {
+          if (this.dropped) this.dropped.push({ topic, payload });
+          else await client.publishAsync(topic, payload, { qos: opts?.qos ?? 1, retain: opts?.retain ?? false });
+        },
       },
       refuse: (topic, reason) => {
         this.malformed.push(reason);
@@ -159,7 +177,7 @@ export class DeviceHarness {
       owners: this.owners,
       audit: this.audit,
       device: this.deviceKey.publicKeys,
-      announce: (body) => this.channel.send(body),
+      announce: (body) => this.send(body),
     });
     this.audit.onAppend(() => void this.publishHead());
     client.on('message', (topic, payload) => {
@@ -225,7 +243,7 @@ export class DeviceHarness {
       expiresAt: iso(now + 3 * 24 * 3600_000),
     };
     this.audit.append('notice', { requestId: id });
-    const sent = await this.channel.send(notice);
+    const sent = await this.send(notice);
     if (sent) request.notice = { plaintext: sent.plaintext, sha256: sent.sha256 };
     await this.publishStatus(id, 'pending', 'waiting for the owner');
     await this.publishState();
@@ -236,8 +254,8 @@ export class DeviceHarness {
     const at = iso(Date.now());
     const clipId = newId();
     this.history.unshift({ type: 'ring', at, source: 'button', clipId, thumbnail: `data:image/jpeg;base64,${this.opts.thumbnails[0]!.toString('base64')}` });
-    await this.channel.send({ kind: 'event', type: 'ring', at, source: 'button', clipId });
-    await this.channel.send({ kind: 'snapshot', jpeg: this.opts.thumbnails[0]!.toString('base64') }, { snapshot: true });
+    await this.send({ kind: 'event', type: 'ring', at, source: 'button', clipId });
+    await this.send({ kind: 'snapshot', jpeg: this.opts.thumbnails[0]!.toString('base64') }, { snapshot: true });
   }
 
   /**
@@ -259,6 +277,21 @@ export class DeviceHarness {
       now: () => Date.now(),
       log: silentLogger,
     });
+  }
+
+  /**
+   * What a broker writer does: the messages the doorbell publishes while `work` runs are dropped
+   * on the way (nobody receives them) and handed to the attacker, who may put them anywhere later.
+   */
+  async dropping(work: () => Promise<unknown>): Promise<{ topic: string; payload: Buffer }[]> {
+    const dropped: { topic: string; payload: Buffer }[] = [];
+    this.dropped = dropped;
+    try {
+      await work();
+    } finally {
+      this.dropped = undefined;
+    }
+    return dropped;
   }
 
   /** Resolves with the next decision for `requestId` (or one already received). */
@@ -285,7 +318,7 @@ export class DeviceHarness {
   /** What owner-sync.ts does: the pending list for this nonce, each notice unchanged, each status. */
   private async onAsk(m: OpenedMessage): Promise<void> {
     const pending = [...this.requests.values()].filter((r) => r.state === 'pending' && r.notice);
-    await this.channel.send({ kind: 'pending', re: m.body.nonce, requests: pending.map((r) => ({ requestId: r.id, noticeSha256: r.notice!.sha256 })) });
+    await this.send({ kind: 'pending', re: m.body.nonce, requests: pending.map((r) => ({ requestId: r.id, noticeSha256: r.notice!.sha256 })) });
     for (const r of pending) await this.channel.resend(r.notice!.plaintext);
     for (const r of this.requests.values()) await this.publishStatus(r.id, r.state, 'as of now');
   }
@@ -348,8 +381,24 @@ export class DeviceHarness {
     await this.publishState();
   }
 
+  /** Signs and seals through the agent's OwnerChannel, and remembers what went out. */
+  private async send(fields: Record<string, unknown> & { kind: string }, opts: { snapshot?: boolean } = {}): Promise<SealedMessage | undefined> {
+    const sealed = await this.channel.send(fields, opts);
+    if (sealed) {
+      const body = JSON.parse(new TextDecoder().decode(sealed.plaintext.subarray(sealed.plaintext.indexOf(0x0a) + 1))) as { seq: number; requestId?: string };
+      this.sent.push({
+        kind: fields.kind,
+        ...(body.requestId ? { requestId: body.requestId } : {}),
+        seq: body.seq,
+        topic: opts.snapshot ? this.owner.snapshot : this.owner.out,
+        ciphertext: Buffer.from(sealed.ciphertext),
+      });
+    }
+    return sealed;
+  }
+
   private async publishStatus(id: string, state: string, detail: string, progress?: { sentBytes: number; totalBytes: number }): Promise<void> {
-    await this.channel.send({ kind: 'status', requestId: id, state, detail, ...(progress ? { progress } : {}) });
+    await this.send({ kind: 'status', requestId: id, state, detail, ...(progress ? { progress } : {}) });
   }
 
   private async publishState(): Promise<void> {

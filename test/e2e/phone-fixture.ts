@@ -18,6 +18,8 @@ import { silentLogger } from '../../agent/log.js';
 import { EmbeddedBroker } from '../../agent/mqtt/index.js';
 import { WebServer } from '../../agent/web/index.js';
 import { waitForPort } from '../helpers/mosquitto.js';
+import { Recorder } from '../helpers/mqtt.js';
+import { deviceLogin } from '../helpers/owner.js';
 import { freePort } from '../helpers/ports.js';
 import { buildPhoneApp, launchPhoneBrowser, PhoneApp } from './app-driver.js';
 import { DeviceHarness, makeThumbnails } from './device-harness.js';
@@ -95,6 +97,16 @@ export class PhoneFixture {
       this.phone = phone;
       if (this.opts.pairAs) await phone.pair(device.openPairing(), this.opts.pairAs);
     }
+  }
+
+  /**
+   * A broker writer (a hostile broker, in the threat model): logged in as the device is, it reads
+   * every message on the doorbell's owner topics and may publish, retain or drop anything anywhere.
+   */
+  async brokerWriter(): Promise<Recorder> {
+    const writer = await Recorder.connect(this.brokerUrl, [`${PREFIX}/${DEVICE}/owner/#`], deviceLogin({ config: { storage: { dir: this.device.dir } } }));
+    this.stops.push(() => writer.close());
+    return writer;
   }
 
   /** Stops, newest first, everything `start()` started. */

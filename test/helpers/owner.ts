@@ -93,7 +93,7 @@ export class TestOwner {
  * writer use it to put forged, moved or replayed messages where only the ACL would have stopped them,
  * proving the device and the owners refuse them anyway.
  */
-export function deviceLogin(t: { config: Config }): IClientOptions {
+export function deviceLogin(t: { config: { storage: { dir: string } } }): IClientOptions {
   const file = join(t.config.storage.dir, 'broker-secret');
   return existsSync(file) ? { username: 'device', password: readFileSync(file, 'utf8').trim() } : {};
 }

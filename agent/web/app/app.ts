@@ -19,7 +19,7 @@ import { decisionFor, sealDecision } from './decision.js';
 import { b64urlEncode, fromUtf8, randomBytes } from './encoding.js';
 import { RequestHistory } from './history.js';
 import { fingerprint, ownerKey, sealingIdentity, type OwnerKey, type StoredOwnerKeys, type StoredSealingKey } from './keys.js';
-import { Model, type PairingRecord } from './model.js';
+import { Model, type PairingRecord, type Refusal } from './model.js';
 import { BrokerConnection } from './mqtt-client.js';
 import { isValidOwnerName, normalizeCode, pairWithDoorbell, PairingFailure } from './pairing.js';
 import { isRefusal, parseMessage, parseState, topicsFor, type Topics } from './protocol.js';
@@ -38,6 +38,7 @@ import { openReport, reportAsk, reportTopics } from './report.js';
 import { checkCheckpoint, checkConsistencyProof, parseCheckpointMessage, parseProofAnswer, type CheckpointVerdict, type KeptCheckpoint } from './transparency.js';
 
 const MAX_EVENTS = 20;
+const MAX_REFUSALS = 20;
 
 interface SavedOwner {
   keys: StoredOwnerKeys;
@@ -263,6 +264,8 @@ export class App {
     this.history = new RequestHistory(this.store, `history:${this.scope()}`);
     await this.history.load();
     m.doorbell.events = (await this.store.get<typeof m.doorbell.events>(`events:${this.scope()}`)) ?? [];
+    m.refusals = (await this.store.get<Refusal[]>(`refusals:${this.scope()}`)) ?? [];
+    m.listeningSince = new Date().toISOString();
     m.emit('history');
     m.emit('doorbell');
     const t = this.topics;
@@ -272,6 +275,7 @@ export class App {
         ? new OwnerInbox({
             identities: [sealingIdentity(this.sealing)],
             device: { keyId: pairing.deviceKeyId, signingKey: pairing.devicePublicKey },
+            topics: [t.out, t.snapshot],
             seen: (await this.store.get<Record<string, number>>(`seen:${this.scope()}`)) ?? {},
           })
         : undefined;
@@ -352,11 +356,7 @@ export class App {
     const m = this.model;
     if (!this.inbox) return;
     const received = await this.inbox.receive(topic, payload);
-    if (!received.ok) {
-      m.refusals = [{ at: new Date().toISOString(), reason: received.reason, detail: received.detail }, ...m.refusals].slice(0, 5);
-      m.emit('inbox');
-      return;
-    }
+    if (!received.ok) return this.onRefused(received);
     await this.store.put(`seen:${this.scope()}`, this.inbox.seen());
     const message = received.message;
     switch (message.kind) {
@@ -390,6 +390,20 @@ export class App {
         return;
       }
     }
+  }
+
+  /** Says so where the owner looks (kept across reloads); refusals of one kind in a row fold into a count. */
+  private async onRefused(r: { reason: string; detail: string; movedFrom?: string }): Promise<void> {
+    const m = this.model;
+    const at = new Date().toISOString();
+    const [last, ...older] = m.refusals;
+    m.refusals =
+      last && last.reason === r.reason && last.movedFrom === r.movedFrom
+        ? [{ ...last, at, detail: r.detail, count: last.count + 1 }, ...older]
+        : [{ at, reason: r.reason, detail: r.detail, ...(r.movedFrom ? { movedFrom: r.movedFrom } : {}), count: 1 }, ...m.refusals].slice(0, MAX_REFUSALS);
+    m.emit('inbox');
+    m.emit('doorbell');
+    await this.store.put(`refusals:${this.scope()}`, m.refusals);
   }
 
   /** The inbox is exactly what the device listed for our ask, plus what it sent since. */

@@ -20,11 +20,16 @@ export interface PairingRecord {
   deviceSealingRecipient: string;
 }
 
-/** A message on the doorbell's sealed topics that was not believed, and why (shown to the owner). */
+/** A message on the doorbell's sealed topics that was not believed, and why (shown to the owner, kept across reloads). */
 export interface Refusal {
+  /** When the latest of `count` refusals happened. */
   at: string;
   reason: string;
   detail: string;
+  /** The doorbell signed it for this topic: someone moved it. */
+  movedFrom?: string;
+  /** Refusals of the same kind in a row are folded into one entry, so a flood is one line. */
+  count: number;
 }
 
 export type PairingAttempt =
@@ -66,6 +71,8 @@ export class Model {
   readonly doorbell: DoorbellView = { events: [] };
   /** The latest messages refused as forged, moved, replayed or not for this phone, newest first. */
   refusals: Refusal[] = [];
+  /** When this page started listening: the inbox warns of the refusals since then, the doorbell's events list all kept. */
+  listeningSince = '';
   private readonly selections = new Map<string, Set<string>>();
   private readonly listeners = new Set<(change: Change) => void>();
 

@@ -5,6 +5,7 @@ import { formatBytes, formatDateTime, formatTime } from '../format.js';
 import { fingerprint, keyIdOf } from '../keys.js';
 import type { Change } from '../model.js';
 import { h, replaceChildren } from './dom.js';
+import { refusalNote } from './parts.js';
 import type { View } from './view.js';
 
 export class DoorbellScreen implements View {
@@ -100,21 +101,24 @@ export class DoorbellScreen implements View {
       .finally(() => this.draw());
   }
 
+  /** Rings and motion, and among them, in time order, every message refused on the broker that this phone kept. */
   private eventsCard(): HTMLElement {
-    const events = this.app.model.doorbell.events;
+    const { doorbell, refusals } = this.app.model;
+    const rows = [
+      ...doorbell.events.map((e) => {
+        const thumbnail = (e as { thumbnail?: string }).thumbnail;
+        return { at: e.at, row: h('li', { class: 'event', 'data-event-type': e.type },
+          thumbnail ? h('img', { class: 'event__thumb', src: thumbnail, alt: '', width: 96, height: 54 }) : h('span', { class: 'event__thumb thumb-missing' }),
+          h('strong', {}, e.type === 'ring' ? 'Ring' : 'Motion'), ` · ${formatDateTime(e.at)} · ${e.source}`) };
+      }),
+      ...refusals.map((r) => ({ at: r.at, row: refusalNote(r, 'li') })),
+    ].sort((a, b) => b.at.localeCompare(a.at));
     return h(
       'div',
       { class: 'card stack' },
       h('h2', {}, 'Recent rings and motion'),
       this.historyProblem ? h('p', { class: 'callout callout--error' }, this.historyProblem) : null,
-      events.length === 0
-        ? h('p', { class: 'muted' }, 'None yet.')
-        : h('ul', { class: 'events' }, events.map((e) => {
-            const thumbnail = (e as { thumbnail?: string }).thumbnail;
-            return h('li', { class: 'event', 'data-event-type': e.type },
-              thumbnail ? h('img', { class: 'event__thumb', src: thumbnail, alt: '', width: 96, height: 54 }) : h('span', { class: 'event__thumb thumb-missing' }),
-              h('strong', {}, e.type === 'ring' ? 'Ring' : 'Motion'), ` · ${formatDateTime(e.at)} · ${e.source}`);
-          })),
+      rows.length === 0 ? h('p', { class: 'muted' }, 'None yet.') : h('ul', { class: 'events' }, rows.map((r) => r.row)),
     );
   }
 

@@ -5,10 +5,12 @@ import type { Change } from '../model.js';
 import { destinationText } from '../../../envelope/index.js';
 import type { Notice } from '../protocol.js';
 import { h, replaceChildren } from './dom.js';
-import { kindBadge } from './parts.js';
+import { kindBadge, refusalNote } from './parts.js';
 import type { View } from './view.js';
 
 const MAX_THUMBS = 3;
+/** The newest refusals since the page loaded; the Doorbell tab lists every one kept. */
+const MAX_REFUSALS_SHOWN = 3;
 
 export class InboxScreen implements View {
   readonly element = h('section', { class: 'screen', 'aria-label': 'Requests waiting for you' });
@@ -29,10 +31,8 @@ export class InboxScreen implements View {
     replaceChildren(
       this.element,
       offline ? h('p', { class: 'callout callout--error', role: 'alert' }, `${m.deviceName} is offline. Requests arrive when it is back.`) : null,
-      // Someone on the network sent what the doorbell did not: say so, never show it.
-      ...m.refusals.map((r) =>
-        h('p', { class: 'callout callout--error', role: 'alert', 'data-refused': r.reason }, `Refused a message that did not come from ${m.deviceName} as sent (${refusalText(r.reason)}). It is not shown.`),
-      ),
+      // Someone on the broker sent what the doorbell did not, as it did not: say so, never show it.
+      m.refusals.filter((r) => r.at >= m.listeningSince).slice(0, MAX_REFUSALS_SHOWN).map((r) => refusalNote(r, 'p')),
       notices.length === 0
         ? h('div', { class: 'empty' },
             h('h2', {}, 'Nothing waiting'),
@@ -68,20 +68,5 @@ export class InboxScreen implements View {
       this.thumbs(n),
       sent ? h('p', { class: 'tag tag--sent' }, sent.decision === 'approve' ? 'Approval sent' : 'Denial sent') : null,
     );
-  }
-}
-
-function refusalText(reason: string): string {
-  switch (reason) {
-    case 'bad-signature':
-      return 'its signature does not match: forged, or moved from another topic';
-    case 'unknown-signer':
-      return 'signed by a key that is not the doorbell’s';
-    case 'stale':
-      return 'an older copy replayed';
-    case 'not-sealed-to-us':
-      return 'not sealed to this phone';
-    default:
-      return reason;
   }
 }

@@ -1,5 +1,6 @@
-/** Pieces several screens share: requester heading, status line, badges. */
+/** Pieces several screens share: requester heading, status line, badges, refused messages. */
 import { formatBytes, formatDateTime } from '../format.js';
+import type { Refusal } from '../model.js';
 import { isRefusal, isTerminal, type RequestState, type RequestStatus } from '../protocol.js';
 import { h } from './dom.js';
 
@@ -61,5 +62,33 @@ export function statusPanel(status: RequestStatus | undefined): HTMLElement {
           h('p', { class: 'muted' }, `${formatBytes(progress.sentBytes)} of ${formatBytes(progress.totalBytes)} sent${percent !== undefined ? ` (${percent} %)` : ''}`),
         )
       : null,
+  );
+}
+
+/** Why a message was not believed, in the owner's words: honest, without alarm (nothing was acted on). */
+export function refusalReason(r: Refusal): string {
+  switch (r.reason) {
+    case 'unknown-signer':
+      return 'not signed by your doorbell (signed by another key)';
+    case 'bad-signature':
+      return r.movedFrom ? `moved from another topic (your doorbell signed it for ${r.movedFrom})` : 'not signed by your doorbell (the signature does not match)';
+    case 'stale':
+      return 'an old copy replayed';
+    case 'not-sealed-to-us':
+      return 'not sealed to this phone';
+    case 'too-large':
+      return 'too large to come from your doorbell';
+    default:
+      return `not a message your doorbell sends (${r.reason})`;
+  }
+}
+
+/** One refused message (or a run of the same kind), as the inbox and the doorbell's events show it. */
+export function refusalNote(r: Refusal, tag: 'p' | 'li'): HTMLElement {
+  return h(
+    tag,
+    { class: tag === 'p' ? 'callout callout--warn' : 'event event--refused', role: tag === 'p' ? 'status' : undefined, 'data-refused': r.reason, 'data-at': r.at, ...(r.movedFrom ? { 'data-moved-from': r.movedFrom } : {}) },
+    h('span', { class: 'refused__text' }, `A message on the broker was refused: ${refusalReason(r)}. It is not shown, and changes nothing.`),
+    h('span', { class: 'muted' }, ` ${r.count > 1 ? `${r.count} times, the last ` : ''}${formatDateTime(r.at)}`),
   );
 }
