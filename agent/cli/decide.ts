@@ -5,7 +5,7 @@
  * is sent again, the same bytes (protocol.md "Decision").
  */
 import type { Config } from '../config.js';
-import { decisionRefusal, describeRequesterKey, destinationText, isTerminal, keyIdOf, MAX_DECISION_SENDS } from '../envelope/index.js';
+import { decisionRefusal, describeRequesterKey, destinationText, isTerminal, keyIdOf, MAX_DECISION_SENDS, type OpenedMessage } from '../envelope/index.js';
 import { readDevicePublicKeys, readOwnerKeyFile, type DevicePublicKeys } from '../owner/index.js';
 import { brokerUrl } from './broker.js';
 import { formatBytes, print } from './command.js';
@@ -45,6 +45,10 @@ export async function decide(
   const session = await OwnerSession.open({ url: brokerUrl(config), prefix: config.mqtt.prefix, deviceId: config.device.id, key, device: opts.device });
   // Whatever the broker hands us that is not the device's, for this topic, fresh: said, and never used.
   session.onRefusal((r) => process.stderr.write(`refused a message on ${r.topic}: ${r.reason} (${r.detail})\n`));
+  const copies: OpenedMessage[] = [];
+  session.onMessage((m) => {
+    if (m.kind === 'notice' && m.body.requestId === opts.requestId) copies.push(m);
+  });
   try {
     let pending: string[];
     try {
@@ -53,6 +57,10 @@ export async function decide(
       throw new Error(`the doorbell did not answer within ${ANSWER_SECONDS} s: is this key enrolled and not revoked? (doorbell owner list)`);
     }
     if (!pending.includes(opts.requestId)) {
+      // The doorbell's own answer is what counts: a device-signed notice it does not list is an old copy.
+      for (const copy of copies) {
+        process.stderr.write(`refused a notice of ${opts.requestId} on the broker: stale (seq ${copy.seq}, not listed in the doorbell's answer to this ask: an old copy replayed)\n`);
+      }
       print(`request ${opts.requestId} is not waiting for a decision (the doorbell lists ${pending.length ? pending.join(', ') : 'none'})`);
       return 1;
     }
