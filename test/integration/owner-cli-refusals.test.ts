@@ -150,7 +150,7 @@ describe('the owner CLI refuses notices the doorbell did not send as sent', () =
     expect(approve.stdout).toContain(`request ${requestId} is not waiting for a decision`);
     expect(approve.stdout).not.toContain('destination');
     // Its ask was answered, so it is on the broker; no decision followed it.
-    await expect.poll(() => writer.messages.slice(from).some((m) => m.topic === IN)).toBe(true);
+    await expect.poll(() => writer.messages.slice(from).some((m) => m.topic === IN), { timeout: 15_000 }).toBe(true);
     expect((await sentToDevice(from)).map((b) => b.kind)).toEqual(['ask']);
   }
 
