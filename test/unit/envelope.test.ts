@@ -10,9 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  b64url,
   EnvelopeError,
   keyIdOf,
   openMessage,
+  OwnerInbox,
   sealMessage,
   SeqGuard,
   signEnvelope,
@@ -33,6 +35,17 @@ const device = signer();
 const owner = newAgeIdentity();
 const TOPIC = 'doorbell/frontdoor/owner/out';
 const body = { v: 2 as const, kind: 'event', at: '2026-11-22T14:05:00.000Z', seq: 7, type: 'ring', source: 'button', clipId: '01JDCLIP' };
+const NOTICE_FIELDS = {
+  requestId: 'rfa-1',
+  receivedAt: '2026-11-22T14:04:00.000Z',
+  requester: { name: 'Springfield PD', kind: 'police' },
+  reason: 'Package theft',
+  window: { from: '2026-11-22T13:00:00.000Z', to: '2026-11-22T14:00:00.000Z' },
+  destination: { scheme: 'https', host: 'evidence.example', path: '/put/1', urlSha256: 'a'.repeat(64) },
+  receiptTo: null,
+  clips: [],
+  expiresAt: '2026-11-25T14:00:00.000Z',
+};
 const open = (ciphertext: Uint8Array, topic = TOPIC, keys: Signer & { raw: Uint8Array } = device) =>
   openMessage(ciphertext, topic, { identities: [owner.identity], keyFor: (id) => (id === keys.keyId ? keys.raw : undefined) });
 const reason = async (p: Promise<unknown>): Promise<string> => {
@@ -60,6 +73,16 @@ describe('envelope', () => {
     const sealed = await sealMessage(device, TOPIC, body, [owner.recipient]);
     expect(await reason(open(sealed.ciphertext, 'doorbell/frontdoor/owner/snapshot'))).toBe('bad-signature');
     expect(await reason(open(sealed.ciphertext, 'doorbell/backdoor/owner/out'))).toBe('bad-signature');
+  });
+
+  it('names where a moved message was signed for, when the reader knows that topic', async () => {
+    const sealed = await sealMessage(device, TOPIC, body, [owner.recipient]);
+    const snapshot = 'doorbell/frontdoor/owner/snapshot';
+    const err = await openMessage(sealed.ciphertext, snapshot, { identities: [owner.identity], keyFor: () => device.raw, elsewhere: [TOPIC, snapshot] }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ reason: 'bad-signature', signedFor: TOPIC });
+    const forged = await sealMessage({ keyId: device.keyId, sign: signer().sign }, TOPIC, body, [owner.recipient]);
+    const unmoved = await openMessage(forged.ciphertext, snapshot, { identities: [owner.identity], keyFor: () => device.raw, elsewhere: [TOPIC, snapshot] }).catch((e: unknown) => e);
+    expect(unmoved).toMatchObject({ reason: 'bad-signature', signedFor: undefined });
   });
 
   it('refuses a message signed by anyone else, including one that claims the device keyId', async () => {
@@ -116,6 +139,18 @@ describe('envelope', () => {
 });
 
 describe('replay rules', () => {
+  it('an owner inbox refuses a notice of a request closed since, even a copy with the notice’s own seq', async () => {
+    const inbox = new OwnerInbox({ identities: [owner.identity], device: { keyId: device.keyId, signingKey: b64url(device.raw) } });
+    const at = '2026-11-22T14:05:00.000Z';
+    const notice = await sealMessage(device, TOPIC, { v: 2, kind: 'notice', at, seq: 11, ...NOTICE_FIELDS }, [owner.recipient]);
+    expect(await inbox.receive(TOPIC, notice.ciphertext)).toMatchObject({ ok: true });
+    expect(await inbox.receive(TOPIC, notice.ciphertext)).toMatchObject({ ok: true }); // a resend: ignored as a repeat
+    const denied = await sealMessage(device, TOPIC, { v: 2, kind: 'status', at, seq: 12, requestId: 'rfa-1', state: 'denied' }, [owner.recipient]);
+    expect(await inbox.receive(TOPIC, denied.ciphertext)).toMatchObject({ ok: true });
+    expect(await inbox.receive(TOPIC, notice.ciphertext)).toMatchObject({ ok: false, reason: 'stale' });
+    expect(new SeqGuard(inbox.seen()).check('notice:rfa-1', 11)).toBe('stale');
+  });
+
   it('accepts a higher seq, ignores the same one again, refuses an older one per stream', () => {
     const guard = new SeqGuard();
     expect(guard.check('snapshot', 5)).toBe('fresh');
