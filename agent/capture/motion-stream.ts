@@ -15,8 +15,12 @@ import type { CameraSource } from './sources.js';
 export type MotionSettings = MotionOptions & { fps: number };
 
 export interface VideoMotionEvents {
-  motion: [{ at: number }];
+  /** `continuing`: false when an episode starts, true while it goes on with the frames still moving. */
+  motion: [{ at: number; continuing: boolean }];
 }
+
+/** While an episode goes on, motion is reported at most this often: enough to keep a clip growing. */
+const CONTINUING_REPORT_MS = 1_000;
 
 /**
  * Decoder options (before `-i`) for video that is decoded only to find motion in small grey frames:
@@ -30,10 +34,11 @@ export function motionOutputArgs(o: { width: number; height: number; fps: number
   return ['-map', '0:v:0', '-vf', `fps=${o.fps},scale=${o.width}:${o.height}:flags=area,format=gray`, '-f', 'rawvideo', 'pipe:1'];
 }
 
-/** Feeds frames from whichever ffmpeg run is current into the detector; emits `motion` once per episode. */
+/** Feeds frames from whichever ffmpeg run is current into the detector; emits `motion` when an episode starts and about once a second while it goes on. */
 export class VideoMotion extends EventEmitter<VideoMotionEvents> {
   private detector: MotionDetector | null = null;
   private lastFrame: number | null = null;
+  private lastReport = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly deps: { settings: MotionSettings; clock: Clock; log: Logger }) {
     super();
@@ -67,8 +72,15 @@ export class VideoMotion extends EventEmitter<VideoMotionEvents> {
     }
     if (verdict.motionStarted) {
       this.deps.log.info('video motion', { changedPercent: Math.round(verdict.changedPercent * 10) / 10 });
-      this.emit('motion', { at: now });
+      this.report(now, false);
+    } else if (verdict.inEpisode && verdict.state === 'moving' && now - this.lastReport >= CONTINUING_REPORT_MS) {
+      this.report(now, true);
     }
+  }
+
+  private report(at: number, continuing: boolean): void {
+    this.lastReport = at;
+    this.emit('motion', { at, continuing });
   }
 }
 

@@ -11,9 +11,9 @@
  * re-seeded from that frame and it reports nothing; someone walking in as a lamp switches on for
  * them is seen from the next frames. A light that brightens only part of the scene (a lamp at one
  * side) is neither global nor most of the frame and can pass for motion: exclude it with a zone.
- * Motion is reported once per episode: when at least `minAreaPercent` of the watched pixels differ
- * by more than `pixelThreshold` for `consecutiveFrames` frames in a row; the episode ends after as
- * many frames in a row below that.
+ * A motion episode starts when at least `minAreaPercent` of the watched pixels differ by more than
+ * `pixelThreshold` for `consecutiveFrames` frames in a row, and ends after as many frames in a row
+ * below that; each verdict says whether this frame started one and whether one is going on.
  */
 
 export interface MotionZone {
@@ -43,6 +43,8 @@ export interface FrameVerdict {
   changedPercent: number;
   /** True on the one frame where a motion episode starts. */
   motionStarted: boolean;
+  /** True from the frame that starts an episode up to, not including, the frame that ends it. */
+  inEpisode: boolean;
 }
 
 /** Above this changed share the whole scene changed: lighting or the camera, not someone walking in. */
@@ -128,7 +130,7 @@ export class MotionDetector {
     }
     if (this.learned === 0) {
       this.seed(frame);
-      return { state: 'learning', changedPercent: 0, motionStarted: false };
+      return { state: 'learning', changedPercent: 0, motionStarted: false, inEpisode: false };
     }
     this.measureLightShift(frame);
     const { raw, corrected } = this.countChanged(frame);
@@ -138,7 +140,7 @@ export class MotionDetector {
     if ((raw / this.watched) * 100 > LIGHT_CHANGE_PERCENT || changedPercent > LIGHT_CHANGE_PERCENT) {
       this.seed(frame);
       this.movingStreak = 0;
-      return { state: 'light-change', changedPercent, motionStarted: false };
+      return { state: 'light-change', changedPercent, motionStarted: false, inEpisode: this.inEpisode };
     }
     this.learn(frame);
     return this.decide(changedPercent);
@@ -218,7 +220,7 @@ export class MotionDetector {
     } else if (this.inEpisode && this.stillStreak >= consecutiveFrames) {
       this.inEpisode = false;
     }
-    return { state: moving ? 'moving' : 'still', changedPercent, motionStarted };
+    return { state: moving ? 'moving' : 'still', changedPercent, motionStarted, inEpisode: this.inEpisode };
   }
 }
 

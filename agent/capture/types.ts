@@ -46,5 +46,5 @@ export interface RingEvents {
   health: [CameraHealth];
 }
 
-/** `motion`: video motion started (once per episode); `at` is wall-clock milliseconds. */
-export type CaptureEvents = RecorderEvents & { health: [CameraHealth]; motion: [{ at: number }] };
+/** `motion`: video motion started (`continuing` false) or goes on (true, about once a second); `at` is wall-clock milliseconds. */
+export type CaptureEvents = RecorderEvents & { health: [CameraHealth]; motion: [{ at: number; continuing: boolean }] };

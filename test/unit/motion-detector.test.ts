@@ -1,11 +1,13 @@
-/** The motion detector's logic on small synthetic frames: zones, streaks, episodes, light changes, framing. */
+/** The motion detector's logic on small synthetic frames: zones, streaks, episodes, light changes, framing, and how often VideoMotion reports. */
 import { describe, expect, it } from 'vitest';
 import {
   FrameSplitter,
   MotionDetector,
   rasteriseZones,
+  VideoMotion,
   type MotionOptions,
 } from '../../agent/capture/index.js';
+import { silentLogger } from '../../agent/log.js';
 
 const W = 40;
 const H = 30;
@@ -88,6 +90,15 @@ describe('the motion detector', () => {
     expect(starts.filter(Boolean)).toHaveLength(2);
   });
 
+  it('says an episode goes on from the frame it starts until the frame it ends', () => {
+    const d = new MotionDetector({ ...OPTIONS, consecutiveFrames: 2 });
+    for (let i = 0; i < 30; i++) d.push(frame());
+    const moving = [1, 2, 3, 4].map((i) => d.push(frame({ block: { ...person, x: i * 3 } })).inEpisode);
+    const still = [1, 2, 3].map(() => d.push(frame()).inEpisode);
+    expect(moving).toEqual([false, true, true, true]);
+    expect(still).toEqual([true, false, false]);
+  });
+
   it('needs the changed area to reach minAreaPercent of the watched pixels', () => {
     const d = new MotionDetector({ ...OPTIONS, minAreaPercent: 10 });
     d.push(frame());
@@ -146,6 +157,38 @@ describe('the motion detector', () => {
   it('refuses a frame of the wrong size', () => {
     const d = new MotionDetector(OPTIONS);
     expect(() => d.push(new Uint8Array(10))).toThrow(/10 bytes; 40x30 grey needs 1200/);
+  });
+});
+
+describe('video motion reports', () => {
+  it('reports an episode when it starts, then about once a second while the frames keep moving, and nothing once it ended', () => {
+    const FPS = 15;
+    let now = 1_000_000;
+    const motion = new VideoMotion({ settings: { ...OPTIONS, fps: FPS }, clock: { now: () => now }, log: silentLogger });
+    const reports: { at: number; continuing: boolean }[] = [];
+    motion.on('motion', (r) => reports.push(r));
+    motion.start();
+    const sink = motion.openRun();
+    const show = (f: Uint8Array): void => {
+      now += 1000 / FPS;
+      sink(Buffer.from(f));
+    };
+    for (let i = 0; i < 10; i++) show(frame());
+    const startedAt = now;
+    // Someone pacing in front of the door for 5 s, then gone for 5 s.
+    for (let i = 0; i < 5 * FPS; i++) show(frame({ block: { ...person, x: 2 + (i % 30) } }));
+    const stoppedAt = now;
+    for (let i = 0; i < 5 * FPS; i++) show(frame());
+
+    expect(reports[0]!.continuing).toBe(false);
+    expect(reports[0]!.at - startedAt).toBeLessThanOrEqual((OPTIONS.consecutiveFrames * 1000) / FPS + 1);
+    const continuing = reports.slice(1);
+    expect(continuing.every((r) => r.continuing)).toBe(true);
+    expect(continuing.length).toBeGreaterThanOrEqual(4);
+    continuing.forEach((r, i) => expect(r.at - reports[i]!.at).toBeGreaterThanOrEqual(1000));
+    expect(stoppedAt - reports.at(-1)!.at).toBeLessThan(1000);
+    // Leaving shows as motion for a few frames (the background had begun to take in the last place); then nothing.
+    expect(reports.filter((r) => r.at > stoppedAt + 1000)).toEqual([]);
   });
 });
 
