@@ -125,7 +125,8 @@ export const configSchema = z.strictObject({
           consecutiveFrames: z.number().int().min(1).max(30).default(3),
           backgroundAlpha: z.number().min(0.001).max(0.5).default(0.05),
           zones: z.array(motionZone).max(16).default([]),
-          // After a detection, further motion makes no new trigger for this long (it extends the clip anyway).
+          // Motion makes a new owner event only after this long without motion, or when it opens a new
+          // clip; motion in between, and motion that goes on, only extends the clip.
           rearmSeconds: z.number().min(0).max(600).default(10),
         })
         .prefault({}),

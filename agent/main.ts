@@ -307,11 +307,15 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.push('requests', () => requests.stop());
 
     capture.on('health', () => publishState.trigger());
+    // Every report keeps the clip growing; the owner hears of motion that starts after a quiet
+    // rearmSeconds, and of every clip motion opens (one that continues past a clip's cap too).
     let lastVideoMotion = -Infinity;
-    capture.on('motion', ({ at }) => {
-      if (at - lastVideoMotion < config.camera.motion.rearmSeconds * 1000) return;
+    capture.on('motion', ({ at, continuing }) => {
+      const trigger: Trigger = { kind: 'motion', source: 'video', at };
+      const { clipId, opened } = capture.trigger(trigger);
+      const afterQuiet = !continuing && at - lastVideoMotion >= config.camera.motion.rearmSeconds * 1000;
       lastVideoMotion = at;
-      this.onTrigger({ kind: 'motion', source: 'video', at }, capture, link, topics, log);
+      if (opened || afterQuiet) this.announce(trigger, clipId, link, topics, log);
     });
     capture.on('snapshot', ({ jpeg }) => {
       if (config.homeassistant.plaintextSnapshot) this.publish(link, topics.snapshot, jpeg, log, 0);
@@ -462,7 +466,11 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   private onTrigger(trigger: Trigger, capture: Capture, link: MqttLink, topics: Topics, log: Logger): void {
     // Only the clip placement (no I/O), the outbox write and the publish run here; capture's jobs follow later.
-    const clipId = capture.trigger(trigger);
+    this.announce(trigger, capture.trigger(trigger).clipId, link, topics, log);
+  }
+
+  /** The owner's event for a trigger placed in clip `clipId`, and Home Assistant's plaintext copy. */
+  private announce(trigger: Trigger, clipId: string, link: MqttLink, topics: Topics, log: Logger): void {
     const event = { type: trigger.kind, at: iso(trigger.at), source: trigger.source };
     try {
       // Home Assistant's plaintext copy, readable by anyone on the broker: no clip id in it.

@@ -39,6 +39,11 @@ export interface ClipRecorderDeps {
   joinRetryMs?: number;
 }
 
+export interface PlacedTrigger {
+  clipId: string;
+  opened: boolean;
+}
+
 interface OpenClip {
   plan: PlannedClip;
   /** The snapshot of the first trigger, reused as the clip's thumbnail. */
@@ -106,8 +111,8 @@ export class ClipRecorder extends EventEmitter<RecorderEvents> {
     while (this.work.size) await Promise.all([...this.work]);
   }
 
-  /** Places the trigger in a clip (opening or extending one) and returns that clip's id. */
-  trigger(trigger: Trigger): string {
+  /** Places the trigger in a clip (opening or extending one): that clip's id, and whether this trigger opened it. */
+  trigger(trigger: Trigger): PlacedTrigger {
     if (!this.plan) throw new Error('the clip recorder is not running');
     const placed = this.plan.place(trigger);
     for (const changed of placed.extended) {
@@ -135,7 +140,7 @@ export class ClipRecorder extends EventEmitter<RecorderEvents> {
         this.segmentClosed();
       });
     }
-    return clipId;
+    return { clipId, opened: placed.opened };
   }
 
   /** The ring closed a segment: take the snapshots and write the clips it completes. */

@@ -9,14 +9,14 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Trigger } from '../events.js';
 import type { Logger } from '../log.js';
-import { ClipRecorder } from './clip-recorder.js';
+import { ClipRecorder, type PlacedTrigger } from './clip-recorder.js';
 import { createSource } from './create-source.js';
 import { FfmpegTools, type FfmpegPaths } from './ffmpeg.js';
 import { MOTION_DECODE_ARGS, motionOutputArgs, SubStreamReader, VideoMotion } from './motion-stream.js';
 import { PreRollRing } from './pre-roll-ring.js';
 import type { CameraHealth, CaptureEvents, ClipSink } from './types.js';
 
-export { ClipRecorder, type ClipRecorderDeps } from './clip-recorder.js';
+export { ClipRecorder, type ClipRecorderDeps, type PlacedTrigger } from './clip-recorder.js';
 export { createSource } from './create-source.js';
 export {
   FfmpegTools,
@@ -171,8 +171,8 @@ export class Capture extends EventEmitter<CaptureEvents> {
     await parts.ring.clear();
   }
 
-  /** Returns the id of the clip the trigger belongs to. */
-  trigger(trigger: Trigger): string {
+  /** Places the trigger in a clip: the clip's id, and whether this trigger opened it. */
+  trigger(trigger: Trigger): PlacedTrigger {
     if (!this.parts) throw new Error('capture is not running');
     return this.parts.recorder.trigger(trigger);
   }

@@ -132,7 +132,7 @@ describe('capture with a synthetic camera', () => {
   it('records a clip with the pre-roll before the press, a snapshot and a small thumbnail', async () => {
     const { recorder, sink, ready, snapshots } = attachRecorder(30);
     const bell = press();
-    const clipId = recorder.trigger(bell);
+    const clipId = recorder.trigger(bell).clipId;
     const clip = await waitFor('the clip', () => ready.find((c) => c.id === clipId));
 
     expect(clip.start).toBeLessThanOrEqual(bell.at - (PRE_ROLL - SEGMENT) * 1000);
@@ -177,12 +177,12 @@ describe('capture with a synthetic camera', () => {
     const long = attachRecorder(30);
     const short = attachRecorder(6);
     const first = press();
-    const longFirst = long.recorder.trigger(first);
-    const shortFirst = short.recorder.trigger(first);
+    const longFirst = long.recorder.trigger(first).clipId;
+    const shortFirst = short.recorder.trigger(first).clipId;
     await sleep(3_000);
     const second = press();
-    expect(long.recorder.trigger(second)).toBe(longFirst);
-    const shortSecond = short.recorder.trigger(second);
+    expect(long.recorder.trigger(second).clipId).toBe(longFirst);
+    const shortSecond = short.recorder.trigger(second).clipId;
     expect(shortSecond).not.toBe(shortFirst);
 
     const joined = await waitFor('the joined clip', () => long.ready[0]);
@@ -254,7 +254,7 @@ describe('capture with a synthetic camera', () => {
     recorders.add(recorder);
     const mark = logLines.length;
     const bell = press();
-    const clipId = recorder.trigger(bell);
+    const clipId = recorder.trigger(bell).clipId;
     const clip = await waitFor('the clip after the retry', () => ready.find((c) => c.id === clipId), 40_000);
     expect(failed).toEqual([]);
     expect(attempts).toEqual([20_000, 40_000]);
@@ -266,13 +266,13 @@ describe('capture with a synthetic camera', () => {
   it('aborts a clip the store cannot take and keeps recording', async () => {
     const rec = attachRecorder(30, { preRollSeconds: 1, postRollSeconds: 1 });
     rec.sink.failCommits = 1;
-    const lost = rec.recorder.trigger(press('motion'));
+    const lost = rec.recorder.trigger(press('motion')).clipId;
     const failure = await waitFor('the failed clip', () => rec.failed.find((f) => f.clipId === lost));
     expect(failure.error).toContain('no space left on device');
     expect(rec.sink.aborted).toEqual([lost]);
     expect(readdirSync(join(rec.sink.temp(lost), '..'))).toEqual([]);
 
-    const kept = rec.recorder.trigger(press('motion'));
+    const kept = rec.recorder.trigger(press('motion')).clipId;
     expect(kept).not.toBe(lost);
     const clip = await waitFor('the next clip', () => rec.ready.find((c) => c.id === kept));
     expect(clip.kind).toBe('motion');
@@ -444,7 +444,7 @@ describe('Capture', () => {
       await waitFor('video', () => capture.health().ok);
       await sleep(2_500);
       const bell: Trigger = { kind: 'ring', source: 'manual', at: Date.now() };
-      const clipId = capture.trigger(bell);
+      const { clipId } = capture.trigger(bell);
       await waitFor('the snapshot', () => snapshots.includes(clipId));
       await capture.stop();
       expect(ready.map((c) => c.id)).toEqual([clipId]);
