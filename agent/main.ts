@@ -115,7 +115,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.push('store', () => store.stop());
     const owners = new OwnerRegistry({ db, clock, log: part('owners') });
     owners.start();
-    const sequence = new DeviceSequence(db);
+    const sequence = new DeviceSequence(db, part('sequence'));
     sequence.start();
     const nonces = new NonceStore({ db, clock, log: part('nonces') });
     nonces.start();
@@ -141,8 +141,10 @@ export class Agent extends EventEmitter<AgentEvents> {
         audit.append('outbox-set-aside', { id, topic, attempts, error });
         publishState.trigger();
       },
+      onDiskRefusal: () => publishState.trigger(),
     });
     outbox.start();
+    this.push('outbox', () => outbox.stop());
     const link = new MqttLink({
       options: {
         url: brokerUrl,
@@ -248,8 +250,8 @@ export class Agent extends EventEmitter<AgentEvents> {
         buildState({
           startedAt,
           camera: () => ({ ok: camera.ok, source: config.camera.source, since: camera.since, detail: camera.detail }),
-          storage: () => store.usage(),
-          outbox: () => ({ pending: outbox.pending(), setAside: outbox.setAside() }),
+          storage: () => ({ ...store.usage(), refusal: outbox.diskRefusal() }),
+          outbox: () => ({ pending: outbox.pending(), setAside: outbox.setAside(), unstored: outbox.unstoredCount() }),
         }),
       );
       if (state === lastState) return;
@@ -400,7 +402,7 @@ export class Agent extends EventEmitter<AgentEvents> {
           camera: capture.health(),
           storage: store.usage(),
           broker: link.status(),
-          outbox: { pending: outbox.pending(), setAside: outbox.setAside() },
+          outbox: { pending: outbox.pending(), setAside: outbox.setAside(), unstored: outbox.unstoredCount() },
           pendingRequests: requests.pendingIds(),
           audit: audit.treeHead().size,
         }),

@@ -8,8 +8,9 @@ import { VERSION } from './version.js';
 export interface StateSources {
   startedAt: number;
   camera(): { ok: boolean; source: string; since: number; detail?: string | undefined };
-  storage(): { usedBytes: number; capBytes: number; clips: number; oldest: number | null };
-  outbox(): { pending: number; setAside: number };
+  /** `refusal`: why the disk refuses writes (full), null while it takes them. */
+  storage(): { usedBytes: number; capBytes: number; clips: number; oldest: number | null; refusal: string | null };
+  outbox(): { pending: number; setAside: number; unstored: number };
 }
 
 export function buildState(sources: StateSources): Record<string, unknown> {
@@ -26,6 +27,8 @@ export function buildState(sources: StateSources): Record<string, unknown> {
       capBytes: storage.capBytes,
       clips: storage.clips,
       ...(storage.oldest !== null ? { oldest: iso(storage.oldest) } : {}),
+      writable: storage.refusal === null,
+      ...(storage.refusal !== null ? { detail: storage.refusal } : {}),
     },
     outbox: sources.outbox(),
   };

@@ -36,7 +36,7 @@ export async function withEnrollment<T>(
     owners.start();
     const outbox = new Outbox({ db, log, now: () => clock.now() });
     outbox.start();
-    const sequence = new DeviceSequence(db);
+    const sequence = new DeviceSequence(db, log);
     sequence.start();
     // The announcement is sealed here and waits in the outbox for the agent's next connection.
     const channel = new OwnerChannel({
