@@ -4,6 +4,7 @@
  * duplicate ids, matching clips, holds and the owner's notice.
  */
 import { parseIso } from '../clock.js';
+import { errorKindOf } from '../store/index.js';
 import { buildNotice, MAX_NOTICE_CLIPS } from './notice.js';
 import type { RequestLifecycle } from './lifecycle.js';
 import { holderFor, type RequestServiceDeps } from './request-context.js';
@@ -17,12 +18,18 @@ const MAX_QUEUED = 256;
 /** Requests whose board checkpoint the device has not copied yet, and how many syncs they may wait. */
 const MAX_WAITING = 64;
 const MAX_WAIT_SYNCS = 3;
+/** Requests kept while the disk is full, and how often they are tried again. */
+const MAX_UNRECORDED = 64;
+const DISK_RETRY_MS = 30_000;
 
 export type IntakeTopic = 'direct' | 'area';
 
 export class RequestIntake {
   private readonly queue: { topic: string; kind: IntakeTopic; payload: Buffer; syncs: number }[] = [];
   private readonly waiting: { topic: string; kind: IntakeTopic; payload: Buffer; syncs: number }[] = [];
+  /** Requests the disk had no room to record: tried again until it has, so none is lost to a full disk. */
+  private readonly unrecorded: { topic: string; kind: IntakeTopic; payload: Buffer; syncs: number }[] = [];
+  private retryTimer: NodeJS.Timeout | null = null;
   private draining = false;
 
   constructor(
@@ -49,6 +56,10 @@ export class RequestIntake {
         try {
           await this.handleRequest(next.topic, next.kind, next.payload, next.syncs);
         } catch (err) {
+          if (errorKindOf(err) === 'disk-full' && this.unrecorded.length < MAX_UNRECORDED) {
+            this.keepForLater(next, err as Error);
+            continue;
+          }
           this.deps.log.error('request handling failed', { topic: next.topic, error: (err as Error).message });
           try {
             this.deps.audit.appendRefusal(next.topic, 'internal-error', { detail: (err as Error).message });
@@ -61,6 +72,26 @@ export class RequestIntake {
     } finally {
       this.draining = false;
     }
+  }
+
+  stop(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private keepForLater(request: { topic: string; kind: IntakeTopic; payload: Buffer; syncs: number }, err: Error): void {
+    this.unrecorded.push(request);
+    // Once per round of retries, not once per request.
+    if (this.unrecorded.length === 1) {
+      this.deps.log.error('the disk is full: requests are kept in memory and recorded once there is room', { error: err.message });
+    }
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.queue.push(...this.unrecorded.splice(0));
+      if (!this.draining) void this.drainQueue();
+    }, DISK_RETRY_MS);
+    this.retryTimer.unref();
   }
 
   /** Requests whose board checkpoint is newer than the device's copy of the log, checked again after a sync. */
@@ -206,12 +237,13 @@ export class RequestIntake {
         state,
         clips: matched.map((c) => c.id),
       });
+      // Recorded with the request: nothing after this transaction writes, so a full disk cannot leave a request half taken.
+      if (state === 'pending') audit.append('notice', { requestId: r.id, clips: matched.map((c) => c.id) });
     })();
     this.deps.log.info('request received', { requestId: r.id, requester: r.requester.name, keyId, state, clips: matched.length });
     const row = this.table.get(r.id)!;
     if (state === 'pending') {
       this.lifecycle.sendNotice(r.id, buildNotice(row, matched));
-      audit.append('notice', { requestId: r.id, clips: matched.map((c) => c.id) });
       this.lifecycle.scheduleExpiry();
     }
     this.lifecycle.publishStatus(r.id, state, detail);

@@ -11,6 +11,9 @@ import type { RequestRow, RequestState, RequestTable } from './request-table.js'
 
 export type TerminalState = 'denied' | 'expired' | 'failed' | 'uploaded' | 'cancelled';
 
+/** After a failed expiry round (a full disk), the next try: soon, so a request expires soon after there is room. */
+const EXPIRY_RETRY_MS = 15_000;
+
 export class RequestLifecycle {
   private expiryTimer: NodeJS.Timeout | null = null;
 
@@ -132,14 +135,14 @@ export class RequestLifecycle {
       : null;
   }
 
-  /** The expiry timer: a failure (a full disk) is logged and tried again a minute later, never thrown. */
+  /** The expiry timer: a failure (a full disk) is logged and tried again shortly, never thrown. */
   private expireOnTimer(): void {
     this.expiryTimer = null;
     try {
       this.expirePending();
     } catch (err) {
-      this.deps.log.error('expiring requests failed; will try again in 60 s', { error: (err as Error).message });
-      this.expiryTimer = setTimeout(() => this.expireOnTimer(), 60_000);
+      this.deps.log.error(`expiring requests failed; will try again in ${EXPIRY_RETRY_MS / 1000} s`, { error: (err as Error).message });
+      this.expiryTimer = setTimeout(() => this.expireOnTimer(), EXPIRY_RETRY_MS);
     }
   }
 }

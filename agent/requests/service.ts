@@ -128,6 +128,7 @@ export class RequestService extends EventEmitter<{
   }
 
   async stop(): Promise<void> {
+    this.intake.stop();
     this.holdLimit.stop();
     this.lifecycle.stop();
     this.mirror?.stop();

@@ -1,15 +1,18 @@
 /**
  * The store's filesystem full: a 20 MB tmpfs mounted for the store (root only), filled to the last
- * byte while the agent runs. The agent must keep running, say why clips fail, keep the store
- * consistent, and record again once there is room. Without root it is skipped, saying so.
+ * byte while the agent runs. The agent must keep running, say why clips fail, still tell the owner
+ * and MQTT what happens (a ring's event, the answer to the owner's ask, the state saying the disk
+ * refuses writes), keep the store consistent, and catch up once there is room: record again, and
+ * take, notice and upload the requests that arrived meanwhile. Without root it is skipped, saying so.
  */
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentFolders } from '../bench/harness/agent-config.js';
 import type { PrivateMosquitto } from '../bench/harness/mosquitto.js';
-import { sleep } from '../bench/harness/ports.js';
+import { json } from '../bench/harness/mqtt.js';
+import { sleep, until } from '../bench/harness/ports.js';
 import type { PhaseResult } from './phase.js';
+import { fillDisk, freeDisk, mountSmallDisk, unmountSmallDisk } from './small-disk.js';
 import { ChaosWorld } from './world.js';
 
 export interface DiskFullOptions {
@@ -18,36 +21,13 @@ export interface DiskFullOptions {
   progress(message: string): void;
 }
 
-/** Writes until the filesystem refuses, first in megabytes, then in 4 KiB, then in bytes. */
-function fill(file: string): number {
-  const fd = openSync(file, 'w');
-  let written = 0;
-  try {
-    for (const size of [1024 * 1024, 4096, 1]) {
-      const chunk = Buffer.alloc(size, 0xaa);
-      for (;;) {
-        try {
-          written += writeSync(fd, chunk);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
-          throw err;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return written;
-}
-
-function mountTmpfs(dir: string): string | null {
-  if (process.getuid?.() !== 0) return 'not running as root: cannot mount a small tmpfs for the store';
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', dir], { stdio: 'pipe' });
-    return null;
-  } catch (err) {
-    return `mount -t tmpfs failed: ${String((err as { stderr?: unknown }).stderr ?? (err as Error).message).trim()}`;
-  }
+/** Whether the agent's public state says the store takes writes. */
+function writable(world: ChaosWorld, since: number, value: boolean): Promise<unknown> {
+  return world.probe.waitFor(
+    (m) => m.topic === world.topics.state && m.receivedAt > since && (json(m).storage as { writable?: boolean } | undefined)?.writable === value,
+    60_000,
+    `a state saying storage.writable ${value}`,
+  );
 }
 
 export async function chaosDiskFull(opts: DiskFullOptions): Promise<PhaseResult> {
@@ -57,7 +37,7 @@ export async function chaosDiskFull(opts: DiskFullOptions): Promise<PhaseResult>
   const base = mkdtempSync(join(opts.workDir, 'diskfull-'));
   const mountPoint = join(base, 'mnt');
   mkdirSync(mountPoint);
-  const skipped = mountTmpfs(mountPoint);
+  const skipped = mountSmallDisk(mountPoint, 20);
   if (skipped) {
     process.stdout.write(`chaos: ${name} skipped: ${skipped}\n`);
     return { name, violations, counts, skipped };
@@ -89,12 +69,14 @@ export async function chaosDiskFull(opts: DiskFullOptions): Promise<PhaseResult>
 
       opts.progress('disk-full: filling the store filesystem');
       const filler = join(mountPoint, 'filler');
-      counts['filler bytes'] = fill(filler);
+      counts['filler bytes'] = fillDisk(filler);
       const since = Date.now();
+      const requests: string[] = [];
       // One kind of input at a time, so a crash names its path: rings (clip, event outbox), then requests.
       for (const [what, act] of [
         ['ring', () => world.ring()],
-        ['request', () => world.sendRequest('approve', 30 * 60_000)],
+        // Sending asks the owner's question first: the device must answer it on a full disk.
+        ['request', async () => requests.push(await world.sendRequest('approve', 30 * 60_000))],
       ] as const) {
         for (let i = 0; i < 2 && world.agent.running; i++) {
           await act().catch((err: Error) => violations.push(`${what} on a full disk failed: ${err.message}`));
@@ -102,6 +84,10 @@ export async function chaosDiskFull(opts: DiskFullOptions): Promise<PhaseResult>
         }
         if (!world.agent.running) violations.push(`the agent died on a full disk after a ${what}`);
       }
+      const events = world.probe.messages.filter((m) => m.topic === world.topics.event && m.receivedAt > since).length;
+      counts['ring events on MQTT while full'] = events;
+      if (events < 2) violations.push(`${events} of 2 rings on a full disk reached MQTT`);
+      await writable(world, since, false).catch((err: Error) => violations.push(`the state never said the disk refuses writes: ${err.message}`));
       const said = world.agent.lines.filter(
         (l) => Date.parse(l.time) >= since && (l.level === 'error' || l.level === 'warn') && /full|ENOSPC|SQLITE_FULL/i.test(JSON.stringify(l)),
       );
@@ -110,13 +96,20 @@ export async function chaosDiskFull(opts: DiskFullOptions): Promise<PhaseResult>
       if (!world.agent.running) {
         violations.push(`the agent died on a full disk: ${world.agent.stderr.slice(-2000) || world.agent.lines.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`);
       } else {
-        opts.progress('disk-full: room again, the next ring must record');
-        rmSync(filler);
+        opts.progress('disk-full: room again, the next ring must record and the requests must catch up');
+        freeDisk(filler);
         const freedAt = Date.now();
         await world.ring().catch((err: Error) => violations.push(`ring refused after space came back: ${err.message}`));
         await world.agent
           .waitForLog((l) => l.msg === 'clip ready' && Date.parse(l.time) > freedAt, 60_000, 'a clip once there is room again')
           .catch((err: Error) => violations.push(err.message));
+        await writable(world, freedAt, true).catch((err: Error) => violations.push(`the state never said the disk takes writes again: ${err.message}`));
+        for (const id of requests) {
+          await until(() => world.stateOf(id) === 'uploaded', 120_000, `${id}, sent while the disk was full, uploaded`, 500).catch((err: Error) =>
+            violations.push(`${(err as Error).message} (state ${world.stateOf(id) ?? 'never recorded'})`),
+          );
+        }
+        counts['requests from the full disk uploaded'] = requests.filter((id) => world.stateOf(id) === 'uploaded').length;
         await world.agent.stop();
       }
       violations.push(...world.check().violations);
@@ -126,7 +119,7 @@ export async function chaosDiskFull(opts: DiskFullOptions): Promise<PhaseResult>
       folders.dispose();
     }
   } finally {
-    execFileSync('umount', ['-l', mountPoint]);
+    unmountSmallDisk(mountPoint);
     rmSync(base, { recursive: true, force: true });
   }
   return { name, violations, counts };

@@ -40,7 +40,7 @@ export class ChildAgent {
   output = '';
   private child: ChildProcess | null = null;
 
-  /** Writes the config: embedded broker on free ports, small synthetic camera, short clips. */
+  /** Writes the config: embedded broker on free ports (unless `mqtt.url` names one), small synthetic camera, short clips. */
   async configure(overrides: ConfigInput = {}): Promise<void> {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npx tsc -p tsconfig.build.json" (npm test builds it)`);
     const port = await freePort();
@@ -51,13 +51,13 @@ export class ChildAgent {
       storage: { dir: join(this.dir, 'data'), ...overrides.storage },
       camera: { synthetic: { width: 320, height: 240, fps: 10 } },
       record: { preRollSeconds: 1, postRollSeconds: 1 },
-      mqtt: { embedded: { host: '127.0.0.1', port, wsPort: await freePort() } },
+      mqtt: { embedded: { host: '127.0.0.1', port, wsPort: await freePort() }, ...overrides.mqtt },
       web: { enabled: false },
       log: { level: 'warn', format: 'json' },
     };
     writeFileSync(this.configFile, stringify(input));
     this.config = loadConfig(this.configFile);
-    this.brokerUrl = `mqtt://127.0.0.1:${port}`;
+    this.brokerUrl = this.config.mqtt.url ?? `mqtt://127.0.0.1:${port}`;
   }
 
   /** Starts `doorbell run` and resolves once it answers on its control socket. */
