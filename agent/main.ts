@@ -12,7 +12,16 @@ import type { Config } from './config.js';
 import { ControlServer } from './control/index.js';
 import type { Trigger } from './events.js';
 import type { Logger } from './log.js';
-import { EmbeddedBroker, MqttLink, Outbox, topicsFor, type Topics } from './mqtt/index.js';
+import {
+  brokerSecret,
+  DEVICE_SECRET_FILE,
+  EmbeddedBroker,
+  HOMEASSISTANT_SECRET_FILE,
+  MqttLink,
+  Outbox,
+  topicsFor,
+  type Topics,
+} from './mqtt/index.js';
 import { DeviceKey, DeviceSequence, Enrollment, NonceStore, OwnerChannel, OwnerRegistry, parseB64url } from './owner/index.js';
 import { ownerTopics } from './envelope/index.js';
 import { b64url, fromB64url, PairingWindow, readSetupCode, type PairingOpened } from './pairing/index.js';
@@ -121,16 +130,21 @@ export class Agent extends EventEmitter<AgentEvents> {
     nonces.start();
     this.push('nonces', () => nonces.stop());
 
-    // The broker link: the embedded development broker when none is configured.
+    // The broker link: the embedded development broker when none is configured, where the agent
+    // logs in as the device with the secret it keeps in the storage folder.
     let brokerUrl = config.mqtt.url;
     let brokerWsUrl = config.web.brokerWsUrl ?? '';
+    let brokerLogin = { username: config.mqtt.username, password: config.mqtt.password };
     if (!brokerUrl) {
+      const deviceSecret = brokerSecret(config.storage.dir, DEVICE_SECRET_FILE, part('broker'));
+      if (config.homeassistant.enabled) brokerSecret(config.storage.dir, HOMEASSISTANT_SECRET_FILE, part('broker'));
       const broker = new EmbeddedBroker({ options: config.mqtt.embedded, log: part('broker') });
       // Pushed before start: a start that fails half-way (a port taken) still closes what it opened.
       this.push('embedded broker', () => broker.stop());
       await broker.start();
       brokerUrl = broker.url;
       brokerWsUrl ||= broker.wsUrl;
+      brokerLogin = { username: 'device', password: deviceSecret };
       this.emit('broker-ready', { url: broker.url, wsUrl: broker.wsUrl });
     }
     const outbox = new Outbox({
@@ -148,8 +162,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const link = new MqttLink({
       options: {
         url: brokerUrl,
-        username: config.mqtt.username,
-        password: config.mqtt.password,
+        ...brokerLogin,
         clientId: `doorbell-${deviceId}`,
         keepaliveSeconds: config.mqtt.keepaliveSeconds,
         will: { topic: topics.state, payload: Buffer.from(OFFLINE_STATE) },

@@ -52,7 +52,8 @@ async function main(): Promise<void> {
     expiresAt: iso(now + 3600_000),
   };
   const message = JSON.stringify({ v: 2, ...signEnvelope(REQUEST_DOMAIN, key.privateKey, key.publicKeyRaw, JSON.stringify(request)) });
-  const client = await connectBroker(config, 'requester');
+  // Logged in with its key: on the embedded broker only that key may read its receipts.
+  const client = await connectBroker(config, 'requester', key);
   await client.subscribeAsync(request.replyTo, { qos: 1 });
   client.on('message', (_topic, payload) => console.log(`receipt: ${payload.toString('utf8')}`));
   if (values.board) {

@@ -1,24 +1,29 @@
 /** MQTT connections for the CLI's owner and requester tools (never the agent's own client id). */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, sign } from 'node:crypto';
 import { connectAsync, type MqttClient } from 'mqtt';
 import type { Config } from '../config.js';
+import { b64url, brokerPassword } from '../envelope/index.js';
+import type { OwnerKeyPair } from '../owner/index.js';
 
 export function brokerUrl(config: Config): string {
   return config.mqtt.url ?? `mqtt://${config.mqtt.embedded.host}:${config.mqtt.embedded.port}`;
 }
 
-export async function connectBroker(config: Config, role: string): Promise<MqttClient> {
+/**
+ * Logs in with the configured credentials; on the embedded broker, with `key` when given (a
+ * key-authenticated client, which may read its own `requesters/{keyId}/…`), else anonymously.
+ */
+export async function connectBroker(config: Config, role: string, key?: OwnerKeyPair): Promise<MqttClient> {
   const url = brokerUrl(config);
+  // A unique id: two clients with one id would knock each other off forever.
+  const clientId = `doorbell-${role}-${randomBytes(4).toString('hex')}`;
+  const signer = key && { keyId: key.keyId, sign: (m: Uint8Array) => new Uint8Array(sign(null, m, key.privateKey)) };
+  const login =
+    signer && !config.mqtt.url
+      ? { username: b64url(key.publicKeyRaw), password: await brokerPassword(signer, b64url(key.publicKeyRaw), clientId, Date.now()) }
+      : { username: config.mqtt.username, password: config.mqtt.password };
   try {
-    return await connectAsync(url, {
-      // A unique id: two clients with one id would knock each other off forever.
-      clientId: `doorbell-${role}-${randomBytes(4).toString('hex')}`,
-      username: config.mqtt.username,
-      password: config.mqtt.password,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-      connectTimeout: 5000,
-    });
+    return await connectAsync(url, { clientId, ...login, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 });
   } catch (err) {
     throw new Error(`cannot reach the broker at ${url}: ${(err as Error).message}`);
   }

@@ -1,7 +1,8 @@
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { iso } from '../clock.js';
 import { configPath, loadConfig, parseConfig, type Config } from '../config.js';
 import { createLogger } from '../log.js';
+import { DEVICE_SECRET_FILE } from '../mqtt/index.js';
 import { Agent, controlSocketPath } from '../main.js';
 import { sendControl } from '../control/index.js';
 import { configOption, formatBytes, print, type Command } from './command.js';
@@ -77,7 +78,11 @@ export const demo: Command = {
           ? 'Press r to ring, m for motion, l for a long press, q to quit.'
           : 'Ring from another terminal: npm run sim ring   (Ctrl-C to stop)',
       );
-      if (!config.mqtt.url) print(`Watch the broker: mosquitto_sub -p ${config.mqtt.embedded.port} -t "${config.mqtt.prefix}/#" -v`);
+      if (!config.mqtt.url) {
+        // Only the device's login reads everything: what a broker's operator sees (owner traffic sealed).
+        const secret = here(join(config.storage.dir, DEVICE_SECRET_FILE));
+        print(`Watch the broker: mosquitto_sub -p ${config.mqtt.embedded.port} -u device -P "$(cat ${secret})" -t "${config.mqtt.prefix}/#" -v`);
+      }
       return keyboard(config);
     });
   },

@@ -3,3 +3,4 @@ export { Outbox, OUTBOX_LIMIT } from './outbox.js';
 export { EmbeddedBroker, type EmbeddedBrokerOptions } from './embedded-broker.js';
 export { topicsFor, assertPublishable, type Topics } from './topics.js';
 export { backoffMs } from './backoff.js';
+export { brokerSecret, DEVICE_SECRET_FILE, HOMEASSISTANT_SECRET_FILE } from './broker-secret.js';

@@ -1,4 +1,6 @@
+import { createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { b64url, brokerPassword } from '../../agent/envelope/index.js';
 
 export interface Received {
   topic: string;
@@ -22,7 +24,8 @@ export class Recorder {
   static async connect(url: string, filters: string[], opts: IClientOptions = {}): Promise<Recorder> {
     const client = await connectAsync(url, { reconnectPeriod: 200, ...opts });
     const recorder = new Recorder(client);
-    await client.subscribeAsync(filters, { qos: 1 });
+    // None for a client that only publishes (mqtt.js refuses an empty SUBSCRIBE).
+    if (filters.length) await client.subscribeAsync(filters, { qos: 1 });
     return recorder;
   }
 
@@ -48,4 +51,16 @@ export class Recorder {
   async close(): Promise<void> {
     await this.client.endAsync(true);
   }
+}
+
+/**
+ * A key-authenticated broker login (protocol.md "Broker access") with an Ed25519 private key: a
+ * requester's or an owner's. `at` signs the password for another time (a stale one, in tests).
+ */
+export async function keyLogin(key: { privateKey: KeyObject }, opts: { clientId?: string; at?: number } = {}): Promise<IClientOptions & { clientId: string }> {
+  const raw = createPublicKey(key.privateKey).export({ format: 'der', type: 'spki' }).subarray(-32);
+  const username = b64url(raw);
+  const clientId = opts.clientId ?? `key-${randomBytes(6).toString('hex')}`;
+  const signer = { keyId: '', sign: (m: Uint8Array) => new Uint8Array(sign(null, m, key.privateKey)) };
+  return { clientId, username, password: await brokerPassword(signer, username, clientId, opts.at ?? Date.now()) };
 }

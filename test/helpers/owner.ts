@@ -39,7 +39,7 @@ export class TestOwner {
 
   /** A new key pair; enrolled through the agent's control socket unless `enroll` is false. */
   static async create(t: AgentLike, opts: { name?: string; enroll?: boolean; brokerUrl?: string } = {}): Promise<TestOwner> {
-    const key = await generateOwnerKeyFile(join(mkdtempSync(join(tmpdir(), 'owner-key-')), 'owner.key'));
+    const key = await newOwnerKeyFile();
     if (opts.enroll !== false) {
       await t.control('owner-add', { name: opts.name ?? 'Alice', publicKey: key.signingKey, sealingRecipient: key.sealingRecipient });
     }
@@ -89,11 +89,22 @@ export class TestOwner {
 }
 
 /**
- * Broker login as the device itself (the embedded broker's `device` role): tests that play a broker
- * writer use it to put forged, moved or replayed messages where only the ACL would have stopped them,
- * proving the device and the owners refuse them anyway.
+ * Broker login as the device itself (the embedded broker's `device` role, with the secret the agent
+ * keeps in `storage.dir/broker-secret`; none on a broker the agent did not start): tests that play a
+ * broker writer use it to put forged, moved or replayed messages where only the ACL would have
+ * stopped them, proving the device and the owners refuse them anyway.
  */
 export function deviceLogin(t: { config: { storage: { dir: string } } }): IClientOptions {
   const file = join(t.config.storage.dir, 'broker-secret');
   return existsSync(file) ? { username: 'device', password: readFileSync(file, 'utf8').trim() } : {};
+}
+
+/** Home Assistant's broker login on the embedded broker (`storage.dir/broker-secret-homeassistant`): it reads the plaintext topics. */
+export function homeAssistantLogin(t: { config: Config }): IClientOptions {
+  return { username: 'homeassistant', password: readFileSync(join(t.config.storage.dir, 'broker-secret-homeassistant'), 'utf8').trim() };
+}
+
+/** A new owner key pair in a key file of its own, not enrolled (a stranger's, or one to revoke). */
+export function newOwnerKeyFile(): Promise<OwnerKeyFile> {
+  return generateOwnerKeyFile(join(mkdtempSync(join(tmpdir(), 'owner-key-')), 'owner.key'));
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startTestAgent, until } from '../helpers/agent.js';
 import { TestMosquitto } from '../helpers/mosquitto.js';
-import { Recorder } from '../helpers/mqtt.js';
+import { keyLogin, Recorder } from '../helpers/mqtt.js';
 import { deviceLogin, TestOwner } from '../helpers/owner.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -18,8 +18,8 @@ describe('ring → clip → MQTT event, on the embedded broker', () => {
     const sub = await Recorder.connect(t.brokerUrl, ['doorbell/testdoor/#'], deviceLogin(t));
     try {
       await sub.waitFor((m) => m.topic === 'doorbell/testdoor/state');
-      // A subscriber arriving later gets the state as a retained message.
-      const late = await Recorder.connect(t.brokerUrl, ['doorbell/testdoor/state']);
+      // A subscriber arriving later (an owner: the embedded broker shows the state to owners) gets it retained.
+      const late = await Recorder.connect(t.brokerUrl, ['doorbell/testdoor/state'], await keyLogin(owner.key));
       const state = await late.waitFor(() => true);
       await late.close();
       expect(state.retain).toBe(true);

@@ -15,7 +15,7 @@ import { openMessage, ownerTopics, sealMessage } from '../../agent/envelope/inde
 import { parseB64url, readKeyFile } from '../../agent/owner/index.js';
 import { base64Decode, rootHash, verifyConsistency } from '../../agent/tlog/index.js';
 import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
-import { Recorder } from '../helpers/mqtt.js';
+import { keyLogin, Recorder } from '../helpers/mqtt.js';
 import { newOwner } from '../helpers/protocol.js';
 
 let t: TestAgent;
@@ -25,7 +25,7 @@ const key = newOwner();
 beforeAll(async () => {
   t = await startTestAgent();
   await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
-  owner = await Recorder.connect(t.brokerUrl, [ownerTopics('doorbell', 'testdoor').out]);
+  owner = await Recorder.connect(t.brokerUrl, [ownerTopics('doorbell', 'testdoor').out], await keyLogin(key));
 }, 60_000);
 
 afterAll(async () => {

@@ -68,7 +68,7 @@ describe('transparency report and evidence bundles', () => {
     });
     cliConfig = t.writeCliConfig(join(work, 'doorbell.yaml'));
     owner = await TestOwner.create(t);
-    requester = await Recorder.connect(t.brokerUrl, ['requesters/none']);
+    requester = await Recorder.connect(t.brokerUrl, []);
     receiver = await startEvidenceReceiver({ dir: join(work, 'received'), ownerPublicKey: key.publicKey });
     await ringUntilTriggered(t);
     await ringUntilTriggered(t);

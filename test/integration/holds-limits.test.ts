@@ -14,7 +14,7 @@ const LAN = { allowInsecureUploads: true, allowPrivateDestinations: true, maxPen
 
 describe('limits on holds', () => {
   let t: TestAgent;
-  let owner: Recorder;
+  let requester: Recorder;
   const key = newOwner();
 
   beforeAll(async () => {
@@ -24,19 +24,19 @@ describe('limits on holds', () => {
       requests: { ...LAN, maxHoldDays: 3 / 86_400, maxHeldShare: 1e-9 },
     });
     await t.control('owner-add', { name: 'Alice', publicKey: key.publicKey, sealingRecipient: key.sealingRecipient });
-    owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
+    requester = await Recorder.connect(t.brokerUrl, []);
     await ringUntilTriggered(t);
   }, 60_000);
 
   afterAll(async () => {
-    await owner?.close();
+    await requester?.close();
     await t?.dispose();
   });
 
   it('refuses at intake a request whose holds would pass maxHeldShare, and holds nothing', async () => {
     const since = lastSeq(t);
     const request = makeRequest({ uploadUrl: 'http://127.0.0.1:9/put' });
-    await owner.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
+    await requester.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
     expect(await refusalsAfter(t, since, 1)).toEqual({ 'holds-full': 1 });
     const refusal = t.audit().find((e) => e.seq > since && e.type === 'refusal');
     expect(refusal).toMatchObject({ reason: 'holds-full', requestId: request.id, limitBytes: 1 });
@@ -48,11 +48,11 @@ describe('limits on holds', () => {
     await t.agent.stop();
     // Same store, room for holds now; holds still last 3 s.
     t = await startTestAgent({ storage: { maxBytes: 1e9 }, requests: { ...LAN, maxHoldDays: 3 / 86_400 } }, { dir: t.dir });
-    await owner.close();
-    owner = await Recorder.connect(t.brokerUrl, [`${D}/owner/inbox/+`, `${D}/request/+/status`]);
+    await requester.close();
+    requester = await Recorder.connect(t.brokerUrl, []);
     const request = makeRequest({ uploadUrl: 'http://127.0.0.1:9/put' });
     const id = String(request.id);
-    await owner.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
+    await requester.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
     await until(() => requestState(t, id) === 'pending', 15_000, 'the request pending');
     expect(holdsOf(t, id)).toHaveLength(1);
     await until(() => requestState(t, id) === 'expired', 15_000, 'the hold to be released');

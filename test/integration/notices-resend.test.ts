@@ -31,7 +31,7 @@ describe('notices of pending requests', () => {
     await ringUntilTriggered(t);
     const request = makeRequest({ uploadUrl: 'http://127.0.0.1:9/put' });
     const id = String(request.id);
-    const requester = await Recorder.connect(t.brokerUrl, ['requesters/none']);
+    const requester = await Recorder.connect(t.brokerUrl, []);
     await requester.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });
     await owner.notice(id);
     await requester.close();
@@ -64,7 +64,7 @@ describe('a decision for a request past its expiresAt', () => {
     try {
       const owner = await TestOwner.create(t);
       await ringUntilTriggered(t);
-      const requester = await Recorder.connect(t.brokerUrl, ['requesters/none']);
+      const requester = await Recorder.connect(t.brokerUrl, []);
       const request = makeRequest({ uploadUrl: 'http://127.0.0.1:9/put' });
       const id = String(request.id);
       await requester.client.publishAsync(`${D}/request`, signedRequest(request), { qos: 1 });

@@ -15,7 +15,8 @@ import { ownerTopics, sealMessage, type Signer } from '../../agent/envelope/inde
 import { b64urlEncode, generateOwnerKey } from '../../agent/owner/index.js';
 import { VAPID_KEY_FILE } from '../../agent/push/index.js';
 import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
-import { Recorder } from '../helpers/mqtt.js';
+import { keyLogin, Recorder } from '../helpers/mqtt.js';
+import { homeAssistantLogin } from '../helpers/owner.js';
 import { makeRequest, newAgeIdentity, signedRequest } from '../helpers/protocol.js';
 import { tableLookup } from '../helpers/requests.js';
 import { decryptPush, newSubscriber, verifyVapid, type Subscriber } from '../helpers/webpush-receiver.js';
@@ -69,17 +70,19 @@ class LoopbackPushService {
   }
 }
 
-/** An enrolled owner with a phone that subscribed to pushes. */
+/** An enrolled owner with a phone that subscribed to pushes, logged in to the broker with its key. */
 interface Phone {
   signer: Signer;
   subscriber: Subscriber;
   endpoint: string;
+  broker: Recorder;
 }
 
 const service = new LoopbackPushService();
 let dir: string;
 let t: TestAgent;
 let events: Recorder;
+let requester: Recorder;
 let phones: Record<'ok' | 'gone' | 'hang', Phone>;
 
 async function enrollPhone(name: string, endpointPath: string): Promise<Phone> {
@@ -90,6 +93,7 @@ async function enrollPhone(name: string, endpointPath: string): Promise<Phone> {
     signer: { keyId: key.keyId, sign: (m) => sign(null, m, key.privateKey) },
     subscriber: newSubscriber(randomBytes(16)),
     endpoint: `${service.origin}${endpointPath}`,
+    broker: await Recorder.connect(t.brokerUrl, [], await keyLogin(key)),
   };
 }
 
@@ -108,7 +112,7 @@ async function subscribe(phone: Phone, kinds: string[], opts: { at?: number; det
   };
   const sealed = await sealMessage(phone.signer, topic, body, [device.sealingRecipient]);
   const payload = Buffer.from(sealed.ciphertext);
-  await events.client.publishAsync(topic, payload, { qos: 1 });
+  await phone.broker.client.publishAsync(topic, payload, { qos: 1 });
   return payload;
 }
 
@@ -124,7 +128,8 @@ beforeAll(async () => {
     },
     { pushAgent: service.agent, lookup: tableLookup({ 'evidence.example': ['93.184.216.34'] }) },
   );
-  events = await Recorder.connect(t.brokerUrl, [`doorbell/${t.config.device.id}/event`]);
+  events = await Recorder.connect(t.brokerUrl, [`doorbell/${t.config.device.id}/event`], homeAssistantLogin(t));
+  requester = await Recorder.connect(t.brokerUrl, []);
   phones = {
     ok: await enrollPhone('Alice phone', '/ok/alice'),
     gone: await enrollPhone('Old phone', '/gone/old'),
@@ -137,6 +142,8 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  for (const phone of Object.values(phones ?? {})) await phone.broker.close();
+  await requester?.close();
   await events?.close();
   await t?.dispose();
   await service.stop();
@@ -202,7 +209,7 @@ describe('Web Push', () => {
     await until(() => t.clips.length > 0, 30_000, 'a clip to match');
     const before = service.to('/ok/').length;
     const request = makeRequest({ reason: 'Package theft on Elm St' });
-    await events.client.publishAsync(`doorbell/${t.config.device.id}/request`, signedRequest(request), { qos: 1 });
+    await requester.client.publishAsync(`doorbell/${t.config.device.id}/request`, signedRequest(request), { qos: 1 });
     await until(() => service.to('/ok/').length > before, 20_000, `the request push (audit: ${JSON.stringify(auditOfType('request'))})`);
     const payload = JSON.parse(decryptPush(service.to('/ok/').at(-1)!.body, phones.ok.subscriber).toString('utf8')) as Record<string, unknown>;
     // Alice subscribed with details off: the agent allows them, her app does not.
@@ -224,7 +231,7 @@ describe('Web Push', () => {
       { v: 2, kind: 'push-subscription', at: iso(Date.now()), device: 'backdoor', subscription: null, kinds: [], details: false },
       [device.sealingRecipient],
     );
-    await events.client.publishAsync(topic, Buffer.from(sealed.ciphertext), { qos: 1 });
+    await phones.ok.broker.client.publishAsync(topic, Buffer.from(sealed.ciphertext), { qos: 1 });
     await t.refusal('wrong-device');
     expect(auditOfType('push-subscription')).toHaveLength(before);
   }, 30_000);

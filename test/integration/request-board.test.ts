@@ -16,7 +16,7 @@ import { silentLogger } from '../../agent/log.js';
 import { encodeGeohash, signEnvelope, WITHDRAWAL_DOMAIN } from '../../agent/requests/index.js';
 import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { TestOwner } from '../helpers/owner.js';
+import { deviceLogin, TestOwner } from '../helpers/owner.js';
 import { freePort } from '../helpers/ports.js';
 import { makeRequest, newRequester, REQUESTER, signedRequest } from '../helpers/protocol.js';
 import { lastSeq, refusalsAfter, requestState, ringUntilTriggered } from '../helpers/requests.js';
@@ -63,8 +63,9 @@ describe('the public request board and a device that requires public requests', 
     board = new RequestBoard({ dataDir: boardDir, listen: `127.0.0.1:${port}`, brokerUrl: t.brokerUrl, name: 'test-board', prefix: 'doorbell', log: silentLogger });
     await board.start();
     owner = await TestOwner.create(t);
-    area = await Recorder.connect(t.brokerUrl, ['doorbell/area/+/request']);
-    requesterSide = await Recorder.connect(t.brokerUrl, ['requesters/#']);
+    // Both read as the broker's operator (the device's login) does: what the board relays, and every requester's topics.
+    area = await Recorder.connect(t.brokerUrl, ['doorbell/area/+/request'], deviceLogin(t));
+    requesterSide = await Recorder.connect(t.brokerUrl, ['requesters/#'], deviceLogin(t));
     await ringUntilTriggered(t);
   }, 60_000);
 

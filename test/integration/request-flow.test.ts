@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, until, type TestAgent } from '../helpers/agent.js';
-import { Recorder } from '../helpers/mqtt.js';
+import { keyLogin, Recorder } from '../helpers/mqtt.js';
 import { DEVICE_KEY_FILE, readKeyFile } from '../../agent/owner/index.js';
 import { RECEIPT_DOMAIN, verifyEnvelope } from '../../agent/requests/requester-key.js';
 import { TestOwner } from '../helpers/owner.js';
@@ -21,7 +21,7 @@ describe('a request approved by the owner (embedded broker)', () => {
     t = await startTestAgent({ requests: { allowInsecureUploads: true, allowPrivateDestinations: true } });
     owner = await TestOwner.create(t);
     receiver = await startEvidenceReceiver({ dir: received, ownerPublicKey: owner.publicKey });
-    requester = await Recorder.connect(t.brokerUrl, [`requesters/${REQUESTER.keyId}/receipts`]);
+    requester = await Recorder.connect(t.brokerUrl, [`requesters/${REQUESTER.keyId}/receipts`], await keyLogin(REQUESTER));
     for (let i = 0; i < 3; i++) await t.ring();
   }, 120_000);
 

@@ -9,11 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iso } from '../../agent/clock.js';
 import type { ShownNotice } from '../../agent/cli/owner-session.js';
 import { b64url, makeDecision, ownerTopics, sealMessage, type DecisionBody } from '../../agent/envelope/index.js';
-import { readDevicePublicKeys } from '../../agent/owner/index.js';
+import { readDevicePublicKeys, type OwnerKeyFile } from '../../agent/owner/index.js';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, type AuditEntry, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { deviceLogin, TestOwner } from '../helpers/owner.js';
+import { deviceLogin, newOwnerKeyFile, TestOwner } from '../helpers/owner.js';
 import { makeRequest, REQUESTER, signedRequest } from '../helpers/protocol.js';
 import { lastSeq, refusalsAfter, requestState, ringUntilTriggered, settle } from '../helpers/requests.js';
 
@@ -25,8 +25,8 @@ describe('decisions the device must refuse (embedded broker)', () => {
   let t: TestAgent;
   let receiver: EvidenceReceiver;
   let alice: TestOwner;
-  let bob: TestOwner;
-  let mallory: TestOwner;
+  let bob: OwnerKeyFile;
+  let mallory: OwnerKeyFile;
   let writer: Recorder;
   let n = 0;
 
@@ -35,9 +35,10 @@ describe('decisions the device must refuse (embedded broker)', () => {
       requests: { allowInsecureUploads: true, allowPrivateDestinations: true, maxPendingPerRequester: 100, maxPending: 100, maxPendingUnknown: 100 },
     });
     alice = await TestOwner.create(t, { name: 'Alice' });
-    bob = await TestOwner.create(t, { name: 'Bob' });
+    bob = await newOwnerKeyFile();
+    await t.control('owner-add', { name: 'Bob', publicKey: bob.signingKey, sealingRecipient: bob.sealingRecipient });
     await t.control('owner-revoke', { keyId: bob.keyId });
-    mallory = await TestOwner.create(t, { enroll: false });
+    mallory = await newOwnerKeyFile();
     receiver = await startEvidenceReceiver({ ownerPublicKey: alice.publicKey });
     writer = await Recorder.connect(t.brokerUrl, ['requesters/none'], deviceLogin(t));
     await ringUntilTriggered(t);
@@ -45,7 +46,7 @@ describe('decisions the device must refuse (embedded broker)', () => {
   }, 60_000);
 
   afterAll(async () => {
-    for (const c of [alice, bob, mallory, writer]) await c?.close();
+    for (const c of [alice, writer]) await c?.close();
     await receiver?.stop();
     await t?.dispose();
   });
@@ -91,12 +92,19 @@ describe('decisions the device must refuse (embedded broker)', () => {
   const edited = (shown: ShownNotice, edit: (d: DecisionBody) => DecisionBody, kind: 'approve' | 'deny' = 'approve') => () =>
     alice.decide(shown, kind, { edit });
 
+  /** An approval of `shown` signed by `key`, sealed to the device; the broker's ACL would refuse the key itself on P/D/owner/in. */
+  const approvedBy = (key: OwnerKeyFile, shown: ShownNotice) => async () => {
+    const device = readDevicePublicKeys(t.config.storage.dir)!;
+    const sealed = await sealMessage(key.signer, IN, await decision(shown), [device.sealingRecipient]);
+    await writer.client.publishAsync(IN, Buffer.from(sealed.ciphertext), { qos: 1 });
+  };
+
   it('refuses a decision signed by a key that was never enrolled, and one claiming Alice’s key id', async () => {
     const shown = await pending();
-    await expectRefused(shown, () => mallory.decide(shown, 'approve'), 'unknown-signer', { ownerTold: false });
+    await expectRefused(shown, approvedBy(mallory, shown), 'unknown-signer', { ownerTold: false });
     const device = readDevicePublicKeys(t.config.storage.dir)!;
     const body = await decision(shown);
-    const claimed = { keyId: alice.keyId, sign: mallory.key.signer.sign };
+    const claimed = { keyId: alice.keyId, sign: mallory.signer.sign };
     const forged = await sealMessage(claimed, IN, body, [device.sealingRecipient]);
     const entry = await expectRefused(shown, () => writer.client.publishAsync(IN, Buffer.from(forged.ciphertext), { qos: 1 }), 'bad-signature', { ownerTold: false });
     // A forgery names no request: it cannot make the device post on one.
@@ -105,7 +113,7 @@ describe('decisions the device must refuse (embedded broker)', () => {
 
   it('refuses a revoked key', async () => {
     const shown = await pending();
-    const entry = await expectRefused(shown, () => bob.decide(shown, 'approve'), 'revoked-key', { ownerTold: false });
+    const entry = await expectRefused(shown, approvedBy(bob, shown), 'revoked-key', { ownerTold: false });
     expect(entry.keyId).toBe(bob.keyId);
   });
 

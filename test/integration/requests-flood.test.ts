@@ -20,7 +20,7 @@ import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
 import { b64url, sealMessage } from '../../agent/envelope/index.js';
 import { readDevicePublicKeys } from '../../agent/owner/index.js';
-import { deviceLogin, TestOwner } from '../helpers/owner.js';
+import { deviceLogin, newOwnerKeyFile, TestOwner } from '../helpers/owner.js';
 import { makeRequest, signedRequest } from '../helpers/protocol.js';
 import { lastSeq, refusalsAfter, ringUntilTriggered, settle } from '../helpers/requests.js';
 
@@ -79,7 +79,7 @@ describe('a flood of bad messages on every inbound topic (embedded broker)', () 
     receiver = await startEvidenceReceiver({ dir: received, ownerPublicKey: owner.publicKey });
     // The device's own broker login: only the device's checks, not the ACL, stand in the way.
     flooder = await connectAsync(t.brokerUrl, deviceLogin(t));
-    const stranger = await TestOwner.create(t, { enroll: false });
+    const stranger = await newOwnerKeyFile();
     const device = readDevicePublicKeys(t.config.storage.dir)!;
     const now = Date.now();
     const decision = {
@@ -96,13 +96,12 @@ describe('a flood of bad messages on every inbound topic (embedded broker)', () 
       nonce: b64url(randomBytes(16)),
     };
     const IN = `${D}/owner/in`;
-    const forged = { keyId: owner.keyId, sign: stranger.key.signer.sign };
+    const forged = { keyId: owner.keyId, sign: stranger.signer.sign };
     sealedBad = await Promise.all(
-      [forged, stranger.key.signer, owner.key.signer].map(async (signer) =>
+      [forged, stranger.signer, owner.key.signer].map(async (signer) =>
         Buffer.from((await sealMessage(signer, IN, decision, [device.sealingRecipient])).ciphertext),
       ),
     );
-    await stranger.close();
     await ringUntilTriggered(t);
   }, 60_000);
 

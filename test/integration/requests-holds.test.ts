@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iso } from '../../agent/clock.js';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
-import { Recorder } from '../helpers/mqtt.js';
+import { keyLogin, Recorder } from '../helpers/mqtt.js';
 import type { ShownNotice } from '../../agent/cli/owner-session.js';
 import { TestOwner } from '../helpers/owner.js';
-import { makeRequest, signedRequest } from '../helpers/protocol.js';
+import { makeRequest, REQUESTER, signedRequest } from '../helpers/protocol.js';
 import { holdsOf, ringUntilTriggered, storedClipIds } from '../helpers/requests.js';
 
 const D = 'doorbell/testdoor';
@@ -29,7 +29,8 @@ describe('held clips (storage.maxBytes far below one clip)', () => {
     });
     owner = await TestOwner.create(t);
     receiver = await startEvidenceReceiver({ ownerPublicKey: owner.publicKey });
-    requester = await Recorder.connect(t.brokerUrl, ['requesters/#']);
+    // Logged in with its key: the only login that may read its receipts.
+    requester = await Recorder.connect(t.brokerUrl, [`requesters/${REQUESTER.keyId}/#`], await keyLogin(REQUESTER));
   }, 60_000);
 
   afterAll(async () => {

@@ -13,7 +13,7 @@ import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evid
 import { startTestAgent, type AuditEntry, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
 import { b64url } from '../../agent/envelope/index.js';
-import { TestOwner } from '../helpers/owner.js';
+import { deviceLogin, TestOwner } from '../helpers/owner.js';
 import { makeRequest, newRequester, REQUESTER, signedRequest, type TestRequester } from '../helpers/protocol.js';
 import { lastSeq, refusalsAfter, requestState, ringUntilTriggered, settle, tableLookup } from '../helpers/requests.js';
 
@@ -36,7 +36,8 @@ class Rig {
     this.receiver = await startEvidenceReceiver();
     this.t = await startTestAgent(overrides, opts);
     this.owner = await TestOwner.create(this.t);
-    this.requester = await Recorder.connect(this.t.brokerUrl, ['requesters/#']);
+    // Reads every requester's topics, as the broker's operator could: nothing may reach any of them.
+    this.requester = await Recorder.connect(this.t.brokerUrl, ['requesters/#'], deviceLogin(this.t));
   }
 
   async stop(): Promise<void> {

@@ -9,6 +9,7 @@ import { topicsFor } from '../../agent/mqtt/index.js';
 import { SimulatedGpio } from '../../hardware/index.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
+import { homeAssistantLogin } from '../helpers/owner.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 /** The ffmpeg processes this test process has as children right now. */
@@ -42,7 +43,8 @@ describe('a storm of rings', () => {
       { gpio: { button: { debounceMs: 0 } }, record: { preRollSeconds: 1, postRollSeconds: 1 } },
       { gpio },
     );
-    events = await Recorder.connect(agent.brokerUrl, [topicsFor(agent.config.mqtt.prefix, agent.config.device.id).event]);
+    // Home Assistant's view: the plaintext events.
+    events = await Recorder.connect(agent.brokerUrl, [topicsFor(agent.config.mqtt.prefix, agent.config.device.id).event], homeAssistantLogin(agent));
     for (let i = 0; !((await agent.control('status')) as { camera: { ok: boolean } }).camera.ok; i++) {
       if (i > 150) throw new Error('the camera gave no video within 30 s');
       await sleep(200);

@@ -74,7 +74,7 @@ describe('uploads that cannot jam', () => {
       },
     });
     owner = await TestOwner.create(t);
-    requester = await Recorder.connect(t.brokerUrl, ['requesters/none']);
+    requester = await Recorder.connect(t.brokerUrl, []);
     await hanging.start();
     receiver = await startEvidenceReceiver({ dir: join(dir, 'received'), ownerPublicKey: owner.publicKey });
     // A self-signed certificate: the kind of error no retry can fix.

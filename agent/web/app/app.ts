@@ -287,7 +287,8 @@ export class App {
         : undefined;
     this.connection = new BrokerConnection(
       { url: s.brokerWsUrl, ...(s.username ? { username: s.username } : {}), ...(s.password ? { password: s.password } : {}), ...(login ? { login } : {}) },
-      [t.state, t.out, t.snapshot, t.transparency, t.auditProof],
+      // Before pairing there is nothing to read: the broker lets an anonymous client only send (the pairing offer).
+      pairing ? [t.state, t.out, t.snapshot, t.transparency, t.auditProof] : [],
       {
         state: (state, detail) => {
           m.connection = { state, detail };

@@ -60,14 +60,21 @@ export class BrokerConnection {
     client.on('connect', () => {
       this.subscribed = false;
       this.on.session();
-      client
-        .subscribeAsync(this.filters, { qos: 1 })
-        .then((granted) => {
-          const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
+      // An empty SUBSCRIBE is a protocol error: nothing to read yet (before pairing) means ready now.
+      const subscribing = this.filters.length ? client.subscribeAsync(this.filters, { qos: 1 }) : Promise.resolve();
+      subscribing
+        .then(() => {
           this.subscribed = true;
-          this.on.state('connected', refused.length ? `the broker refused ${refused.join(', ')}` : '');
+          this.on.state('connected', '');
         })
-        .catch((err: Error) => this.on.state('offline', `subscribing failed: ${err.message}`));
+        .catch((err: Error & { packet?: { granted?: number[] } }) => {
+          // A SUBACK that refuses some filters (a key the doorbell does not know, or no longer does): connected, and say which.
+          const granted = err.packet?.granted;
+          if (!granted) return this.on.state('offline', `subscribing failed: ${err.message}`);
+          this.subscribed = true;
+          const refused = this.filters.filter((_f, i) => granted[i] === 128);
+          this.on.state('connected', `the broker refused ${refused.join(', ')}`);
+        });
     });
     client.on('reconnect', () => this.on.state('connecting', this.settings.url));
     client.on('close', () => {
