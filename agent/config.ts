@@ -286,6 +286,11 @@ export const configSchema = z.strictObject({
       brokerWsUrl: z.string().regex(/^wss?:\/\//, 'expected a ws:// or wss:// URL').optional(),
       // PEM files for HTTPS: phones give WebCrypto and service workers only to secure pages.
       tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+      // Where else the app is served (a reverse proxy): pages from these may use the embedded broker too.
+      origins: z
+        .array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'expected an origin: scheme and host, e.g. https://doorbell.example'))
+        .max(32)
+        .default([]),
     })
     .prefault({}),
   audit: z

@@ -13,6 +13,7 @@ import { ControlServer } from './control/index.js';
 import type { Trigger } from './events.js';
 import type { Logger } from './log.js';
 import {
+  BrokerAccess,
   brokerSecret,
   DEVICE_SECRET_FILE,
   EmbeddedBroker,
@@ -135,10 +136,22 @@ export class Agent extends EventEmitter<AgentEvents> {
     let brokerUrl = config.mqtt.url;
     let brokerWsUrl = config.web.brokerWsUrl ?? '';
     let brokerLogin = { username: config.mqtt.username, password: config.mqtt.password };
+    let embedded: EmbeddedBroker | undefined;
     if (!brokerUrl) {
       const deviceSecret = brokerSecret(config.storage.dir, DEVICE_SECRET_FILE, part('broker'));
-      if (config.homeassistant.enabled) brokerSecret(config.storage.dir, HOMEASSISTANT_SECRET_FILE, part('broker'));
-      const broker = new EmbeddedBroker({ options: config.mqtt.embedded, log: part('broker') });
+      const { homeassistant } = config;
+      const access = new BrokerAccess({
+        prefix: config.mqtt.prefix,
+        deviceId,
+        deviceSecret,
+        ...(homeassistant.enabled
+          ? { homeAssistant: { secret: brokerSecret(config.storage.dir, HOMEASSISTANT_SECRET_FILE, part('broker')), discoveryPrefix: homeassistant.discoveryPrefix } }
+          : {}),
+        isOwner: (keyId) => owners.activeKey(keyId) !== undefined,
+        now: Date.now,
+      });
+      const broker = new EmbeddedBroker({ options: config.mqtt.embedded, access, log: part('broker') });
+      embedded = broker;
       // Pushed before start: a start that fails half-way (a port taken) still closes what it opened.
       this.push('embedded broker', () => broker.stop());
       await broker.start();
@@ -356,6 +369,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       longPress: () => this.openPairing(pairing),
     }, pairing, capture);
 
+    const appOrigins = [...config.web.origins];
     if (config.web.enabled) {
       const { MediaSource, WebServer, webAssetsDir } = await import('./web/index.js');
       let latestSnapshot: Buffer | undefined;
@@ -396,8 +410,11 @@ export class Agent extends EventEmitter<AgentEvents> {
       });
       await web.start();
       this.push('web', () => web.stop());
+      appOrigins.push(...web.origins());
       this.emit('web-ready', { url: web.url });
     }
+    // Only the phone app's pages may open the embedded broker's WebSocket from a browser.
+    embedded?.allowOrigins(appOrigins);
 
     const control = new ControlServer({
       socketPath: controlSocketPath(config),
@@ -409,6 +426,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         'owner-revoke': (args) => {
           const key = enrollment.revoke(String(args.keyId));
           requests.keyRevoked(key.keyId);
+          embedded?.disconnectKey(key.keyId);
           return key;
         },
         status: () => ({

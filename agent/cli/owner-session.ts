@@ -91,7 +91,11 @@ export class OwnerSession {
       client.on('close', () => void password().then((p) => (client.options.password = p)));
       client.on('connect', () => void session.ask().catch((err: Error) => process.stderr.write(`owner: ask after reconnect failed: ${err.message}\n`)));
     }
-    await client.subscribeAsync([session.topics.out, session.topics.snapshot], { qos: 1 });
+    await client.subscribeAsync([session.topics.out, session.topics.snapshot], { qos: 1 }).catch(async (err: Error) => {
+      await client.endAsync(true);
+      // A broker that checks logins (the embedded one) gives the owner topics to enrolled, unrevoked keys only.
+      throw new Error(`the broker refused this key the owner topics (${err.message}): is this key enrolled and not revoked? (doorbell owner list)`);
+    });
     return session;
   }
 

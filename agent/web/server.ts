@@ -9,6 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
@@ -99,7 +100,7 @@ function brokerOrigin(url: string | undefined): string | undefined {
 }
 
 /** Reads and checks the certificate and key, so a bad file stops the start with a message naming it. */
-async function loadTls(files: TlsFiles, log: Logger): Promise<{ cert: Buffer; key: Buffer }> {
+async function loadTls(files: TlsFiles, log: Logger): Promise<{ cert: Buffer; key: Buffer; names: string[] }> {
   const read = async (which: keyof TlsFiles): Promise<{ path: string; pem: Buffer }> => {
     const path = resolve(files[which]);
     try {
@@ -133,7 +134,19 @@ async function loadTls(files: TlsFiles, log: Logger): Promise<{ cert: Buffer; ke
   if (Date.parse(certificate.validTo) < Date.now()) {
     log.warn('the phone app certificate has expired: phones will refuse the page', { cert: cert.path, validTo: certificate.validTo });
   }
-  return { cert: cert.pem, key: key.pem };
+  return { cert: cert.pem, key: key.pem, names: certificateNames(certificate) };
+}
+
+/** The DNS names and IP addresses a certificate is for (wildcard names name no one host). */
+function certificateNames(certificate: X509Certificate): string[] {
+  return (certificate.subjectAltName ?? '')
+    .split(', ')
+    .map((entry) => /^(?:DNS:([^*\s]+)|IP Address:(\S+))$/.exec(entry))
+    .flatMap((m) => (m ? [m[1] ?? hostForUrl(m[2]!)] : []));
+}
+
+function hostForUrl(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
 }
 
 /** The hosts browsers treat as potentially trustworthy over plain http. */
@@ -162,6 +175,7 @@ function parseListen(listen: string): { host: string; port: number } {
 export class WebServer {
   private server: Server | HttpsServer | null = null;
   private readonly root: string;
+  private certificateNames: string[] = [];
 
   constructor(private readonly deps: WebServerDeps) {
     this.root = resolve(deps.staticDir);
@@ -175,12 +189,39 @@ export class WebServer {
     return `${this.deps.tls ? 'https' : 'http'}://${host}:${address.port}`;
   }
 
+  /**
+   * The origins the app's pages have, once started: this address (every loopback name on loopback;
+   * every address of this machine on 0.0.0.0 or ::), this machine's name and `NAME.local` off
+   * loopback, and the certificate's names.
+   */
+  origins(): string[] {
+    const url = new URL(this.url);
+    const { host } = parseListen(this.deps.listen);
+    const hosts = new Set<string>(this.certificateNames);
+    if (isLoopbackHost(host)) {
+      for (const name of ['localhost', '127.0.0.1', '[::1]']) hosts.add(name);
+    } else {
+      hosts.add(hostname()).add(`${hostname()}.local`);
+      if (host === '0.0.0.0' || host === '::') {
+        hosts.add('localhost');
+        for (const address of Object.values(networkInterfaces()).flat()) {
+          // Link-local IPv6 needs a zone, which no URL a phone opens carries.
+          if (address && !address.address.startsWith('fe80:')) hosts.add(hostForUrl(address.address));
+        }
+      } else {
+        hosts.add(hostForUrl(host));
+      }
+    }
+    return [...hosts].map((h) => new URL(`${url.protocol}//${h}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`).origin);
+  }
+
   async start(): Promise<void> {
     const { host, port } = parseListen(this.deps.listen);
     if (!existsSync(resolve(this.root, 'index.html'))) {
       throw new Error(`no phone app in ${this.root} (index.html is missing): run \`npm run build\``);
     }
     const tls = this.deps.tls ? await loadTls(this.deps.tls, this.deps.log) : undefined;
+    this.certificateNames = tls?.names ?? [];
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((err: Error) => {
         this.deps.log.error('web request failed', { path: req.url, error: err.message });

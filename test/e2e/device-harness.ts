@@ -107,7 +107,7 @@ export class DeviceHarness {
   private dropped: { topic: string; payload: Buffer }[] | undefined;
 
   constructor(
-    private readonly opts: { brokerUrl: string; prefix: string; deviceId: string; thumbnails: Buffer[] },
+    private readonly opts: { brokerUrl: string; login?: { username?: string; password?: string }; prefix: string; deviceId: string; thumbnails: Buffer[] },
   ) {
     this.topics = topicsFor(opts.prefix, opts.deviceId);
     this.owner = ownerTopics(opts.prefix, opts.deviceId);
@@ -130,7 +130,7 @@ export class DeviceHarness {
     this.owners.start();
     this.nonces = new NonceStore({ db, clock, log });
     this.nonces.start();
-    const client = await connectAsync(this.opts.brokerUrl, { clientId: `doorbell-${this.opts.deviceId}`, reconnectPeriod: 200 });
+    const client = await connectAsync(this.opts.brokerUrl, { clientId: `doorbell-${this.opts.deviceId}`, reconnectPeriod: 200, ...this.opts.login });
     this.client = client;
     this.pairing = new PairingWindow({
       clock,

@@ -63,7 +63,8 @@ describe('the phone app', () => {
 
   it('detects a broker in the middle that answers with its own keys: nothing is paired or trusted', async () => {
     // No window is open, so only the attacker answers: with its own device keys and a guessed code.
-    const mitm = await connectAsync(brokerUrl, { clientId: 'mitm' });
+    // A broker in the middle is the broker: it reads and writes what it likes (here with the device's login).
+    const mitm = await connectAsync(brokerUrl, { clientId: 'mitm', ...fixture.brokerLogin });
     const attackerKeys = { deviceId: DEVICE, signingKey: ed25519.getPublicKey(ed25519.utils.randomSecretKey()), sealingRecipient: await identityToRecipient(await generateX25519Identity()) };
     let answered = 0;
     mitm.on('message', (_topic, payload) => {

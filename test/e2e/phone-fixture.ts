@@ -15,11 +15,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { silentLogger } from '../../agent/log.js';
-import { EmbeddedBroker } from '../../agent/mqtt/index.js';
+import type { EmbeddedBroker } from '../../agent/mqtt/index.js';
 import { WebServer } from '../../agent/web/index.js';
+import { startEmbeddedBroker } from '../helpers/broker.js';
 import { waitForPort } from '../helpers/mosquitto.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { deviceLogin } from '../helpers/owner.js';
 import { freePort } from '../helpers/ports.js';
 import { buildPhoneApp, launchPhoneBrowser, PhoneApp } from './app-driver.js';
 import { DeviceHarness, makeThumbnails } from './device-harness.js';
@@ -52,6 +52,8 @@ export class PhoneFixture {
   brokerUrl!: string;
   /** The broker WebSocket address the app is configured with. */
   brokerWsUrl!: string;
+  /** The device's broker login (none on the LAN's Mosquitto, which has no ACL here): what the stand-in doorbell, or a broker in the middle, logs in with. */
+  brokerLogin: { username?: string; password?: string } = {};
   device!: DeviceHarness;
   /** Serves the app (over HTTPS with `lan`). */
   web!: WebServer;
@@ -61,6 +63,7 @@ export class PhoneFixture {
   /** With `lan`. */
   lan!: LanSide;
   private readonly stops: (() => Promise<void> | void)[] = [];
+  private embedded: EmbeddedBroker | undefined;
 
   constructor(private readonly opts: PhoneFixtureOptions) {}
 
@@ -73,7 +76,7 @@ export class PhoneFixture {
     const lanBroker = host ? await this.startLanBroker(host) : undefined;
     if (!lanBroker) await this.startEmbeddedBroker();
 
-    const device = new DeviceHarness({ brokerUrl: this.brokerUrl, prefix: PREFIX, deviceId: DEVICE, thumbnails: makeThumbnails(dir) });
+    const device = new DeviceHarness({ brokerUrl: this.brokerUrl, login: this.brokerLogin, prefix: PREFIX, deviceId: DEVICE, thumbnails: makeThumbnails(dir) });
     this.stops.push(() => device.stop());
     await device.start();
     this.device = device;
@@ -84,6 +87,8 @@ export class PhoneFixture {
       this.lan = { host, wsUrl: lanBroker.wsUrl, plainWeb: await this.startWeb(staticDir, lanBroker.wsUrl) };
     } else {
       this.web = await this.startWeb(staticDir, this.brokerWsUrl);
+      // As the agent does: only the app's own pages may open the broker's WebSocket.
+      this.embedded!.allowOrigins(this.web.origins());
     }
 
     // The certificate is self-signed: a phone trusts it once (README); this browser is told to.
@@ -104,7 +109,7 @@ export class PhoneFixture {
    * every message on the doorbell's owner topics and may publish, retain or drop anything anywhere.
    */
   async brokerWriter(): Promise<Recorder> {
-    const writer = await Recorder.connect(this.brokerUrl, [`${PREFIX}/${DEVICE}/owner/#`], deviceLogin({ config: { storage: { dir: this.device.dir } } }));
+    const writer = await Recorder.connect(this.brokerUrl, [`${PREFIX}/${DEVICE}/owner/#`], this.brokerLogin);
     this.stops.push(() => writer.close());
     return writer;
   }
@@ -114,12 +119,14 @@ export class PhoneFixture {
     for (const stop of this.stops.splice(0).reverse()) await stop();
   }
 
+  /** The embedded broker with the agent's access control: owners are the stand-in doorbell's enrolled keys. */
   private async startEmbeddedBroker(): Promise<void> {
-    const broker = new EmbeddedBroker({ options: { host: '127.0.0.1', port: await freePort(), wsPort: await freePort() }, log: silentLogger });
-    this.stops.push(() => broker.stop());
-    await broker.start();
-    this.brokerUrl = broker.url;
-    this.brokerWsUrl = broker.wsUrl;
+    const started = await startEmbeddedBroker({ prefix: PREFIX, deviceId: DEVICE, isOwner: (keyId) => this.device?.owners.activeKey(keyId) !== undefined });
+    this.stops.push(() => started.stop());
+    this.embedded = started.broker;
+    this.brokerUrl = started.url;
+    this.brokerWsUrl = started.broker.wsUrl;
+    this.brokerLogin = started.device;
   }
 
   private async startWeb(staticDir: string, brokerWsUrl: string, tls?: { cert: string; key: string }): Promise<WebServer> {

@@ -144,6 +144,11 @@ describe('WebServer', () => {
     }
   });
 
+  it('names the origins its pages have on loopback: every loopback name, nothing else', () => {
+    const port = new URL(server.url).port;
+    expect(server.origins().sort()).toEqual([`http://127.0.0.1:${port}`, `http://[::1]:${port}`, `http://localhost:${port}`]);
+  });
+
   it('serves the app config, never cached, and no pairing window (the code never crosses HTTP)', async () => {
     const config = await send(server.url, 'GET', '/config.json');
     expect(config.status).toBe(200);
@@ -206,6 +211,23 @@ describe('WebServer over HTTPS (web.tls)', () => {
       expect(reply.status).toBe(200);
       expect(reply.body).toContain('<script type="module" src="/app.js"></script>');
       expect(reply.headers['cross-origin-opener-policy']).toBe('same-origin');
+    } finally {
+      await secure.stop();
+    }
+  });
+
+  it('counts the certificate’s names among its origins (the names a phone opens it by)', async () => {
+    const cert = join(dir, 'named.crt');
+    const key = join(dir, 'named.key');
+    const san = 'subjectAltName=DNS:doorbell.lan,DNS:*.doorbell.lan,IP:192.168.1.20,IP:fd00::20';
+    execFileSync('openssl', ['req', '-x509', '-newkey', ...p256, '-nodes', '-days', '1', '-subj', '/CN=doorbell.lan', '-addext', san, '-keyout', key, '-out', cert], { stdio: 'pipe' });
+    const secure = withTls({ cert, key });
+    await secure.start();
+    try {
+      const port = new URL(secure.url).port;
+      expect(secure.origins().sort()).toEqual(
+        ['doorbell.lan', '192.168.1.20', '[fd00::20]', 'localhost', '127.0.0.1', '[::1]'].map((h) => `https://${h}:${port}`).sort(),
+      );
     } finally {
       await secure.stop();
     }

@@ -3,11 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../agent/log.js';
-import { EmbeddedBroker, MqttLink, Outbox, topicMatches } from '../../agent/mqtt/index.js';
+import { BrokerAccess, EmbeddedBroker, MqttLink, Outbox, topicMatches } from '../../agent/mqtt/index.js';
 import { openDatabase, type Db } from '../../agent/store/database.js';
+import { startEmbeddedBroker, type TestBroker } from '../helpers/broker.js';
 import { TestMosquitto } from '../helpers/mosquitto.js';
 import { Recorder } from '../helpers/mqtt.js';
 import { freePort } from '../helpers/ports.js';
+
+type Login = { username?: string; password?: string };
 
 const dirs: string[] = [];
 function tempDb(): { db: Db; file: string } {
@@ -17,12 +20,13 @@ function tempDb(): { db: Db; file: string } {
   return { db: openDatabase(file), file };
 }
 
-function makeLink(db: Db, url: string, clientId: string): { link: MqttLink; outbox: Outbox } {
+function makeLink(db: Db, url: string, clientId: string, login: Login = {}): { link: MqttLink; outbox: Outbox } {
   const outbox = new Outbox({ db, log: silentLogger, now: Date.now });
   outbox.start();
   const link = new MqttLink({
     options: {
       url,
+      ...login,
       clientId,
       keepaliveSeconds: 5,
       will: { topic: `t/${clientId}/state`, payload: Buffer.from('{"v":1,"online":false}') },
@@ -61,18 +65,17 @@ describe('topic filters', () => {
 
 describe.each(['embedded', 'mosquitto'] as const)('MQTT link on the %s broker', (kind) => {
   let url = '';
-  let embedded: EmbeddedBroker | null = null;
+  // The device's login on the embedded broker, whose access control is on; Mosquitto here has none.
+  let login: Login = {};
+  let embedded: TestBroker | null = null;
   let mosquitto: TestMosquitto | null = null;
   const open: { close(): Promise<void> | void }[] = [];
 
   beforeAll(async () => {
     if (kind === 'embedded') {
-      embedded = new EmbeddedBroker({
-        options: { host: '127.0.0.1', port: await freePort(), wsPort: await freePort() },
-        log: silentLogger,
-      });
-      await embedded.start();
+      embedded = await startEmbeddedBroker();
       url = embedded.url;
+      login = embedded.device;
     } else {
       mosquitto = new TestMosquitto();
       await mosquitto.start();
@@ -88,10 +91,10 @@ describe.each(['embedded', 'mosquitto'] as const)('MQTT link on the %s broker', 
   });
 
   it('delivers reliable messages and retained state to subscribers', async () => {
-    const sub = await Recorder.connect(url, ['t/dev1/#']);
+    const sub = await Recorder.connect(url, ['t/dev1/#'], login);
     open.push(sub);
     const { db } = tempDb();
-    const { link, outbox } = makeLink(db, url, 'dev1');
+    const { link, outbox } = makeLink(db, url, 'dev1', login);
     open.push({ close: () => link.stop() }, { close: () => { db.close(); } });
     link.start();
     await link.publishLatest('t/dev1/state', '{"v":1,"online":true}', { retain: true }).catch(() => undefined);
@@ -102,7 +105,7 @@ describe.each(['embedded', 'mosquitto'] as const)('MQTT link on the %s broker', 
     await until(() => link.connected);
     await link.publishLatest('t/dev1/state', '{"v":1,"online":true}', { retain: true });
     // A subscriber that arrives later still sees the retained state.
-    const late = await Recorder.connect(url, ['t/dev1/state']);
+    const late = await Recorder.connect(url, ['t/dev1/state'], login);
     open.push(late);
     const state = await late.waitFor((m) => m.topic === 't/dev1/state');
     expect(state.retain).toBe(true);
@@ -111,7 +114,7 @@ describe.each(['embedded', 'mosquitto'] as const)('MQTT link on the %s broker', 
 
   it('refuses to publish to a wildcard topic', () => {
     const { db } = tempDb();
-    const { link } = makeLink(db, url, 'dev-wild');
+    const { link } = makeLink(db, url, 'dev-wild', login);
     open.push({ close: () => { db.close(); } });
     expect(() => link.publishReliable('t/+/event', 'x')).toThrow(/invalid topic/);
     expect(() => link.publishReliable('t/#', 'x')).toThrow(/invalid topic/);
@@ -160,11 +163,11 @@ describe('outbox across a broker outage and an agent restart (Mosquitto)', () =>
 
 describe('embedded broker', () => {
   it('reports a taken port as a clear error instead of crashing', async () => {
-    const taken = new EmbeddedBroker({ options: { host: '127.0.0.1', port: await freePort(), wsPort: await freePort() }, log: silentLogger });
-    await taken.start();
+    const { broker: taken } = await startEmbeddedBroker();
     try {
       const wsClash = new EmbeddedBroker({
         options: { host: '127.0.0.1', port: await freePort(), wsPort: Number(new URL(taken.wsUrl).port) },
+        access: new BrokerAccess({ prefix: 'doorbell', deviceId: 'testdoor', deviceSecret: 'x', isOwner: () => false, now: Date.now }),
         log: silentLogger,
       });
       await expect(wsClash.start()).rejects.toThrow(/already in use/);

@@ -9,12 +9,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { databasePath } from '../../agent/main.js';
 import { silentLogger } from '../../agent/log.js';
-import { EmbeddedBroker, MqttLink, Outbox } from '../../agent/mqtt/index.js';
+import { MqttLink, Outbox } from '../../agent/mqtt/index.js';
 import { openDatabase } from '../../agent/store/database.js';
+import { startEmbeddedBroker } from '../helpers/broker.js';
 import { ChildAgent } from '../helpers/child-agent.js';
 import { TestMosquitto } from '../helpers/mosquitto.js';
 import { Recorder } from '../helpers/mqtt.js';
-import { freePort } from '../helpers/ports.js';
+import { deviceLogin } from '../helpers/owner.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -35,28 +36,29 @@ function until(check: () => boolean, timeoutMs: number, what: string): Promise<v
   });
 }
 
-function link(url: string): { link: MqttLink; outbox: Outbox; setAside: string[] } {
+type Login = { username?: string; password?: string };
+
+function link(url: string, login: Login): { link: MqttLink; outbox: Outbox; setAside: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'poison-'));
   dirs.push(dir);
   const setAside: string[] = [];
   const outbox = new Outbox({ db: openDatabase(join(dir, 'doorbell.db')), log: silentLogger, now: Date.now, onSetAside: (m) => setAside.push(m.topic) });
   outbox.start();
   const l = new MqttLink({
-    options: { url, clientId: `poison-${Date.now()}`, keepaliveSeconds: 5, will: { topic: 'x/state', payload: Buffer.from('off') } },
+    options: { url, ...login, clientId: `poison-${Date.now()}`, keepaliveSeconds: 5, will: { topic: 'x/state', payload: Buffer.from('off') } },
     outbox,
     log: silentLogger,
   });
   return { link: l, outbox, setAside };
 }
 
-const brokers: { name: string; poison: string; start: () => Promise<{ url: string; stop: () => Promise<void> | void }> }[] = [
+const brokers: { name: string; poison: string; start: () => Promise<{ url: string; login: Login; stop: () => Promise<void> | void }> }[] = [
   {
     name: 'aedes (embedded)',
     poison: `x/${TOO_DEEP}`,
     start: async () => {
-      const b = new EmbeddedBroker({ options: { host: '127.0.0.1', port: await freePort(), wsPort: await freePort() }, log: silentLogger });
-      await b.start();
-      return { url: b.url, stop: () => b.stop() };
+      const b = await startEmbeddedBroker();
+      return { url: b.url, login: b.device, stop: () => b.stop() };
     },
   },
   {
@@ -65,7 +67,7 @@ const brokers: { name: string; poison: string; start: () => Promise<{ url: strin
     start: async () => {
       const m = new TestMosquitto();
       await m.start();
-      return { url: m.url, stop: () => m.dispose() };
+      return { url: m.url, login: {}, stop: () => m.dispose() };
     },
   },
 ];
@@ -73,8 +75,8 @@ const brokers: { name: string; poison: string; start: () => Promise<{ url: strin
 describe.each(brokers)('outbox on $name', ({ poison, start }) => {
   it('sets a refused message aside after a few tries and delivers the ones behind it', async () => {
     const broker = await start();
-    const sub = await Recorder.connect(broker.url, ['x/ok/#']);
-    const { link: l, outbox, setAside } = link(broker.url);
+    const sub = await Recorder.connect(broker.url, ['x/ok/#'], broker.login);
+    const { link: l, outbox, setAside } = link(broker.url, broker.login);
     try {
       l.start();
       l.publishReliable(poison, 'poison');
@@ -98,8 +100,8 @@ describe.each(brokers)('outbox on $name', ({ poison, start }) => {
 
   it('delivers an independent message (a receipt) on its own: a refused one holds back nothing and is set aside', async () => {
     const broker = await start();
-    const sub = await Recorder.connect(broker.url, ['x/ok/#']);
-    const { link: l, outbox, setAside } = link(broker.url);
+    const sub = await Recorder.connect(broker.url, ['x/ok/#'], broker.login);
+    const { link: l, outbox, setAside } = link(broker.url, broker.login);
     try {
       l.start();
       l.publishReliable(poison, 'poison receipt', { independent: true });
@@ -122,7 +124,7 @@ describe.each(brokers)('outbox on $name', ({ poison, start }) => {
 
   it('stops within 10 s while a refused message is in flight', async () => {
     const broker = await start();
-    const { link: l } = link(broker.url);
+    const { link: l } = link(broker.url, broker.login);
     try {
       l.start();
       l.publishReliable(poison, 'poison');
@@ -153,7 +155,7 @@ describe('a poison message in a running agent', () => {
     );
     db.close();
     await child.start();
-    const sub = await Recorder.connect(child.brokerUrl, ['doorbell/childdoor/event', 'doorbell/childdoor/state']);
+    const sub = await Recorder.connect(child.brokerUrl, ['doorbell/childdoor/event', 'doorbell/childdoor/state'], deviceLogin(child));
     try {
       await child.control('sim', { what: 'ring' });
       const event = await sub.waitFor((m) => m.topic === 'doorbell/childdoor/event', 40_000, 'the ring event');

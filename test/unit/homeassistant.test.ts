@@ -1,9 +1,7 @@
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HomeAssistantDiscovery, type HomeAssistantDiscoveryDeps } from '../../agent/homeassistant/index.js';
-import { silentLogger } from '../../agent/log.js';
-import { EmbeddedBroker } from '../../agent/mqtt/index.js';
-import { freePort } from '../helpers/ports.js';
+import { startEmbeddedBroker, type TestBroker } from '../helpers/broker.js';
 
 const IDENTITY = { deviceId: 'front.door', deviceName: 'Front door', prefix: 'doorbell', version: '0.1.0' };
 
@@ -106,15 +104,14 @@ describe('Home Assistant discovery', () => {
 });
 
 describe('Home Assistant discovery through a broker', () => {
-  let broker: EmbeddedBroker;
+  let broker: TestBroker;
   let url: string;
   let publisher: MqttClient;
 
   beforeAll(async () => {
-    broker = new EmbeddedBroker({ options: { host: '127.0.0.1', port: await freePort(), wsPort: await freePort() }, log: silentLogger });
-    await broker.start();
+    broker = await startEmbeddedBroker();
     url = broker.url;
-    publisher = await connectAsync(url, { clientId: 'ha-test-publisher' });
+    publisher = await connectAsync(url, { clientId: 'ha-test-publisher', ...broker.device });
   });
   afterAll(async () => {
     await publisher.endAsync();
@@ -123,7 +120,8 @@ describe('Home Assistant discovery through a broker', () => {
 
   /** What a Home Assistant starting now would find retained under homeassistant/#. */
   async function retainedConfigs(): Promise<Map<string, string>> {
-    const client = await connectAsync(url, { clientId: `ha-test-reader-${Math.random().toString(16).slice(2)}` });
+    // The device's login: it may also round-trip the marker below.
+    const client = await connectAsync(url, { clientId: `ha-test-reader-${Math.random().toString(16).slice(2)}`, ...broker.device });
     const found = new Map<string, string>();
     client.on('message', (topic, payload, packet) => {
       if (packet.retain) found.set(topic, payload.toString('utf8'));
