@@ -10,6 +10,14 @@ export function brokerUrl(config: Config): string {
 }
 
 /**
+ * The user and password the config names for an external broker (Mosquitto with a password file
+ * cannot check key logins), or none: then tools log in with their key, as the embedded broker wants.
+ */
+export function configuredLogin(config: Config): { username?: string; password?: string } {
+  return config.mqtt.url ? { username: config.mqtt.username, password: config.mqtt.password } : {};
+}
+
+/**
  * Logs in with the configured credentials; on the embedded broker, with `key` when given (a
  * key-authenticated client, which may read its own `requesters/{keyId}/…`), else anonymously.
  */
@@ -21,7 +29,7 @@ export async function connectBroker(config: Config, role: string, key?: OwnerKey
   const login =
     signer && !config.mqtt.url
       ? { username: b64url(key.publicKeyRaw), password: await brokerPassword(signer, b64url(key.publicKeyRaw), clientId, Date.now()) }
-      : { username: config.mqtt.username, password: config.mqtt.password };
+      : configuredLogin(config);
   try {
     return await connectAsync(url, { clientId, ...login, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 });
   } catch (err) {

@@ -7,7 +7,7 @@
 import type { Config } from '../config.js';
 import { decisionRefusal, describeRequesterKey, destinationText, isTerminal, keyIdOf, MAX_DECISION_SENDS, type OpenedMessage } from '../envelope/index.js';
 import { readDevicePublicKeys, readOwnerKeyFile, type DevicePublicKeys } from '../owner/index.js';
-import { brokerUrl } from './broker.js';
+import { brokerUrl, configuredLogin } from './broker.js';
 import { formatBytes, print } from './command.js';
 import { OwnerSession } from './owner-session.js';
 import { ProgressBar } from './progress.js';
@@ -42,7 +42,14 @@ export async function decide(
   },
 ): Promise<number> {
   const key = await readOwnerKeyFile(opts.keyFile);
-  const session = await OwnerSession.open({ url: brokerUrl(config), prefix: config.mqtt.prefix, deviceId: config.device.id, key, device: opts.device });
+  const session = await OwnerSession.open({
+    url: brokerUrl(config),
+    login: configuredLogin(config),
+    prefix: config.mqtt.prefix,
+    deviceId: config.device.id,
+    key,
+    device: opts.device,
+  });
   // Whatever the broker hands us that is not the device's, for this topic, fresh: said, and never used.
   session.onRefusal((r) => process.stderr.write(`refused a message on ${r.topic}: ${r.reason} (${r.detail})\n`));
   const copies: OpenedMessage[] = [];

@@ -34,6 +34,8 @@ export interface SessionOptions {
   device: DevicePublicKeys;
   /** Reconnect after the broker went away (with a fresh login), and ask again. Off for one-shot tools. */
   reconnect?: boolean;
+  /** A user and password to log in with instead of the key (an external broker with a password file). */
+  login?: { username?: string | undefined; password?: string | undefined };
 }
 
 export type { ShownNotice };
@@ -71,12 +73,12 @@ export class OwnerSession {
   static async open(opts: SessionOptions): Promise<OwnerSession> {
     const clientId = `doorbell-owner-${randomBytes(4).toString('hex')}`;
     const password = (): Promise<string> => brokerPassword(opts.key.signer, opts.key.signingKey, clientId, Date.now());
+    const keyLogin = !opts.login?.username;
     let client: MqttClient;
     try {
       client = await connectAsync(opts.url, {
         clientId,
-        username: opts.key.signingKey,
-        password: await password(),
+        ...(keyLogin ? { username: opts.key.signingKey, password: await password() } : opts.login),
         protocolVersion: 4,
         reconnectPeriod: opts.reconnect ? 1000 : 0,
         connectTimeout: 5000,
@@ -88,7 +90,7 @@ export class OwnerSession {
     client.on('message', (topic, payload) => void session.receive(topic, payload));
     if (opts.reconnect) {
       // The login is good for minutes only: sign a fresh one before every attempt.
-      client.on('close', () => void password().then((p) => (client.options.password = p)));
+      if (keyLogin) client.on('close', () => void password().then((p) => (client.options.password = p)));
       client.on('connect', () => void session.ask().catch((err: Error) => process.stderr.write(`owner: ask after reconnect failed: ${err.message}\n`)));
     }
     await client.subscribeAsync([session.topics.out, session.topics.snapshot], { qos: 1 }).catch(async (err: Error) => {

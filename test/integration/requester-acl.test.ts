@@ -4,16 +4,23 @@
  * "Broker access" allows it, as far as Mosquitto can express it, and reads nothing else. A second
  * doorbell, configured like the README's, shares the broker.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { connectAsync, type MqttClient } from 'mqtt';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Recorder } from '../helpers/mqtt.js';
 import { freePort } from '../helpers/ports.js';
 import { waitForPort } from '../helpers/mosquitto.js';
 import { settle } from '../helpers/requests.js';
+import { startTestAgent, until } from '../helpers/agent.js';
+import { makeRequest, signedRequest } from '../helpers/protocol.js';
+import { startEvidenceReceiver } from '../../scripts/evidence-receiver.js';
+
+const CLI = new URL('../../dist/agent/cli.js', import.meta.url).pathname;
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 /** The README's code block whose first line is `first`. */
@@ -161,6 +168,34 @@ describe('the README’s Mosquitto example', () => {
     expect(ha.messages.map((m) => m.topic).sort()).toEqual([discovery, 'homeassistant/status', `${F}/event`, `${F}/snapshot`, `${F}/state`].sort());
     expect(greedy.messages.filter((m) => forbidden.includes(m.topic))).toEqual([]);
   });
+
+  it('lets the owner approve from the terminal with the owner user’s password: the bundle arrives', async () => {
+    const t = await startTestAgent({
+      device: { id: 'frontdoor' },
+      mqtt: { url, username: 'frontdoor', password: 'pw-frontdoor' },
+      requests: { allowInsecureUploads: true, allowPrivateDestinations: true },
+    });
+    const receiver = await startEvidenceReceiver({ dir: join(dir, 'received') });
+    clients.push({ close: () => receiver.stop() }, { close: () => t.dispose() });
+    const config = join(dir, 'owner-cli.yaml');
+    const { device, runtime, storage } = t.config;
+    writeFileSync(config, stringify({ device: { id: device.id }, runtime: { dir: runtime.dir }, storage: { dir: storage.dir }, mqtt: { url, username: 'owner-frontdoor', password: 'pw-owner-frontdoor' } }));
+    const doorbell = async (...args: string[]): Promise<string> => (await promisify(execFile)(process.execPath, [CLI, ...args, '--config', config])).stdout;
+    const keyFile = join(dir, 'owner.key');
+    const keygen = await doorbell('owner', 'keygen', '--out', keyFile);
+    const signing = /signing key\s+(\S+)/.exec(keygen)![1]!;
+    const sealing = /sealing key\s+(age1\S+)/.exec(keygen)![1]!;
+    await doorbell('owner', 'add', '--name', 'Alice', '--key', signing, '--seal', sealing);
+    await t.ring();
+    const request = makeRequest({ uploadUrl: receiver.url('/put/mosquitto-1') });
+    const requester = await connect('springfield-pd', []);
+    await requester.client.publishAsync(`${F}/request`, signedRequest(request), { qos: 1 });
+    await until(() => t.audit().some((e) => e.type === 'notice' && e.requestId === request.id), 15_000, 'the notice');
+    // The key login the embedded broker takes would be refused here: the configured user logs in instead.
+    expect(await doorbell('owner', 'approve', String(request.id), '--key', keyFile, '--clips', t.clips[0]!.id)).toContain('status       uploaded');
+    expect(receiver.requests).toHaveLength(1);
+    expect(receiver.requests[0]!.verification?.ok).toBe(true);
+  }, 120_000);
 
   it('refuses a named user with a wrong password', async () => {
     await expect(connectAsync(url, { username: 'frontdoor', password: 'guess', reconnectPeriod: 0 })).rejects.toThrow();
