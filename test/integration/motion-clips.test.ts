@@ -16,6 +16,7 @@ import { topicsFor } from '../../agent/mqtt/index.js';
 import type { ClipRecord } from '../../agent/store/index.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { Recorder } from '../helpers/mqtt.js';
+import { homeAssistantLogin } from '../helpers/owner.js';
 import { sleep } from '../helpers/wait.js';
 
 const FAKE = new URL('../fixtures/camera/fake-rpicam-vid.sh', import.meta.url).pathname;
@@ -73,7 +74,7 @@ async function watch(moving: [number, number][], seconds: number, maxClipSeconds
       { dir: mkdtempSync(join(dir, 'agent-')) },
     );
     agent.agent.on('trigger', (e) => events.push(e));
-    broker = await Recorder.connect(agent.brokerUrl, [topicsFor(agent.config.mqtt.prefix, agent.config.device.id).event]);
+    broker = await Recorder.connect(agent.brokerUrl, [topicsFor(agent.config.mqtt.prefix, agent.config.device.id).event], homeAssistantLogin(agent));
     await sleep(startedBefore + seconds * 1000 - Date.now());
     await agent.stop();
     const plaintext = broker.messages.map((m) => broker!.json(m));
