@@ -18,9 +18,9 @@ const MAX_QUEUED = 256;
 /** Requests whose board checkpoint the device has not copied yet, and how many syncs they may wait. */
 const MAX_WAITING = 64;
 const MAX_WAIT_SYNCS = 3;
-/** Requests kept while the disk is full, and how often they are tried again. */
+/** Requests kept while the disk is full, and how often they are tried again (a failed try writes nothing). */
 const MAX_UNRECORDED = 64;
-const DISK_RETRY_MS = 30_000;
+const DISK_RETRY_MS = 10_000;
 
 export type IntakeTopic = 'direct' | 'area';
 

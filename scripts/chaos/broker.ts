@@ -52,7 +52,7 @@ export async function chaosBroker(opts: BrokerOptions): Promise<PhaseResult> {
         `${id} uploaded`,
         500,
       );
-      await world.probe.waitFor((m) => m.topic === RECEIPTS && m.payload.toString().includes(id), 60_000, `the receipt for ${id}`);
+      await world.requester.waitFor((m) => m.topic === RECEIPTS && m.payload.toString().includes(id), 60_000, `the receipt for ${id}`);
     } catch (err) {
       violations.push(`${what}: ${(err as Error).message} (state ${world.stateOf(id)})`);
     }

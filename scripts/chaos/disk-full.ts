@@ -80,7 +80,7 @@ export async function chaosDiskFull(opts: DiskFullOptions): Promise<PhaseResult>
       ] as const) {
         for (let i = 0; i < 2 && world.agent.running; i++) {
           await act().catch((err: Error) => violations.push(`${what} on a full disk failed: ${err.message}`));
-          await sleep(5000);
+          await sleep(3000);
         }
         if (!world.agent.running) violations.push(`the agent died on a full disk after a ${what}`);
       }

@@ -40,6 +40,8 @@ export class ChaosWorld {
   readonly agent: AgentProcess;
   readonly receiver: SlowReceiver;
   probe!: MqttProbe;
+  /** The requester, waiting for its receipts in a persistent session, as a requester that wants them does. */
+  requester!: MqttProbe;
   private requestCount = 0;
   /** The states seen at the last check, to re-send decisions a crash swallowed. */
   lastStates = new Map<string, string>();
@@ -67,7 +69,8 @@ export class ChaosWorld {
     await world.owner.enroll(folders.configFile, 'chaos owner');
     await world.connectOwner();
     await world.receiver.start();
-    world.probe = await MqttProbe.connect(opts.broker.url, [world.topics.event, world.topics.state, RECEIPTS]);
+    world.probe = await MqttProbe.connect(opts.broker.url, [world.topics.event, world.topics.state]);
+    world.requester = await MqttProbe.connect(opts.broker.url, [RECEIPTS], { clean: false, clientId: `chaos-requester-${opts.name}-${process.pid}` });
     return world;
   }
 
@@ -111,6 +114,9 @@ export class ChaosWorld {
     await this.agent.stop();
     await this.owner.close();
     await this.probe.close();
+    // The persistent session would collect later phases' receipts: it goes with its subscription.
+    await this.requester.client.unsubscribeAsync(RECEIPTS).catch(() => undefined);
+    await this.requester.close();
     await this.receiver.stop();
     if (!this.opts.folders) this.folders.dispose();
   }

@@ -10,6 +10,9 @@ export class PrivateMosquitto {
   readonly dir = mkdtempSync(join(tmpdir(), 'bench-mosq-'));
   port = 0;
 
+  /** `autosaveSeconds`: save sessions that often, so a broker killed with SIGKILL keeps them as a persistent broker would. */
+  constructor(private readonly opts: { autosaveSeconds?: number } = {}) {}
+
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
   }
@@ -30,6 +33,7 @@ export class PrivateMosquitto {
         'allow_anonymous true',
         'persistence true',
         `persistence_location ${this.dir}/`,
+        ...(this.opts.autosaveSeconds ? [`autosave_interval ${this.opts.autosaveSeconds}`] : []),
         // A fuzz run queues far more than the default 1000 messages: dropping them silently would hide what was sent.
         'max_queued_messages 0',
         'set_tcp_nodelay true',
