@@ -34,13 +34,9 @@ function runChaos(args: string[]): Promise<{ code: number | null; output: string
 }
 
 describe('chaos, short version', () => {
-  // The broker and disk-full phases are left out until protocol v2 makes them pass again (issue 14,
-  // still open): a receipt published while the broker is down is dropped (receipts left the outbox),
-  // and a full disk stops the sealed owner channel (its sequence numbers are reserved in SQLite).
-  // `npm run chaos` still runs every phase.
-  it('finds no violation after 20 kills, camera restarts, 5 000 malformed messages, two agents, a poison topic and a hanging receiver', async () => {
+  it('finds no violation after 20 kills, broker and camera restarts, a full disk, 5 000 malformed messages, two agents, a poison topic and a hanging receiver', async () => {
     expect(existsSync(CHAOS), 'dist/scripts/chaos.js is missing: run `npm run build` first').toBe(true);
-    const phases = 'kills,camera,fuzz,two-agents,poison,hanging-receiver';
+    const phases = 'kills,broker,camera,disk-full,fuzz,two-agents,poison,hanging-receiver';
     const { code, output } = await runChaos(['--only', phases, '--kills', '20', '--fuzz', '5000', '--seconds', '150']);
     expect(output).toContain('chaos summary');
     expect(output).not.toContain('VIOLATION');
