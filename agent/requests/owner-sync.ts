@@ -8,7 +8,11 @@ import type { NoticeBook } from './notice.js';
 import type { RequestServiceDeps } from './request-context.js';
 import type { RequestTable } from './request-table.js';
 
-/** An owner key gets at most one answer a second: asks are cheap to send, answers are not. */
+/**
+ * An owner key gets at most one answer a second: asks are cheap to send, answers are not. An ask
+ * within that second is answered when it is up (the newest one only), never dropped: a broker may
+ * deliver an old ask again (QoS 1 is at least once) just before the owner's new one.
+ */
 const MIN_ASK_INTERVAL_MS = 1000;
 const NONCE = /^[A-Za-z0-9_-]{22,256}$/;
 const RECENT_MS = 24 * 3600_000;
@@ -16,6 +20,7 @@ const RECENT_LIMIT = 100;
 
 export class OwnerSync {
   private readonly lastAnswer = new Map<string, number>();
+  private readonly later = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly deps: RequestServiceDeps,
@@ -31,7 +36,8 @@ export class OwnerSync {
       audit.appendRefusal(owner.inTopic, 'untimely-ask', { keyId: message.keyId });
       return;
     }
-    if (now - (this.lastAnswer.get(message.keyId) ?? -Infinity) < MIN_ASK_INTERVAL_MS) return;
+    const wait = (this.lastAnswer.get(message.keyId) ?? -Infinity) + MIN_ASK_INTERVAL_MS - now;
+    if (wait > 0) return this.answerLater(message, wait);
     this.lastAnswer.set(message.keyId, now);
     const pending = this.table.inState('pending').flatMap((row) => {
       const notice = this.notices.get(row.id);
@@ -44,5 +50,19 @@ export class OwnerSync {
     for (const row of recent.reverse()) {
       await owner.send({ kind: 'status', requestId: row.id, state: row.state, detail: row.detail });
     }
+  }
+
+  stop(): void {
+    for (const timer of this.later.values()) clearTimeout(timer);
+    this.later.clear();
+  }
+
+  private answerLater(message: OpenedMessage, waitMs: number): void {
+    clearTimeout(this.later.get(message.keyId));
+    const timer = setTimeout(() => {
+      this.later.delete(message.keyId);
+      this.answer(message).catch((err: Error) => this.deps.log.error('answering an ask failed', { error: err.message }));
+    }, waitMs);
+    this.later.set(message.keyId, timer);
   }
 }

@@ -129,6 +129,7 @@ export class RequestService extends EventEmitter<{
 
   async stop(): Promise<void> {
     this.intake.stop();
+    this.sync.stop();
     this.holdLimit.stop();
     this.lifecycle.stop();
     this.mirror?.stop();
