@@ -3,7 +3,7 @@
  *   --kills N     SIGKILLs of the agent (200)        --fuzz N      malformed inbound messages (100000)
  *   --seconds N   time budget of the kill phase (1800)
  *   --only a,b    phases: kills, broker, camera, disk-full, fuzz, two-agents, poison, hanging-receiver
- * CI runs a short version of every phase: --kills 20 --fuzz 5000 --seconds 150 (test/chaos/chaos-short.test.ts).
+ * CI runs a short version of every phase: --kills 16 --fuzz 3000 --seconds 120 (test/chaos/chaos-short.test.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
