@@ -113,6 +113,7 @@ export class OwnerSession {
   /** Asks the device what waits for a decision; resolves once its answer to this nonce arrived. */
   async ask(timeoutMs = 15_000): Promise<string[]> {
     const nonce = b64url(randomBytes(16));
+    this.inbox.asking(nonce);
     const answered = this.waitFor((m) => m.kind === 'pending' && m.body.re === nonce, timeoutMs, 'the doorbell did not answer');
     await this.send({ v: 2, kind: 'ask', at: new Date().toISOString(), nonce });
     const answer = parsePending((await answered).body);

@@ -2,7 +2,7 @@
  * What an owner's app or terminal believes the device said (protocol.md "Freshness"): opens each
  * message (sealed to this owner, signed by the paired device for the topic it arrived on), refuses
  * older copies per stream, and shows a notice as waiting only when the device listed it in its
- * answer to this owner's own ask, or sent it after that answer. The phone app and the CLI share it.
+ * answer to this reader's own ask, or sent it after that answer. The phone app and the CLI share it.
  */
 import { fromB64url } from './bytes.js';
 import { EnvelopeError } from './envelope.js';
@@ -35,12 +35,19 @@ export class OwnerInbox {
   private readonly guard: SeqGuard;
   private readonly notices = new Map<string, ShownNotice & { seq: number }>();
   private answered: { seq: number; listed: Map<string, string> } | undefined;
+  /** The nonces of this reader's own asks: only an answer to one of them says what waits. */
+  private readonly nonces = new Set<string>();
 
   constructor(private readonly opts: InboxOptions) {
     this.guard = new SeqGuard(opts.seen);
   }
 
-  /** True once the device answered one of this owner's asks. */
+  /** Before sending an ask: its answer (and only an answer to one of this reader's asks) counts. */
+  asking(nonce: string): void {
+    this.nonces.add(nonce);
+  }
+
+  /** True once the device answered one of this reader's asks. */
   get synced(): boolean {
     return this.answered !== undefined;
   }
@@ -103,7 +110,8 @@ export class OwnerInbox {
       this.notices.set(notice.requestId, { notice, sha256: m.sha256, seq: m.seq! });
     } else if (m.kind === 'pending') {
       const answer = parsePending(m.body);
-      if (!this.answered || m.seq! > this.answered.seq) {
+      // Another reader's answer (or an old one replayed to a reader that just started) says nothing about now.
+      if (this.nonces.has(answer.re) && (!this.answered || m.seq! > this.answered.seq)) {
         this.answered = { seq: m.seq!, listed: new Map(answer.requests.map((r) => [r.requestId, r.noticeSha256])) };
       }
     } else if (m.kind === 'status') {

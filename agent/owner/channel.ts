@@ -54,7 +54,12 @@ export interface SendOptions {
   snapshot?: boolean;
   /** Progress: dropped while offline instead of queued. */
   latest?: boolean;
+  /** Runs once the message is sealed and queued, before any later message is sealed: what it records, every later message sees. */
+  sealed?: (message: SealedMessage) => void;
 }
+
+/** A message's fields, or a function that gives them when the message takes its `seq`. */
+export type OwnerFields = (Json & { kind: string }) | (() => Json & { kind: string });
 
 export class OwnerChannel {
   private sealing: Promise<unknown> = Promise.resolve();
@@ -88,16 +93,19 @@ export class OwnerChannel {
 
   /**
    * Signs and seals `fields` as a new message with the next `seq`. Resolves to what was sent, or
-   * undefined when no owner can read it (none enrolled) and nothing was sent.
+   * undefined when no owner can read it (none enrolled) and nothing was sent. Fields given as a
+   * function are read when the message takes its `seq`: after every earlier message was sealed.
    */
-  send(fields: Json & { kind: string }, opts: SendOptions = {}): Promise<SealedMessage | undefined> {
+  send(fields: OwnerFields, opts: SendOptions = {}): Promise<SealedMessage | undefined> {
     return this.serially(async () => {
       const recipients = this.deps.owners.sealingRecipients();
       if (recipients.length === 0) return undefined;
       const topic = opts.snapshot ? this.deps.topics.snapshot : this.deps.topics.out;
-      const body = { v: 2 as const, ...fields, kind: fields.kind, at: iso(this.deps.clock.now()), seq: this.deps.sequence.take() };
+      const f = typeof fields === 'function' ? fields() : fields;
+      const body = { v: 2 as const, ...f, kind: f.kind, at: iso(this.deps.clock.now()), seq: this.deps.sequence.take() };
       const sealed = await sealMessage(this.deps.device.signer, topic, body, recipients);
       this.publish(topic, sealed, opts);
+      opts.sealed?.(sealed);
       return sealed;
     });
   }

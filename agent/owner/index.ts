@@ -20,11 +20,10 @@ export {
   DeviceKey,
   readAgeIdentity,
   readDevicePublicKeys,
-  writePrivate,
   type DeviceKeyDeps,
   type DevicePublicKeys,
 } from './device-key.js';
-export { MAX_INBOUND_BYTES, OwnerChannel, type ChannelMessaging, type InboundHandler, type OwnerChannelDeps, type SendOptions } from './channel.js';
+export { MAX_INBOUND_BYTES, OwnerChannel, type ChannelMessaging, type InboundHandler, type OwnerChannelDeps, type OwnerFields, type SendOptions } from './channel.js';
 export {
   MAX_CLOCK_AHEAD_MS,
   MAX_DECISION_LIFETIME_MS,

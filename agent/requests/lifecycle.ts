@@ -16,6 +16,8 @@ const EXPIRY_RETRY_MS = 15_000;
 
 export class RequestLifecycle {
   private expiryTimer: NodeJS.Timeout | null = null;
+  /** Requests whose notice is being signed: not signed twice. */
+  private readonly signing = new Set<string>();
 
   constructor(
     private readonly deps: RequestServiceDeps,
@@ -28,16 +30,17 @@ export class RequestLifecycle {
   start(): void {
     this.notices.start();
     this.expirePending();
-    this.sendMissingNotices();
+    this.signMissingNotices();
   }
 
   /**
-   * A crash between writing a request and signing its notice would leave the owners unaware of it:
-   * a pending request without a kept notice gets one now (owners who ask are answered with it).
+   * A pending request without a kept notice gets one now: a crash came between writing the request
+   * and signing its notice, or no owner was enrolled to seal it to. Called at start and before each
+   * answer to an ask, so an owner enrolled later is told about it.
    */
-  private sendMissingNotices(): void {
+  signMissingNotices(): void {
     for (const row of this.table.inState('pending')) {
-      if (this.notices.get(row.id)) continue;
+      if (this.signing.has(row.id) || this.notices.get(row.id)) continue;
       const clips = row.clips.map((c) => this.deps.clips.get(c.id)).filter((c): c is ClipRecord => c !== undefined);
       this.sendNotice(row.id, buildNotice(row, clips));
     }
@@ -48,15 +51,19 @@ export class RequestLifecycle {
     this.expiryTimer = null;
   }
 
-  /** Signs the notice once, keeps its plaintext for resends, and seals it to the owners. */
+  /**
+   * Signs the notice once, keeps its plaintext for resends, and seals it to the owners. It is kept
+   * before any later message is sealed, so an answer to an ask (a later `seq`) always lists it.
+   */
   sendNotice(requestId: string, notice: Json & { kind: 'notice' }): void {
+    const keep = (sent: { plaintext: Uint8Array }): void => {
+      if (this.table.get(requestId)?.state === 'pending') this.notices.keep(requestId, sent.plaintext);
+    };
+    this.signing.add(requestId);
     this.deps.owner
-      .send(notice)
-      .then((sent) => {
-        // Kept even when nobody is enrolled yet: an owner enrolled later asks and gets it then.
-        if (sent && this.table.get(requestId)?.state === 'pending') this.notices.keep(requestId, sent.plaintext);
-      })
-      .catch((err: Error) => this.deps.log.error('the notice could not be sent', { requestId, error: err.message }));
+      .send(notice, { sealed: keep })
+      .catch((err: Error) => this.deps.log.error('the notice could not be sent', { requestId, error: err.message }))
+      .finally(() => this.signing.delete(requestId));
   }
 
   /**

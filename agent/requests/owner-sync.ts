@@ -4,9 +4,10 @@
  * request. Owners never depend on retained messages, which clustered brokers lose or withhold.
  */
 import { isTimely, type OpenedMessage } from '../envelope/index.js';
+import type { RequestLifecycle } from './lifecycle.js';
 import type { NoticeBook } from './notice.js';
 import type { RequestServiceDeps } from './request-context.js';
-import type { RequestTable } from './request-table.js';
+import type { RequestRow, RequestTable } from './request-table.js';
 
 /**
  * An owner key gets at most one answer a second: asks are cheap to send, answers are not. An ask
@@ -26,6 +27,7 @@ export class OwnerSync {
     private readonly deps: RequestServiceDeps,
     private readonly table: RequestTable,
     private readonly notices: NoticeBook,
+    private readonly lifecycle: RequestLifecycle,
   ) {}
 
   async answer(message: OpenedMessage): Promise<void> {
@@ -39,11 +41,16 @@ export class OwnerSync {
     const wait = (this.lastAnswer.get(message.keyId) ?? -Infinity) + MIN_ASK_INTERVAL_MS - now;
     if (wait > 0) return this.answerLater(message, wait);
     this.lastAnswer.set(message.keyId, now);
-    const pending = this.table.inState('pending').flatMap((row) => {
-      const notice = this.notices.get(row.id);
-      return notice ? [{ row, notice }] : [];
+    this.lifecycle.signMissingNotices();
+    // Listed when the answer takes its seq: a notice sealed before it (a lower seq) is kept by then.
+    let pending: { row: RequestRow; notice: { plaintext: Uint8Array; sha256: string } }[] = [];
+    await owner.send(() => {
+      pending = this.table.inState('pending').flatMap((row) => {
+        const notice = this.notices.get(row.id);
+        return notice ? [{ row, notice }] : [];
+      });
+      return { kind: 'pending', re: nonce, requests: pending.map(({ row, notice }) => ({ requestId: row.id, noticeSha256: notice.sha256 })) };
     });
-    await owner.send({ kind: 'pending', re: nonce, requests: pending.map(({ row, notice }) => ({ requestId: row.id, noticeSha256: notice.sha256 })) });
     for (const { notice } of pending) await owner.resend(notice.plaintext);
     // Open requests, and those closed in the last day: an owner who was away learns how they ended.
     const recent = this.table.list(RECENT_LIMIT).filter((row) => row.terminalAt === null || row.terminalAt >= now - RECENT_MS);

@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { AuditLog } from '../audit/index.js';
 import type { Topics } from '../mqtt/index.js';
 import type { OpenedMessage } from '../envelope/index.js';
-import type { NonceStore, OwnerRegistry } from '../owner/index.js';
+import type { NonceStore, OwnerFields, OwnerRegistry } from '../owner/index.js';
 import type { ClipRecord } from '../store/index.js';
 import type { Db } from '../store/database.js';
 import type { LookupFn } from './destination.js';
@@ -28,8 +28,15 @@ export interface Messaging {
 
 /** The sealed owner channel (owner/channel.ts), as requests use it. */
 export interface OwnerNews {
-  /** Signs and seals a message to every enrolled owner; undefined when there is none to read it. */
-  send(fields: Record<string, unknown> & { kind: string }, opts?: { latest?: boolean }): Promise<{ plaintext: Uint8Array; sha256: string } | undefined>;
+  /**
+   * Signs and seals a message to every enrolled owner; undefined when there is none to read it.
+   * Fields given as a function are read when the message takes its `seq`; `sealed` runs before any
+   * later message is sealed.
+   */
+  send(
+    fields: OwnerFields,
+    opts?: { latest?: boolean; sealed?: (message: { plaintext: Uint8Array; sha256: string }) => void },
+  ): Promise<{ plaintext: Uint8Array; sha256: string } | undefined>;
   /** The same signed plaintext again, sealed to today's owners. */
   resend(plaintext: Uint8Array): Promise<void>;
   on(kind: string, handler: (message: OpenedMessage) => void | Promise<void>): void;

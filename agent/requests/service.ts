@@ -55,7 +55,7 @@ export class RequestService extends EventEmitter<{
       : undefined;
     this.intake = new RequestIntake(deps, this.table, this.lifecycle, changed, this.mirror);
     this.mirror?.onSynced(() => this.intake.recheckWaiting());
-    this.sync = new OwnerSync(deps, this.table, notices);
+    this.sync = new OwnerSync(deps, this.table, notices, this.lifecycle);
     this.decisions = new DecisionHandler(
       deps,
       this.table,

@@ -28,6 +28,8 @@ import {
   sha256Hex,
   verifyDecision,
   type DecisionVerdict,
+  type OwnerFields,
+  type SendOptions,
 } from '../../agent/owner/index.js';
 import { b64url, fromB64url, PairingWindow, type PairingStep } from '../../agent/pairing/index.js';
 import { openDatabase, type Db } from '../../agent/store/database.js';
@@ -243,8 +245,8 @@ export class DeviceHarness {
       expiresAt: iso(now + 3 * 24 * 3600_000),
     };
     this.audit.append('notice', { requestId: id });
-    const sent = await this.send(notice);
-    if (sent) request.notice = { plaintext: sent.plaintext, sha256: sent.sha256 };
+    // Known as sent before anything after it is sealed: an answer to an ask with a later seq lists it.
+    await this.send(notice, { sealed: (sent) => (request.notice = { plaintext: sent.plaintext, sha256: sent.sha256 }) });
     await this.publishStatus(id, 'pending', 'waiting for the owner');
     await this.publishState();
     return request;
@@ -317,8 +319,11 @@ export class DeviceHarness {
 
   /** What owner-sync.ts does: the pending list for this nonce, each notice unchanged, each status. */
   private async onAsk(m: OpenedMessage): Promise<void> {
-    const pending = [...this.requests.values()].filter((r) => r.state === 'pending' && r.notice);
-    await this.send({ kind: 'pending', re: m.body.nonce, requests: pending.map((r) => ({ requestId: r.id, noticeSha256: r.notice!.sha256 })) });
+    let pending: HarnessRequest[] = [];
+    await this.send(() => {
+      pending = [...this.requests.values()].filter((r) => r.state === 'pending' && r.notice);
+      return { kind: 'pending', re: m.body.nonce ?? null, requests: pending.map((r) => ({ requestId: r.id, noticeSha256: r.notice!.sha256 })) };
+    });
     for (const r of pending) await this.channel.resend(r.notice!.plaintext);
     for (const r of this.requests.values()) await this.publishStatus(r.id, r.state, 'as of now');
   }
@@ -382,12 +387,12 @@ export class DeviceHarness {
   }
 
   /** Signs and seals through the agent's OwnerChannel, and remembers what went out. */
-  private async send(fields: Record<string, unknown> & { kind: string }, opts: { snapshot?: boolean } = {}): Promise<SealedMessage | undefined> {
+  private async send(fields: OwnerFields, opts: SendOptions = {}): Promise<SealedMessage | undefined> {
     const sealed = await this.channel.send(fields, opts);
     if (sealed) {
-      const body = JSON.parse(new TextDecoder().decode(sealed.plaintext.subarray(sealed.plaintext.indexOf(0x0a) + 1))) as { seq: number; requestId?: string };
+      const body = JSON.parse(new TextDecoder().decode(sealed.plaintext.subarray(sealed.plaintext.indexOf(0x0a) + 1))) as { kind: string; seq: number; requestId?: string };
       this.sent.push({
-        kind: fields.kind,
+        kind: body.kind,
         ...(body.requestId ? { requestId: body.requestId } : {}),
         seq: body.seq,
         topic: opts.snapshot ? this.owner.snapshot : this.owner.out,
