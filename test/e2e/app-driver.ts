@@ -149,9 +149,14 @@ export class PhoneApp {
     return (await key.getAttribute('data-key-id')) ?? undefined;
   }
 
+  /** Reloads a paired phone and waits until the doorbell answered its ask: the inbox is the doorbell's again. */
   async reload(): Promise<void> {
     await this.page.reload();
-    await this.waitConnected();
+    await this.waitSynced();
+  }
+
+  async waitSynced(timeoutMs = 15_000): Promise<void> {
+    await this.page.locator('.conn--connected[data-synced]').waitFor({ timeout: timeoutMs });
   }
 
   /** Saves a screenshot of the viewport as test-artifacts/NAME.png and returns its path. */

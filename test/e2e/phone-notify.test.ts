@@ -55,20 +55,20 @@ describe('the phone app tells its owner', () => {
       'Front door',
       false,
     );
-    await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data: JSON.stringify(payload) });
-    // A push that is not the doorbell's JSON, and one pointing off the app, still land on the app.
-    await cdp.send('ServiceWorker.deliverPushMessage', {
-      origin,
-      registrationId,
-      data: JSON.stringify({ v: 2, kind: 'ring', title: 'Someone is at the door', url: 'https://evil.example/', tag: 'ring' }),
-    });
-
     const shown = async (): Promise<{ title: string; body: string; tag: string; data: { url: string; kind: string } }[]> =>
       phone.page.evaluate(`navigator.serviceWorker.ready
         .then((r) => r.getNotifications())
         .then((list) => list.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data })))`);
-    await expect.poll(async () => (await shown()).length, { timeout: 15_000 }).toBe(2);
+    // One push at a time, each shown before the next is delivered.
+    const deliver = async (data: unknown, tag: string): Promise<void> => {
+      await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data: JSON.stringify(data) });
+      await expect.poll(async () => (await shown()).map((n) => n.tag), { timeout: 15_000 }).toContain(tag);
+    };
+    await deliver(payload, 'request-rfa-2026-0042');
+    // A push that is not the doorbell's JSON, and one pointing off the app, still land on the app.
+    await deliver({ v: 2, kind: 'ring', title: 'Someone is at the door', url: 'https://evil.example/', tag: 'ring' }, 'ring');
     const notes = await shown();
+    expect(notes).toHaveLength(2);
     const request = notes.find((n) => n.tag === 'request-rfa-2026-0042')!;
     expect(request).toMatchObject({ title: 'Footage requested', body: 'A request is waiting for your decision', data: { url: '/#/request/rfa-2026-0042', kind: 'request' } });
     const ring = notes.find((n) => n.tag === 'ring')!;

@@ -39,6 +39,8 @@ import { checkCheckpoint, checkConsistencyProof, parseCheckpointMessage, parsePr
 
 const MAX_EVENTS = 20;
 const MAX_REFUSALS = 20;
+/** Unanswered this long, an ask is sent again. */
+const ASK_AGAIN_MS = 10_000;
 
 interface SavedOwner {
   keys: StoredOwnerKeys;
@@ -56,6 +58,7 @@ export class App {
   private sealing: StoredSealingKey | undefined;
   /** What the device said, opened and checked by the shared envelope module (as the CLI does). */
   private inbox: OwnerInbox | undefined;
+  private askAgain: ReturnType<typeof setTimeout> | undefined;
   private readonly deciding = new Set<string>();
 
   async start(): Promise<void> {
@@ -255,6 +258,8 @@ export class App {
     m.settingsProblem = settingsProblem(settings, location.protocol);
     m.notices.clear();
     m.statuses.clear();
+    m.synced = false;
+    clearTimeout(this.askAgain);
     Object.assign(m.doorbell, { state: undefined, snapshot: undefined, checkpoint: undefined, checkpointVerdict: undefined, events: [] });
     await this.loadOwner();
     m.emit('settings');
@@ -313,7 +318,13 @@ export class App {
     const recipient = this.model.pairing?.deviceSealingRecipient;
     if (!this.key || !this.topics || !this.connection || !recipient) return;
     const nonce = b64urlEncode(randomBytes(16));
+    this.inbox?.asking(nonce);
     const sealed = await sealMessage(this.key, this.topics.in, { v: 2, kind: 'ask', at: new Date().toISOString(), nonce }, [recipient]);
+    // An ask or its answer lost on the way (a broker restarting) must not leave the inbox unsynced for good.
+    clearTimeout(this.askAgain);
+    this.askAgain = setTimeout(() => {
+      if (!this.model.synced && this.connection?.ready) this.ask().catch((err: Error) => console.warn(`could not ask the doorbell: ${err.message}`));
+    }, ASK_AGAIN_MS);
     await this.connection.publish(this.topics.in, sealed.ciphertext);
   }
 
@@ -361,8 +372,10 @@ export class App {
     await this.store.put(`seen:${this.scope()}`, this.inbox.seen());
     const message = received.message;
     switch (message.kind) {
-      case 'notice':
       case 'pending':
+        m.synced = this.inbox.synced;
+        return this.showWaiting();
+      case 'notice':
         return this.showWaiting();
       case 'status':
         return this.onStatus(message);

@@ -59,6 +59,8 @@ export class Model {
   settings: Partial<ConnectionSettings> = {};
   settingsProblem: string | undefined;
   connection: { state: ConnectionState; detail: string } = { state: 'offline', detail: '' };
+  /** The doorbell answered an ask since the page loaded: the inbox is what it says waits, not a guess. */
+  synced = false;
   pairing: PairingRecord | undefined;
   attempt: PairingAttempt | undefined;
   /** Pending notices: the retained inbox. */

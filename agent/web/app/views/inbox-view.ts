@@ -26,6 +26,7 @@ export class InboxScreen implements View {
 
   private draw(): void {
     const m = this.app.model;
+    this.element.toggleAttribute('data-synced', m.synced);
     const notices = [...m.notices.values()].sort((a, b) => b.receivedAt.localeCompare(a.receivedAt));
     const offline = m.doorbell.state?.online === false;
     replaceChildren(
@@ -36,9 +37,11 @@ export class InboxScreen implements View {
       notices.length === 0
         ? h('div', { class: 'empty' },
             h('h2', {}, 'Nothing waiting'),
-            h('p', {}, m.connection.state === 'connected'
-              ? 'When someone asks for footage, the request appears here. Nothing leaves the doorbell unless you approve it.'
-              : 'Connecting to the doorbell…'),
+            h('p', {}, m.connection.state !== 'connected'
+              ? 'Connecting to the doorbell…'
+              : m.synced || !m.pairing
+                ? 'When someone asks for footage, the request appears here. Nothing leaves the doorbell unless you approve it.'
+                : 'Asking the doorbell what waits for you…'),
           )
         : h('ul', { class: 'list', 'aria-label': `${notices.length} waiting` }, notices.map((n) => h('li', {}, this.card(n)))),
     );

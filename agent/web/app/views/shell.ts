@@ -51,7 +51,7 @@ export class Shell {
   }
 
   private update(change: Change): void {
-    if (change === 'connection') this.drawConnection();
+    if (change === 'connection' || change === 'inbox') this.drawConnection();
     if (change === 'doorbell') this.drawAuditAlarm();
     if (change === 'pairing' || change === 'settings') {
       // New settings mean a new doorbell: rebuild the screen, except the settings form the owner is using.
@@ -131,6 +131,8 @@ export class Shell {
   private drawConnection(): void {
     const { state, detail } = this.app.model.connection;
     this.connection.className = `conn conn--${state}`;
+    // The inbox is the doorbell's answer, not a guess, once it answered this page's ask.
+    this.connection.toggleAttribute('data-synced', this.app.model.synced);
     this.connection.title = detail;
     replaceChildren(this.connection, h('span', { class: 'conn__dot', 'aria-hidden': 'true' }), CONNECTION_TEXT[state]);
   }
