@@ -40,6 +40,9 @@ export interface SessionOptions {
 
 export type { ShownNotice };
 
+/** A broker that has not acknowledged a message by then is not going to. */
+const PUBLISH_ACK_MS = 20_000;
+
 /** A decision signed and sealed once: every send of it is these bytes (its nonce makes a copy harmless). */
 export interface SealedDecision {
   body: DecisionBody;
@@ -199,8 +202,31 @@ export class OwnerSession {
     await this.publish(Buffer.from(sealed.ciphertext));
   }
 
-  private async publish(bytes: Buffer): Promise<void> {
-    await this.client.publishAsync(this.topics.in, bytes, { qos: 1 });
+  /**
+   * Resolves once the broker acknowledged; rejects when it cannot: a one-shot session's connection
+   * closed first, or no acknowledgement within PUBLISH_ACK_MS (a broker that hangs).
+   */
+  private publish(bytes: Buffer): Promise<void> {
+    const client = this.client;
+    const oneShot = !this.opts.reconnect;
+    if (oneShot && !client.connected) return Promise.reject(new Error(`not connected to the broker at ${this.opts.url}`));
+    return new Promise((resolve, reject) => {
+      const settle = (err?: Error): void => {
+        clearTimeout(timer);
+        client.off('close', closed);
+        if (err) reject(err);
+        else resolve();
+      };
+      const closed = (): void => {
+        if (oneShot) settle(new Error(`the connection to the broker at ${this.opts.url} closed before it acknowledged the message`));
+      };
+      const timer = setTimeout(
+        () => settle(new Error(`the broker at ${this.opts.url} did not acknowledge the message within ${PUBLISH_ACK_MS / 1000} s`)),
+        PUBLISH_ACK_MS,
+      );
+      client.on('close', closed);
+      client.publishAsync(this.topics.in, bytes, { qos: 1 }).then(() => settle(), (err: Error) => settle(err));
+    });
   }
 
   statuses(requestId: string, listener: (status: RequestStatus) => void): () => void {
@@ -227,7 +253,8 @@ export class OwnerSession {
   }
 
   async close(): Promise<void> {
-    await this.client.endAsync();
+    // Gently while connected (what was sent is flushed); at once when the broker is gone, or it never ends.
+    await this.client.endAsync(!this.client.connected);
   }
 
   private refuse(topic: string, reason: string, detail: string): void {
