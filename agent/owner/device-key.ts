@@ -4,10 +4,11 @@
  * decisions to it). The public halves are also written to a world-readable file, so the CLI on the
  * device can check the device's signatures without reading a private key.
  */
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { sign, type KeyObject } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { createFileAtomically, ensurePrivateMode, writePrivate } from '../store/private-file.js';
 import { newSealingIdentity, recipientOf, type Signer } from '../envelope/index.js';
 import { b64urlEncode, generateOwnerKey, readKeyFile, writeKeyFile } from './crypto.js';
 
@@ -54,12 +55,12 @@ export class DeviceKey {
   /** Loads the keys, creating each on the very first start. */
   async start(): Promise<void> {
     mkdirSync(this.deps.dir, { recursive: true });
-    if (!existsSync(this.path)) this.createAtomically(this.path, (temp) => writeKeyFile(temp, generateOwnerKey().privateKey));
+    if (!existsSync(this.path)) this.create(this.path, (temp) => writeKeyFile(temp, generateOwnerKey().privateKey));
     if (!existsSync(this.agePath)) {
       const { identity } = await newSealingIdentity();
-      this.createAtomically(this.agePath, (temp) => writePrivate(temp, `${identity}\n`));
+      this.create(this.agePath, (temp) => writePrivate(temp, `${identity}\n`));
     }
-    for (const file of [this.path, this.agePath]) this.ensurePrivate(file);
+    for (const file of [this.path, this.agePath]) ensurePrivateMode(file, 'device key file', this.deps.log);
     const { privateKey, publicKeyRaw, keyId } = readKeyFile(this.path);
     const identity = readAgeIdentity(this.agePath);
     const recipient = await recipientOf(identity);
@@ -107,33 +108,15 @@ export class DeviceKey {
     return this.loaded;
   }
 
-  private ensurePrivate(file: string): void {
-    const mode = statSync(file).mode & 0o777;
-    if (mode !== 0o600) {
-      this.deps.log.warn('device key file was readable by others; setting mode 0600', { path: file, mode: mode.toString(8) });
-      chmodSync(file, 0o600);
-    }
-  }
-
   private writePublicFile(): void {
     const file = join(this.deps.dir, DEVICE_PUBLIC_FILE);
     const text = `${JSON.stringify({ v: 2, ...this.publicKeys }, null, 2)}\n`;
     if (existsSync(file) && readFileSync(file, 'utf8') === text) return;
-    this.createAtomically(file, (temp) => writeFileSync(temp, text, { mode: 0o644 }));
+    this.create(file, (temp) => writeFileSync(temp, text, { mode: 0o644 }));
   }
 
-  /** Temp file, fsync, rename, fsync the folder: a power cut leaves either no file or a whole one. */
-  private createAtomically(path: string, write: (temp: string) => void): void {
-    const temp = `${path}.tmp`;
-    rmSync(temp, { force: true }); // a leftover from a crash mid-create holds no key anyone has seen
-    write(temp);
-    renameSync(temp, path);
-    const dirFd = openSync(dirname(path), 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+  private create(path: string, write: (temp: string) => void): void {
+    createFileAtomically(path, write);
     this.deps.log.info('device key file created', { path });
   }
 }
@@ -157,16 +140,4 @@ export function readAgeIdentity(path: string): string {
     .find((l) => l.startsWith('AGE-SECRET-KEY-1'));
   if (!line) throw new Error(`${path} holds no age X25519 identity (AGE-SECRET-KEY-1…)`);
   return line;
-}
-
-/** Mode 0600 from the first byte, fsynced; an existing file is never replaced. */
-export function writePrivate(path: string, text: string): void {
-  const fd = openSync(path, 'wx', 0o600);
-  try {
-    chmodSync(path, 0o600);
-    writeFileSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }

@@ -7,7 +7,7 @@ import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { newSealingIdentity, recipientOf, type Signer } from '../envelope/index.js';
 import { b64urlEncode, generateOwnerKey, keyIdOf, rawFromPublicKey } from './crypto.js';
-import { writePrivate } from './device-key.js';
+import { writePrivate } from '../store/private-file.js';
 
 export interface OwnerKeyFile {
   keyId: string;

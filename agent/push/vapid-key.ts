@@ -3,9 +3,9 @@
  * (0600). Phones subscribe with its public half, so a new key would silently orphan every subscription.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { createFileAtomically, readPrivateFile, writePrivate } from '../store/private-file.js';
 
 export const VAPID_KEY_FILE = 'push-vapid.json';
 
@@ -25,12 +25,7 @@ export class VapidKey {
 
   start(): void {
     const file = join(this.deps.dir, VAPID_KEY_FILE);
-    let text: string | undefined;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read the push key ${file}: ${(err as Error).message}`);
-    }
+    const text = readPrivateFile(file, 'push key', this.deps.log);
     if (text !== undefined) {
       const parsed = JSON.parse(text) as Partial<VapidKeys>;
       if (!isKey(parsed.publicKey, 87) || !isKey(parsed.privateKey, 43)) {
@@ -40,10 +35,7 @@ export class VapidKey {
       return;
     }
     const made = newVapidKeys();
-    const tmp = `${file}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify({ publicKey: made.publicKey, privateKey: made.privateKey })}\n`, { mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, file);
+    createFileAtomically(file, (temp) => writePrivate(temp, `${JSON.stringify({ publicKey: made.publicKey, privateKey: made.privateKey })}\n`));
     this.keys = made;
     this.deps.log.info('push key created', { file });
   }
