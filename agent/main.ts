@@ -338,12 +338,25 @@ export class Agent extends EventEmitter<AgentEvents> {
     // Every report keeps the clip growing; the owner hears of motion that starts after a quiet
     // rearmSeconds, and of every clip motion opens (one that continues past a clip's cap too).
     let lastVideoMotion = -Infinity;
+    // Home Assistant's motion sensor turns off motionOffDelaySeconds after the last plaintext motion
+    // event: while motion goes on unannounced, it hears of it again twice within that time.
+    const keepOnMs = (config.homeassistant.motionOffDelaySeconds * 1000) / 2;
+    let lastPlaintextMotion = -Infinity;
     capture.on('motion', ({ at, continuing }) => {
       const trigger: Trigger = { kind: 'motion', source: 'video', at };
       const { clipId, opened } = capture.trigger(trigger);
       const afterQuiet = !continuing && at - lastVideoMotion >= config.camera.motion.rearmSeconds * 1000;
       lastVideoMotion = at;
-      if (opened || afterQuiet) this.announce(trigger, clipId, link, topics, log);
+      if (opened || afterQuiet) {
+        this.announce(trigger, clipId, link, topics, log);
+        lastPlaintextMotion = at;
+      } else if (config.homeassistant.plaintextEvents && at - lastPlaintextMotion >= keepOnMs) {
+        lastPlaintextMotion = at;
+        // Best effort: a sensor kept on is worth nothing once the broker is back.
+        link.publishLatest(topics.event, JSON.stringify({ v: 2, type: 'motion', at: iso(at), source: 'video' }), { qos: 1 }).catch((err: Error) =>
+          log.debug('motion still going on: not sent to Home Assistant', { error: err.message }),
+        );
+      }
     });
     capture.on('snapshot', ({ jpeg }) => {
       if (config.homeassistant.plaintextSnapshot) this.publish(link, topics.snapshot, jpeg, log, 0);

@@ -5,7 +5,7 @@
  * Home Assistant's plaintext events. Someone moving for longer than post-roll + rearm stays in the
  * clip until they stop, announced once; motion after a quiet spell longer than rearm is announced
  * again; a clip capped at maxClipSeconds is followed by one that starts where it ended, with its
- * own event.
+ * own event. Home Assistant's motion sensor stays on while the motion lasts.
  */
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,8 @@ const POST_ROLL_S = 2;
 const REARM_S = 3;
 /** The last continuing report may come this long before motion stops (1 s rate, a frame, scheduling). */
 const REPORT_SLACK_MS = 1_500;
+/** Home Assistant's motion sensor off delay in the first case: it must hear of motion at least this often. */
+const OFF_DELAY_S = 4;
 
 /**
  * A grey porch with sensor noise and, while `moving` (scene seconds, lavfi's between()), a light box
@@ -59,7 +61,7 @@ interface Run {
 }
 
 /** Runs an agent on the scene until `seconds` after its start, then stops it (which writes open clips). */
-async function watch(moving: [number, number][], seconds: number, maxClipSeconds = 120): Promise<Run> {
+async function watch(moving: [number, number][], seconds: number, maxClipSeconds = 120, motionOffDelaySeconds = 30): Promise<Run> {
   process.env.FAKE_RPICAM_SCENE = scene(moving);
   const startedBefore = Date.now();
   const events: Run['events'] = [];
@@ -70,6 +72,7 @@ async function watch(moving: [number, number][], seconds: number, maxClipSeconds
       {
         camera: { source: 'libcamera', libcamera: { width: 320, height: 240, fps: 10 }, motion: { enabled: true, rearmSeconds: REARM_S } },
         record: { preRollSeconds: 1, postRollSeconds: POST_ROLL_S, maxClipSeconds },
+        homeassistant: { motionOffDelaySeconds },
       },
       { dir: mkdtempSync(join(dir, 'agent-')) },
     );
@@ -87,8 +90,9 @@ async function watch(moving: [number, number][], seconds: number, maxClipSeconds
 
 describe('video motion makes clips that last as long as the motion', () => {
   it('keeps one clip open while someone keeps moving, announces it once, and announces motion again after a quiet spell', async () => {
-    // Moving for 10 s (more than post-roll + rearm), quiet for 8 s, moving again for 3 s.
-    const { startedBefore, clips, events, plaintext } = await watch([[2, 12], [20, 23]], 30);
+    // Moving for 10 s (more than post-roll + rearm), quiet for 8 s, moving again for 3 s; Home
+    // Assistant's motion sensor turns off 4 s after the last motion it heard of.
+    const { startedBefore, clips, events, plaintext } = await watch([[2, 12], [20, 23]], 30, 120, OFF_DELAY_S);
 
     expect(clips).toHaveLength(2);
     const [first, second] = clips as [ClipRecord, ClipRecord];
@@ -101,7 +105,13 @@ describe('video motion makes clips that last as long as the motion', () => {
     expect(events.map((e) => e.trigger.source)).toEqual(['video', 'video']);
     expect(events.map((e) => e.clipId)).toEqual([first.id, second.id]);
     expect(events[1]!.trigger.at).toBeGreaterThanOrEqual(startedBefore + 20_000);
-    expect(plaintext.map((p) => [p.type, p.source])).toEqual([['motion', 'video'], ['motion', 'video']]);
+    // Home Assistant hears of the motion as long as it lasts: never a silence as long as its off_delay while the box moves.
+    expect(plaintext.every((p) => p.type === 'motion' && p.source === 'video')).toBe(true);
+    const heard = plaintext.map((p) => Date.parse(String(p.at)));
+    const during = heard.filter((t) => t < startedBefore + 12_000 + REPORT_SLACK_MS);
+    expect(during.length).toBeGreaterThanOrEqual(3);
+    for (let i = 1; i < during.length; i++) expect(during[i]! - during[i - 1]!).toBeLessThan(OFF_DELAY_S * 1000);
+    expect(during.at(-1)).toBeGreaterThanOrEqual(startedBefore + 12_000 - OFF_DELAY_S * 1000);
   });
 
   it('follows a clip capped at maxClipSeconds with one that starts where it ended, each with its own event', async () => {
