@@ -16,7 +16,7 @@ import { MqttProbe } from './harness/mqtt.js';
 import { makeRequest, Owner, requestId, signRequest } from './harness/owner.js';
 import { sleep } from './harness/ports.js';
 import { MB, percentile, round } from './harness/stats.js';
-import { row, type BenchContext, type BenchResult } from './result.js';
+import { row, withGoal, type BenchContext, type BenchResult } from './result.js';
 
 export interface UploadOptions {
   runs: number;
@@ -96,7 +96,7 @@ export async function benchUpload(opts: UploadOptions, ctx: BenchContext): Promi
   return {
     name: 'upload',
     rows: [
-      row(bench, 'p50', round(percentile(samples, 50)), 'ms', { name: base, value: round(percentile(baseline, 50)) }),
+      withGoal(row(bench, 'p50', round(percentile(samples, 50)), 'ms', { name: base, value: round(percentile(baseline, 50)) }), '≤ 1.1× curl', (r) => r.ratio !== undefined && r.ratio <= 1.1),
       row(bench, 'max', round(Math.max(...samples)), 'ms', { name: base, value: round(Math.max(...baseline)) }),
     ],
     notes: [
