@@ -57,7 +57,12 @@ export class RequestLifecycle {
    */
   sendNotice(requestId: string, notice: Json & { kind: 'notice' }): void {
     const keep = (sent: { plaintext: Uint8Array }): void => {
-      if (this.table.get(requestId)?.state === 'pending') this.notices.keep(requestId, sent.plaintext);
+      try {
+        if (this.table.get(requestId)?.state === 'pending') this.notices.keep(requestId, sent.plaintext);
+      } catch (err) {
+        // Sent, but not kept for resends (a full disk): the next ask's answer signs it again.
+        this.deps.log.error('the notice was sent but could not be kept', { requestId, error: (err as Error).message });
+      }
     };
     this.signing.add(requestId);
     this.deps.owner
