@@ -107,13 +107,23 @@ describe('the owner CLI refuses notices the doorbell did not send as sent', () =
     return String(request.id);
   }
 
-  /** The genuine notice of `requestId` as the writer captured it on the broker, and its signed body. */
+  /**
+   * The genuine notice of `requestId` as the writer captured it on the broker, and its signed body.
+   * The broker delivers to each subscriber on its own: Bob may have it before the writer does.
+   */
   async function captured(requestId: string): Promise<{ ciphertext: Buffer; body: Record<string, unknown>; sha256: string }> {
-    for (const m of writer.messages.filter((r) => r.topic === OUT)) {
-      const opened = await openMessage(m.payload, OUT, { identities: [bob.key.identity], keyFor: (id) => (id === deviceKeyId ? deviceKey : undefined) }).catch(() => undefined);
-      if (opened?.kind === 'notice' && opened.body.requestId === requestId) return { ciphertext: m.payload, body: opened.body, sha256: opened.sha256 };
+    const deadline = Date.now() + 10_000;
+    let checked = 0;
+    while (Date.now() < deadline) {
+      for (const m of writer.messages.slice(checked)) {
+        checked++;
+        if (m.topic !== OUT) continue;
+        const opened = await openMessage(m.payload, OUT, { identities: [bob.key.identity], keyFor: (id) => (id === deviceKeyId ? deviceKey : undefined) }).catch(() => undefined);
+        if (opened?.kind === 'notice' && opened.body.requestId === requestId) return { ciphertext: m.payload, body: opened.body, sha256: opened.sha256 };
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error(`no notice of ${requestId} on ${OUT}`);
+    throw new Error(`no notice of ${requestId} on ${OUT} within 10 s`);
   }
 
   /** A notice with `changes`, signed by `signer`, sealed to the owner's real recipient: valid in every way but who signed it. */
