@@ -26,9 +26,10 @@ export class InboxScreen implements View {
 
   private draw(): void {
     const m = this.app.model;
-    this.element.toggleAttribute('data-synced', m.synced);
     const notices = [...m.notices.values()].sort((a, b) => b.receivedAt.localeCompare(a.receivedAt));
     const offline = m.doorbell.state?.online === false;
+    // Until the doorbell answers this page's ask, an empty list means "not known yet", not "nothing".
+    const asking = m.connection.state === 'connected' && m.pairing !== undefined && !m.synced;
     replaceChildren(
       this.element,
       offline ? h('p', { class: 'callout callout--error', role: 'alert' }, `${m.deviceName} is offline. Requests arrive when it is back.`) : null,
@@ -36,12 +37,10 @@ export class InboxScreen implements View {
       m.refusals.filter((r) => r.at >= m.listeningSince).slice(0, MAX_REFUSALS_SHOWN).map((r) => refusalNote(r, 'p')),
       notices.length === 0
         ? h('div', { class: 'empty' },
-            h('h2', {}, 'Nothing waiting'),
-            h('p', {}, m.connection.state !== 'connected'
-              ? 'Connecting to the doorbell…'
-              : m.synced || !m.pairing
-                ? 'When someone asks for footage, the request appears here. Nothing leaves the doorbell unless you approve it.'
-                : 'Asking the doorbell what waits for you…'),
+            h('h2', {}, asking ? 'Asking the doorbell what waits for you…' : 'Nothing waiting'),
+            h('p', {}, m.connection.state === 'connected'
+              ? 'When someone asks for footage, the request appears here. Nothing leaves the doorbell unless you approve it.'
+              : 'Connecting to the doorbell…'),
           )
         : h('ul', { class: 'list', 'aria-label': `${notices.length} waiting` }, notices.map((n) => h('li', {}, this.card(n)))),
     );
