@@ -353,7 +353,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       } else if (config.homeassistant.plaintextEvents && at - lastPlaintextMotion >= keepOnMs) {
         lastPlaintextMotion = at;
         // Best effort: a sensor kept on is worth nothing once the broker is back.
-        link.publishLatest(topics.event, JSON.stringify({ v: 2, type: 'motion', at: iso(at), source: 'video' }), { qos: 1 }).catch((err: Error) =>
+        link.publishLatest(topics.event, plaintextEvent(trigger), { qos: 1 }).catch((err: Error) =>
           log.debug('motion still going on: not sent to Home Assistant', { error: err.message }),
         );
       }
@@ -520,7 +520,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const event = { type: trigger.kind, at: iso(trigger.at), source: trigger.source };
     try {
       // Home Assistant's plaintext copy, readable by anyone on the broker: no clip id in it.
-      if (this.config.homeassistant.plaintextEvents) link.publishReliable(topics.event, JSON.stringify({ v: 2, ...event }));
+      if (this.config.homeassistant.plaintextEvents) link.publishReliable(topics.event, plaintextEvent(trigger));
     } catch (err) {
       // This runs in a GPIO timer: a throw (the outbox on a full disk) would end the whole agent.
       log.error('the event could not be queued for MQTT', { clipId, error: (err as Error).message });
@@ -597,4 +597,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     else throw new Error(`unknown simulation "${what}": use ring, motion or long-press`);
     return { simulated: what };
   }
+}
+
+/** Home Assistant's plaintext copy of a trigger on `P/D/event` (protocol.md "Home Assistant"): no clip id. */
+function plaintextEvent(trigger: Trigger): string {
+  return JSON.stringify({ v: 2, type: trigger.kind, at: iso(trigger.at), source: trigger.source });
 }
