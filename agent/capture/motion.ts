@@ -133,7 +133,7 @@ export class MotionDetector {
       return { state: 'learning', changedPercent: 0, motionStarted: false, inEpisode: false };
     }
     this.measureLightShift(frame);
-    const { raw, corrected } = this.countChanged(frame);
+    const { raw, corrected } = this.countAndLearn(frame);
     const changedPercent = (corrected / this.watched) * 100;
     // Judged before the correction too: a lamp switching off reveals the texture of areas it had
     // saturated, which no tone correction can predict, and an infrared switch is only partly a tone.
@@ -142,32 +142,27 @@ export class MotionDetector {
       this.movingStreak = 0;
       return { state: 'light-change', changedPercent, motionStarted: false, inEpisode: this.inEpisode };
     }
-    this.learn(frame);
+    this.learned++;
     return this.decide(changedPercent);
   }
 
   private seed(frame: Uint8Array): void {
-    for (let i = 0; i < frame.length; i++) this.background[i] = frame[i]!;
+    this.background.set(frame);
     this.learned = 1;
-  }
-
-  /** A running mean until the background holds 1/alpha frames, then the moving average: a fresh background settles fast. */
-  private learn(frame: Uint8Array): void {
-    this.learned++;
-    const alpha = Math.max(this.options.backgroundAlpha, 1 / this.learned);
-    const bg = this.background;
-    for (let i = 0; i < frame.length; i++) bg[i]! += alpha * (frame[i]! - bg[i]!);
   }
 
   /** The median (frame − background) per band of background brightness, interpolated across bands too empty to measure. */
   private measureLightShift(frame: Uint8Array): void {
     const { mask, background: bg, bandHistograms: hist, bandCounts: counts, bandShift: shift } = this;
+    const everyPixel = this.watched === frame.length;
     hist.fill(0);
     counts.fill(0);
     for (let i = 0; i < frame.length; i++) {
-      if (!mask[i]) continue;
-      const band = Math.min(BANDS - 1, Math.floor(bg[i]! / BAND_WIDTH));
-      hist[band * DIFFS + Math.round(frame[i]! - bg[i]!) + 255]!++;
+      if (!everyPixel && mask[i] === 0) continue;
+      const b = bg[i]!;
+      // The background stays within 0…255, so the band is 0…15 and the bin 0…510 (round half up, as Math.round).
+      const band = (b * (1 / BAND_WIDTH)) | 0;
+      hist[band * DIFFS + ((frame[i]! - b + 255.5) | 0)]!++;
       counts[band]!++;
     }
     const measured: number[] = [];
@@ -187,23 +182,32 @@ export class MotionDetector {
     }
   }
 
-  /** Watched pixels beyond the threshold, before (`raw`) and after (`corrected`) the light correction. */
-  private countChanged(frame: Uint8Array): { raw: number; corrected: number } {
+  /**
+   * Watched pixels beyond the threshold, before (`raw`) and after (`corrected`) the light correction;
+   * in the same pass the background learns the frame (a running mean until it holds 1/alpha frames,
+   * then the moving average, so a fresh background settles fast). A frame judged a light change
+   * re-seeds the background, so learning it here first costs nothing.
+   */
+  private countAndLearn(frame: Uint8Array): { raw: number; corrected: number } {
     const { mask, background: bg, bandShift: shift } = this;
+    const everyPixel = this.watched === frame.length;
     const threshold = this.options.pixelThreshold;
+    const alpha = Math.max(this.options.backgroundAlpha, 1 / (this.learned + 1));
     let raw = 0;
     let corrected = 0;
     for (let i = 0; i < frame.length; i++) {
-      if (!mask[i]) continue;
       const b = bg[i]!;
       const diff = frame[i]! - b;
-      if (Math.abs(diff) > threshold) raw++;
+      bg[i] = b + alpha * diff;
+      if (!everyPixel && mask[i] === 0) continue;
+      if (diff > threshold || diff < -threshold) raw++;
       // Linear between band centres, so the correction has no steps at band edges.
-      const pos = Math.min(BANDS - 1, Math.max(0, b / BAND_WIDTH - 0.5));
-      const low = Math.floor(pos);
-      const high = Math.min(BANDS - 1, low + 1);
-      const expected = shift[low]! + (shift[high]! - shift[low]!) * (pos - low);
-      if (Math.abs(diff - expected) > threshold) corrected++;
+      let pos = b * (1 / BAND_WIDTH) - 0.5;
+      pos = pos < 0 ? 0 : pos > BANDS - 1 ? BANDS - 1 : pos;
+      const low = pos | 0;
+      const high = low === BANDS - 1 ? low : low + 1;
+      const off = diff - (shift[low]! + (shift[high]! - shift[low]!) * (pos - low));
+      if (off > threshold || off < -threshold) corrected++;
     }
     return { raw, corrected };
   }
@@ -234,29 +238,41 @@ function histogramMedian(hist: Uint32Array, offset: number, count: number): numb
   return 255;
 }
 
-/** Cuts a byte stream (ffmpeg's rawvideo on a pipe, in chunks of any size) into whole frames. */
+/**
+ * Cuts a byte stream (ffmpeg's rawvideo on a pipe, in chunks of any size) into whole frames. A frame
+ * that lies within one chunk is handed on as a view of it, at no copy; one split across chunks is
+ * assembled in a fresh buffer. `later` counts the frames the same chunk completed after this one:
+ * ffmpeg writes in blocks of a few frames, so the receiver can tell how long ago each was made.
+ */
 export class FrameSplitter {
-  private readonly pending: Buffer;
+  private pending: Uint8Array | null = null;
   private filled = 0;
 
   constructor(
     private readonly frameBytes: number,
-    private readonly onFrame: (frame: Uint8Array) => void,
-  ) {
-    this.pending = Buffer.alloc(frameBytes);
-  }
+    private readonly onFrame: (frame: Uint8Array, later: number) => void,
+  ) {}
 
   write(chunk: Buffer): void {
+    const frames: Uint8Array[] = [];
     let offset = 0;
     while (offset < chunk.length) {
+      if (this.pending === null && chunk.length - offset >= this.frameBytes) {
+        frames.push(chunk.subarray(offset, offset + this.frameBytes));
+        offset += this.frameBytes;
+        continue;
+      }
+      this.pending ??= new Uint8Array(this.frameBytes);
       const take = Math.min(this.frameBytes - this.filled, chunk.length - offset);
-      chunk.copy(this.pending, this.filled, offset, offset + take);
+      this.pending.set(chunk.subarray(offset, offset + take), this.filled);
       this.filled += take;
       offset += take;
       if (this.filled === this.frameBytes) {
+        frames.push(this.pending);
+        this.pending = null;
         this.filled = 0;
-        this.onFrame(new Uint8Array(this.pending));
       }
     }
+    frames.forEach((frame, i) => this.onFrame(frame, frames.length - 1 - i));
   }
 }

@@ -7,7 +7,7 @@
  * hang forever on a stalled session, so "no new segment for stallSeconds" is what counts.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import { forgetPids, reapOrphans, recordPids } from './orphans.js';
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
@@ -45,6 +45,11 @@ export interface StdoutBranch {
 }
 
 const PRUNE_MARGIN_MS = 1_000;
+/**
+ * Old segments are deleted a few at a time: each deletion is a trip through libuv's thread pool that
+ * wakes node, and an idle doorbell's CPU is mostly such wake-ups. Costs a few more seconds of tmpfs.
+ */
+const PRUNE_BATCH = 5;
 const RESTART_BASE_MS = 1_000;
 const RESTART_CAP_MS = 60_000;
 /** A run that delivered video this long resets the restart backoff. */
@@ -333,10 +338,10 @@ export class PreRollRing extends EventEmitter<RingEvents> {
     const keepAfter = clock.now() - (preRollSeconds + 2 * segmentSeconds) * 1000 - PRUNE_MARGIN_MS;
     const retain = this.deps.retainFrom?.() ?? Number.POSITIVE_INFINITY;
     const stale = new Set(this.list.filter((s) => s.end < keepAfter && s.end <= retain));
-    if (!stale.size) return;
+    if (stale.size < PRUNE_BATCH) return;
     this.list = this.list.filter((s) => !stale.has(s));
     for (const s of stale) {
-      rm(s.path).catch((err: unknown) => {
+      unlink(s.path).catch((err: unknown) => {
         if (!isMissing(err)) log.warn('cannot delete an old segment', { path: s.path, error: (err as Error).message });
       });
     }

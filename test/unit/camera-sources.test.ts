@@ -129,9 +129,9 @@ describe('libcamera', () => {
 });
 
 describe('the motion branch', () => {
-  it('writes small grey frames of the first video stream to stdout', () => {
+  it('writes small grey frames of the first video stream to stdout, in blocks rather than a flush per frame', () => {
     expect(motionOutputArgs({ width: 160, height: 90, fps: 5 })).toEqual([
-      '-map', '0:v:0', '-vf', 'fps=5,scale=160:90:flags=area,format=gray', '-f', 'rawvideo', 'pipe:1',
+      '-map', '0:v:0', '-vf', 'fps=5,scale=160:90:flags=area,format=gray', '-flush_packets', '0', '-f', 'rawvideo', 'pipe:1',
     ]);
   });
 });

@@ -161,6 +161,22 @@ describe('the motion detector', () => {
 });
 
 describe('video motion reports', () => {
+  it('dates each frame of a block ffmpeg wrote at once back from the newest, one frame interval apart', () => {
+    const FPS = 5;
+    let now = 1_000_000;
+    const motion = new VideoMotion({ settings: { ...OPTIONS, consecutiveFrames: 1, fps: FPS }, clock: { now: () => now }, log: silentLogger });
+    const reports: { at: number; continuing: boolean }[] = [];
+    motion.on('motion', (r) => reports.push(r));
+    motion.start();
+    const sink = motion.openRun();
+    sink(Buffer.concat([frame(), frame()]));
+    now += 10_000;
+    // Someone appears in the second of three frames written together: it was made 200 ms before the third.
+    sink(Buffer.concat([frame(), frame({ block: person }), frame({ block: person })]));
+    expect(reports[0]).toEqual({ at: now - 1000 / FPS, continuing: false });
+    expect(motion.lastFrameAt()).toBe(now);
+  });
+
   it('reports an episode when it starts, then about once a second while the frames keep moving, and nothing once it ended', () => {
     const FPS = 15;
     let now = 1_000_000;
@@ -203,6 +219,20 @@ describe('the frame splitter', () => {
       [1, 2, 3, 4],
       [5, 6, 7, 8],
       [9, 10, 11, 12],
+    ]);
+  });
+
+  it('says how many frames the same chunk completed after each one, and hands on a frame within one chunk without copying it', () => {
+    const seen: { first: number; later: number; view: boolean }[] = [];
+    const splitter = new FrameSplitter(4, (f, later) => seen.push({ first: f[0]!, later, view: f.buffer === chunk.buffer }));
+    let chunk = Buffer.from([1, 2]);
+    splitter.write(chunk);
+    chunk = Buffer.from([3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    splitter.write(chunk);
+    expect(seen).toEqual([
+      { first: 1, later: 2, view: false },
+      { first: 5, later: 1, view: true },
+      { first: 9, later: 0, view: true },
     ]);
   });
 });
