@@ -13,6 +13,7 @@ export {
   signedBytes,
   verifyEd25519,
   verifyEnvelope,
+  type Ed25519Verify,
   type EnvelopeRefusal,
   type ParsedEnvelope,
   type Signer,

@@ -4,7 +4,7 @@
  * messages here, so they can never disagree on bytes.
  */
 import { fromUtf8, sha256Hex } from './bytes.js';
-import { EnvelopeError, signEnvelope, verifyEnvelope, type Signer } from './envelope.js';
+import { EnvelopeError, signEnvelope, verifyEnvelope, type Ed25519Verify, type Signer } from './envelope.js';
 import { seal, unseal, type AgeIdentity } from './seal.js';
 
 /** A sealed message larger than this is refused unopened (a notice is at most 256 KiB of body). */
@@ -54,6 +54,8 @@ export interface OpenOptions {
   maxBytes?: number;
   /** Other topics of the same signer: a message signed for one of them is refused as moved from there. */
   elsewhere?: readonly string[];
+  /** The Ed25519 verifier; the portable one unless a faster one is at hand (OpenSSL's, on the device). */
+  verify?: Ed25519Verify;
 }
 
 /** Decrypts, checks the signature over this topic, and parses the body; throws EnvelopeError with a reason. */
@@ -65,7 +67,7 @@ export async function openMessage(ciphertext: Uint8Array, topic: string, opts: O
   } catch (err) {
     throw new EnvelopeError('not-sealed-to-us', `cannot open: ${(err as Error).message}`);
   }
-  const { keyId, body } = verifyEnvelope(plaintext, topic, opts.keyFor, opts.elsewhere);
+  const { keyId, body } = verifyEnvelope(plaintext, topic, opts.keyFor, opts.elsewhere, opts.verify);
   const json = parseBody(body);
   return {
     keyId,

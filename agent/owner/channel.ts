@@ -17,7 +17,7 @@ import {
   type OwnerTopics,
   type SealedMessage,
 } from '../envelope/index.js';
-import { parseB64url } from './crypto.js';
+import { parseB64url, verifyEd25519 } from './crypto.js';
 import type { DeviceKey } from './device-key.js';
 import type { OwnerRegistry } from './registry.js';
 import type { DeviceSequence } from './sequence.js';
@@ -154,6 +154,7 @@ export class OwnerChannel {
           const key = this.deps.owners.activeKey(keyId);
           return key ? parseB64url(key.publicKey) : undefined;
         },
+        verify: verifyEd25519,
       });
     } catch (err) {
       if (!(err instanceof EnvelopeError)) throw err;

@@ -58,11 +58,26 @@ export function rawFromPublicKey(key: KeyObject): Buffer {
   return b64urlDecode(String(jwk.x));
 }
 
+/** Imported keys by their bytes: importing costs OpenSSL more than a verification does. */
+const importedKeys = new Map<string, KeyObject>();
+const MAX_IMPORTED_KEYS = 256;
+
+function importedKey(rawPublicKey: Uint8Array): KeyObject {
+  const id = Buffer.from(rawPublicKey).toString('hex');
+  let key = importedKeys.get(id);
+  if (!key) {
+    key = publicKeyFromRaw(rawPublicKey);
+    if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.clear();
+    importedKeys.set(id, key);
+  }
+  return key;
+}
+
 /** False, never an exception, for a malformed key or signature: the caller only needs yes or no. */
 export function verifyEd25519(rawPublicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (rawPublicKey.length !== 32 || signature.length !== 64) return false;
   try {
-    return verify(null, message, publicKeyFromRaw(rawPublicKey), signature);
+    return verify(null, message, importedKey(rawPublicKey), signature);
   } catch {
     // OpenSSL rejects some 32-byte strings as keys; for a verifier that is simply "not valid".
     return false;

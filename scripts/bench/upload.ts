@@ -9,10 +9,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sendControl } from '../../agent/control/index.js';
 import { topicsFor } from '../../agent/mqtt/index.js';
-import { startEvidenceReceiver, type ReceivedRequest } from '../evidence-receiver.js';
 import { agentFolders, writeBenchConfig } from './harness/agent-config.js';
 import { AgentProcess } from './harness/agent-process.js';
 import { MqttProbe } from './harness/mqtt.js';
+import { ReceiverProcess, type ReceivedSummary } from './harness/receiver-process.js';
 import { makeRequest, Owner, requestId, signRequest } from './harness/owner.js';
 import { sleep } from './harness/ports.js';
 import { MB, percentile, round } from './harness/stats.js';
@@ -36,11 +36,9 @@ export async function benchUpload(opts: UploadOptions, ctx: BenchContext): Promi
     record: { preRollSeconds: PRE_ROLL_S, postRollSeconds: POST_ROLL_S },
     requests: { allowInsecureUploads: true, allowPrivateDestinations: true, maxPendingPerRequester: 1000, maxPending: 1000 },
   });
-  const done = new Map<string, (r: ReceivedRequest) => void>();
-  const receiver = await startEvidenceReceiver({
-    dir: join(folders.dir, 'received'),
-    onRequest: (r) => done.get(r.path)?.(r),
-  });
+  const done = new Map<string, (r: ReceivedSummary) => void>();
+  const receiver = new ReceiverProcess(join(folders.dir, 'received'), (r) => done.get(r.path)?.(r));
+  await receiver.start();
   const owner = new Owner();
   await owner.enroll(folders.configFile);
   const agent = new AgentProcess(folders.configFile);
@@ -62,9 +60,10 @@ export async function benchUpload(opts: UploadOptions, ctx: BenchContext): Promi
       const path = `/put/${id}`;
       await probe.client.publishAsync(topics.request, signRequest(makeRequest(id, receiver.url(path), 10 * 60_000)), { qos: 1 });
       const shown = await session.waitNotice(id, 20_000);
-      const received = new Promise<ReceivedRequest>((resolve) => done.set(path, resolve));
+      const received = new Promise<ReceivedSummary>((resolve) => done.set(path, resolve));
+      const publish = await owner.prepareDecision(shown, 'approve');
       const approvedAt = performance.now();
-      await owner.decide(shown, 'approve');
+      await publish();
       const r = await received;
       samples.push(performance.now() - approvedAt);
       if (!r.verification?.ok) throw new Error(`bundle ${id} does not verify: ${r.verification?.problems.join('; ')}`);
@@ -78,9 +77,8 @@ export async function benchUpload(opts: UploadOptions, ctx: BenchContext): Promi
     if (bytes.length !== bundleBytes) throw new Error('saved bundle differs in size from what was received');
     for (let i = 0; i < opts.runs; i++) {
       const path = `/put/curl-${i}`;
-      const received = new Promise<ReceivedRequest>((resolve) => done.set(path, resolve));
+      const received = new Promise<ReceivedSummary>((resolve) => done.set(path, resolve));
       const began = performance.now();
-      // Asynchronously: the receiver runs in this process and must keep reading while curl sends.
       await promisify(execFile)('curl', ['-sS', '-f', '-o', '/dev/null', '-H', 'Content-Type: application/x-tar', '-T', savedAs, receiver.url(path)]);
       await received;
       baseline.push(performance.now() - began);
@@ -100,7 +98,7 @@ export async function benchUpload(opts: UploadOptions, ctx: BenchContext): Promi
       row(bench, 'max', round(Math.max(...samples)), 'ms', { name: base, value: round(Math.max(...baseline)) }),
     ],
     notes: [
-      'Upload: from publishing the signed approval to the receiver answering 200 after saving and verifying the bundle; the agent\'s time includes checking the decision, building and signing the bundle (reading and hashing every clip) and the destination check. curl is timed from its start to the same answer.',
+      'Upload: from publishing the signed approval (signed and sealed beforehand, as on the phone) to the receiver (a process of its own) answering 200 after saving and verifying the bundle; the agent\'s time includes the broker\'s delivery, opening and checking the decision, building and signing the bundle (reading and hashing every clip) and the destination check. curl is timed from its start to the same answer.',
     ],
     raw: { samples, baseline, bundleBytes },
   };

@@ -20,6 +20,7 @@ import {
   signEnvelope,
   type Signer,
 } from '../../agent/envelope/index.js';
+import { verifyEd25519 as verifyWithOpenSsl } from '../../agent/owner/index.js';
 import { newAgeIdentity } from '../helpers/protocol.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'envelope-'));
@@ -83,6 +84,20 @@ describe('envelope', () => {
     const forged = await sealMessage({ keyId: device.keyId, sign: signer().sign }, TOPIC, body, [owner.recipient]);
     const unmoved = await openMessage(forged.ciphertext, snapshot, { identities: [owner.identity], keyFor: () => device.raw, elsewhere: [TOPIC, snapshot] }).catch((e: unknown) => e);
     expect(unmoved).toMatchObject({ reason: 'bad-signature', signedFor: undefined });
+  });
+
+  it("gives the same verdicts with the device's OpenSSL verifier as with the portable one", async () => {
+    const snapshot = 'doorbell/frontdoor/owner/snapshot';
+    const withOpenSsl = (ciphertext: Uint8Array, topic: string): Promise<unknown> =>
+      openMessage(ciphertext, topic, { identities: [owner.identity], keyFor: () => device.raw, elsewhere: [TOPIC, snapshot], verify: verifyWithOpenSsl }).catch((e: unknown) => e);
+    const sealed = await sealMessage(device, TOPIC, body, [owner.recipient]);
+    expect(await withOpenSsl(sealed.ciphertext, TOPIC)).toMatchObject({ keyId: device.keyId, body });
+    expect(await withOpenSsl(sealed.ciphertext, snapshot)).toMatchObject({ reason: 'bad-signature', signedFor: TOPIC });
+    const forged = await sealMessage({ keyId: device.keyId, sign: signer().sign }, TOPIC, body, [owner.recipient]);
+    expect(await withOpenSsl(forged.ciphertext, TOPIC)).toMatchObject({ reason: 'bad-signature' });
+    // The verifier given is the one used: one that refuses everything refuses a good message.
+    const refused = await openMessage(sealed.ciphertext, TOPIC, { identities: [owner.identity], keyFor: () => device.raw, verify: () => false }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ reason: 'bad-signature' });
   });
 
   it('refuses a message signed by anyone else, including one that claims the device keyId', async () => {

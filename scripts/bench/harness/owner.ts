@@ -40,6 +40,17 @@ export class Owner {
     await this.session.decide(shown, decision);
   }
 
+  /**
+   * Signs and seals a decision as the phone does, and returns the function that publishes it (the
+   * first send only): a benchmark times the doorbell from there.
+   */
+  async prepareDecision(shown: ShownNotice, decision: 'approve' | 'deny'): Promise<() => Promise<void>> {
+    const session = this.session;
+    if (!session) throw new Error('connect the owner first');
+    const sealed = await session.sealDecision(shown, decision);
+    return async () => (await session.sendUntilAnswered(sealed, { afterMs: 60_000 }))();
+  }
+
   async close(): Promise<void> {
     await this.session?.close();
   }
