@@ -64,7 +64,7 @@ export async function benchUpload(opts: UploadOptions, ctx: BenchContext): Promi
       const publish = await owner.prepareDecision(shown, 'approve');
       const approvedAt = performance.now();
       await publish();
-      const r = await received;
+      const r = await Promise.race([received, receiver.failed]);
       samples.push(performance.now() - approvedAt);
       if (!r.verification?.ok) throw new Error(`bundle ${id} does not verify: ${r.verification?.problems.join('; ')}`);
       bundleBytes = r.bytes;
@@ -80,7 +80,7 @@ export async function benchUpload(opts: UploadOptions, ctx: BenchContext): Promi
       const received = new Promise<ReceivedSummary>((resolve) => done.set(path, resolve));
       const began = performance.now();
       await promisify(execFile)('curl', ['-sS', '-f', '-o', '/dev/null', '-H', 'Content-Type: application/x-tar', '-T', savedAs, receiver.url(path)]);
-      await received;
+      await Promise.race([received, receiver.failed]);
       baseline.push(performance.now() - began);
     }
   } finally {

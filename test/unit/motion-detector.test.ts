@@ -225,9 +225,11 @@ describe('the frame splitter', () => {
   it('says how many frames the same chunk completed after each one, and hands on a frame within one chunk without copying it', () => {
     const seen: { first: number; later: number; view: boolean }[] = [];
     const splitter = new FrameSplitter(4, (f, later) => seen.push({ first: f[0]!, later, view: f.buffer === chunk.buffer }));
-    let chunk = Buffer.from([1, 2]);
+    // Each chunk over a memory of its own (not node's shared pool), so only a view of it shares its buffer.
+    const own = (bytes: number[]): Buffer => Buffer.from(new Uint8Array(bytes).buffer);
+    let chunk = own([1, 2]);
     splitter.write(chunk);
-    chunk = Buffer.from([3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    chunk = own([3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
     splitter.write(chunk);
     expect(seen).toEqual([
       { first: 1, later: 2, view: false },

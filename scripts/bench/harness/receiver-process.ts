@@ -17,6 +17,9 @@ type ChildMessage = { listening: string } | { received: ReceivedSummary };
 export class ReceiverProcess {
   private child: ChildProcess | null = null;
   private base = '';
+  private stopping = false;
+  /** Rejects if the receiver dies while in use: race it against a wait for a request, which would never end. */
+  failed: Promise<never> = new Promise(() => {});
 
   constructor(
     private readonly dir: string,
@@ -26,6 +29,12 @@ export class ReceiverProcess {
   async start(): Promise<void> {
     const child = fork(fileURLToPath(import.meta.url), ['--child', this.dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child = child;
+    this.failed = new Promise<never>((_resolve, reject) =>
+      child.once('exit', (code, signal) => {
+        if (!this.stopping) reject(new Error(`the evidence receiver exited (${signal ?? code})`));
+      }),
+    );
+    this.failed.catch(() => {}); // reported where it is awaited
     this.base = await new Promise<string>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`the evidence receiver exited with ${code} before listening`)));
       child.on('message', (m: ChildMessage) => {
@@ -42,6 +51,7 @@ export class ReceiverProcess {
   async stop(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    this.stopping = true;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     const force = setTimeout(() => child.kill('SIGKILL'), 5000);
