@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** `doorbell …`: the daemon, the demo, and the owner's tools on the device. */
 import { parseArgs } from 'node:util';
-import { commands, helpFor, usage } from './cli/commands.js';
+import { helpFor, loadCommand, usage } from './cli/commands.js';
 import { EXIT, UsageError, joinDashValues } from './cli/command.js';
 import { VERSION } from './version.js';
 
@@ -17,20 +17,21 @@ async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     const topic = name === 'help' ? rest[0] : undefined;
-    if (topic && !commands[topic]) throw new UsageError(`unknown command "${topic}"`);
-    process.stdout.write(topic ? helpFor(topic) : usage());
+    const command = topic ? await loadCommand(topic) : undefined;
+    if (topic && !command) throw new UsageError(`unknown command "${topic}"`);
+    process.stdout.write(command ? helpFor(topic!, command) : await usage());
     return EXIT.ok;
   }
   if (name === '--version' || name === '-V') {
     process.stdout.write(`${VERSION}\n`);
     return EXIT.ok;
   }
-  const command = commands[name];
+  const command = await loadCommand(name);
   if (!command) throw new UsageError(`unknown command "${name}"`);
   const options = command.options ?? {};
   const own = rest.indexOf('--');
   if ((own === -1 ? rest : rest.slice(0, own)).some((a) => a === '--help' || a === '-h')) {
-    process.stdout.write(helpFor(name));
+    process.stdout.write(helpFor(name, command));
     return EXIT.ok;
   }
   let parsed;
@@ -48,9 +49,11 @@ function exit(code: number): void {
   setTimeout(() => process.exit(code), 2_000).unref();
 }
 
-main(process.argv.slice(2)).then(exit, (err: Error) => {
+main(process.argv.slice(2)).then(exit, async (err: Error) => {
   if (err instanceof UsageError) {
-    process.stderr.write(`doorbell: ${err.message}\n${err.command ? helpFor(err.command) : `\n${usage()}`}`);
+    const command = err.command ? await loadCommand(err.command) : undefined;
+    const help = command ? helpFor(err.command!, command) : `\n${await usage()}`;
+    process.stderr.write(`doorbell: ${err.message}\n${help}`);
     return exit(EXIT.usage);
   }
   process.stderr.write(`doorbell: ${err.message}\n`);
