@@ -3,7 +3,7 @@
  * check (signature, payload shape, id namespace, replyTo, times, where to relay it); each device
  * still applies every rule of its own owner.
  */
-import { z } from 'zod';
+import * as z from '../zod.js';
 import { parseIso } from '../clock.js';
 import {
   encodeGeohash,

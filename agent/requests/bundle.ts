@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { z } from 'zod';
+import * as z from '../zod.js';
 import { parseIso } from '../clock.js';
 import type { TriggerKind } from '../events.js';
 import { ID_PATTERN } from '../ids.js';
@@ -190,7 +190,7 @@ const manifestSchema = z.object({
       id: z.string(),
       start: z.string(),
       end: z.string(),
-      bytes: z.number().int().nonnegative(),
+      bytes: z.number().check(z.int(), z.nonnegative()),
       sha256: z.string(),
       trigger: z.string(),
     }),

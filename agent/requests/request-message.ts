@@ -2,7 +2,7 @@
  * The message on a request topic (docs/protocol.md "Request"): the requester's signed envelope, an
  * optional vouch from a directory key, and, when it came through a request board, the board's proof.
  */
-import { z } from 'zod';
+import * as z from '../zod.js';
 import { iso, parseIso } from '../clock.js';
 import { fingerprint, REQUEST_DOMAIN, verifyEnvelope, VOUCH_DOMAIN, type SignedEnvelope } from './requester-key.js';
 
@@ -10,16 +10,16 @@ import { fingerprint, REQUEST_DOMAIN, verifyEnvelope, VOUCH_DOMAIN, type SignedE
 export const MAX_REQUEST_MESSAGE_BYTES = 128 * 1024;
 const MAX_PROOF_HASHES = 64;
 
-const envelope = z.object({ key: z.string().max(64), payload: z.string(), sig: z.string().max(128) });
+const envelope = z.object({ key: z.string().check(z.maxLength(64)), payload: z.string(), sig: z.string().check(z.maxLength(128)) });
 export const boardProofSchema = z.object({
-  index: z.number().int().min(0),
-  checkpoint: z.string().max(4096),
-  inclusion: z.array(z.string().max(64)).max(MAX_PROOF_HASHES),
+  index: z.number().check(z.int(), z.gte(0)),
+  checkpoint: z.string().check(z.maxLength(4096)),
+  inclusion: z.array(z.string().check(z.maxLength(64))).check(z.maxLength(MAX_PROOF_HASHES)),
 });
-const messageSchema = envelope.extend({
+const messageSchema = z.extend(envelope, {
   v: z.literal(2),
-  vouch: envelope.optional(),
-  board: boardProofSchema.optional(),
+  vouch: z.optional(envelope),
+  board: z.optional(boardProofSchema),
 });
 
 export type BoardProof = z.output<typeof boardProofSchema>;
@@ -85,7 +85,7 @@ export interface RequesterTrust {
 const vouchPayload = z.object({
   v: z.literal(2),
   key: z.string(),
-  label: z.string().min(1).max(120),
+  label: z.string().check(z.minLength(1), z.maxLength(120)),
   expiresAt: z.string(),
 });
 

@@ -3,7 +3,7 @@
  * run first; the DNS lookup of the upload host runs last, so a flood of bad requests costs no lookups.
  */
 import { sha256Hex } from '../owner/index.js';
-import { z } from 'zod';
+import * as z from '../zod.js';
 import { iso, parseIso } from '../clock.js';
 import { ID_PATTERN } from '../ids.js';
 import {
@@ -22,37 +22,37 @@ export const MAX_AREA_RADIUS_M = 2000;
 const MAX_EXPIRY_AHEAD_MS = 30 * 24 * 3600 * 1000;
 
 /** RFC 3339 UTC with milliseconds, exactly as `iso()` writes it (so "Feb 30" is refused, not rolled over). */
-const timestamp = z.string().refine((s) => {
+const timestamp = z.string().check(z.refine((s) => {
   const ms = parseIso(s);
   return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(s) && Number.isFinite(ms) && iso(ms) === s;
-}, 'expected an RFC 3339 UTC time with milliseconds, e.g. 2026-11-22T14:05:00.000Z');
+}, 'expected an RFC 3339 UTC time with milliseconds, e.g. 2026-11-22T14:05:00.000Z'));
 
 export const requesterKinds = ['police', 'fire', 'neighbor', 'insurer', 'owner', 'other'] as const;
 export type RequesterKind = (typeof requesterKinds)[number];
 
 export const areaSchema = z.object({
-  lat: z.number().min(-90).max(90),
-  lon: z.number().min(-180).max(180),
-  radiusM: z.number().positive().finite(),
+  lat: z.number().check(z.gte(-90), z.lte(90)),
+  lon: z.number().check(z.gte(-180), z.lte(180)),
+  radiusM: z.number().check(z.positive()),
 });
 
 export const requestSchema = z.object({
   v: z.literal(2),
-  id: z.string().regex(ID_PATTERN, 'expected an identifier'),
+  id: z.string().check(z.regex(ID_PATTERN, 'expected an identifier')),
   requester: z.object({
-    name: z.string().min(1),
+    name: z.string().check(z.minLength(1)),
     kind: z.enum(requesterKinds),
-    contact: z.string().optional(),
-    caseNumber: z.string().min(1).optional(),
+    contact: z.optional(z.string()),
+    caseNumber: z.optional(z.string().check(z.minLength(1))),
   }),
   reason: z.string(),
   window: z.object({ from: timestamp, to: timestamp }),
-  area: areaSchema.optional(),
-  upload: z.object({ url: z.string().min(1), expiresAt: timestamp }),
+  area: z.optional(areaSchema),
+  upload: z.object({ url: z.string().check(z.minLength(1)), expiresAt: timestamp }),
   // The device publishes the signed receipt here; only topics under requesters/{keyId} (replyToProblem).
-  replyTo: z.string().optional(),
+  replyTo: z.optional(z.string()),
   // A direct request names the device it is for ("{prefix}/{deviceId}"), so it cannot be replayed to another.
-  to: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected a device topic base such as doorbell/frontdoor').optional(),
+  to: z.optional(z.string().check(z.regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected a device topic base such as doorbell/frontdoor'))),
   expiresAt: timestamp,
 });
 
@@ -214,7 +214,7 @@ function checkUploadUrl(url: string, opts: DestinationOptions): Refusal | null {
   }
 }
 
-function describeIssues(error: z.ZodError): string {
+function describeIssues(error: z.core.$ZodError): string {
   return error.issues
     .slice(0, 5)
     .map((i) => `${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`)

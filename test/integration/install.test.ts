@@ -3,7 +3,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { z } from 'zod';
+import type * as z from '../../agent/zod.js';
 import { configSchema, parseConfig, parseConfigText } from '../../agent/config.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'install-'));
@@ -180,8 +180,8 @@ describe('install.sh and uninstall.sh', () => {
 });
 
 /** The object schema inside optional/default/prefault/nullable wrappers, if it is one. */
-function objectShape(schema: z.ZodType): Record<string, z.ZodType> | null {
-  let s = schema as unknown as { _zod: { def: { type: string; innerType?: unknown; shape?: Record<string, z.ZodType> } } };
+function objectShape(schema: z.core.$ZodType): Record<string, z.core.$ZodType> | null {
+  let s = schema as unknown as { _zod: { def: { type: string; innerType?: unknown; shape?: Record<string, z.core.$ZodType> } } };
   while (s._zod.def.innerType) s = s._zod.def.innerType as typeof s;
   return s._zod.def.type === 'object' ? s._zod.def.shape! : null;
 }
