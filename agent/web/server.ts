@@ -60,7 +60,8 @@ const CONTENT_TYPES: Record<string, string> = {
 
 /**
  * The built app next to the compiled server (dist/agent/web → dist/web), or dist/web when run from
- * source (agent/web → dist/web). `from` is this module's URL; tests pass another layout's.
+ * source (agent/web → dist/web) or from the bundled command line (dist/agent/chunk-*.js). `from` is
+ * this module's URL; tests pass another layout's.
  */
 export function webAssetsDir(from: string | URL = import.meta.url): string {
   const candidates = [new URL('../../web/', from), new URL('../../dist/web/', from)].map((u) => fileURLToPath(u));

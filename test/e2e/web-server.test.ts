@@ -160,11 +160,12 @@ describe('WebServer', () => {
 });
 
 describe('webAssetsDir', () => {
-  it('finds dist/web from the compiled server (dist/agent/web) and from the sources (agent/web)', () => {
+  it('finds dist/web from the compiled server (dist/agent/web), the bundle (dist/agent) and the sources (agent/web)', () => {
     const root = join(dir, 'checkout');
     mkdirSync(join(root, 'dist/web'), { recursive: true });
     writeFileSync(join(root, 'dist/web/index.html'), '');
     expect(webAssetsDir(pathToFileURL(join(root, 'dist/agent/web/server.js')))).toBe(join(root, 'dist/web'));
+    expect(webAssetsDir(pathToFileURL(join(root, 'dist/agent/chunk-ABCD1234.js')))).toBe(join(root, 'dist/web'));
     expect(webAssetsDir(pathToFileURL(join(root, 'agent/web/server.ts')))).toBe(join(root, 'dist/web'));
   });
 
