@@ -11,10 +11,11 @@ import type { ConfigInput } from '../../../agent/config.js';
 export const CLI_PATH = fileURLToPath(new URL('../../../agent/cli.js', import.meta.url));
 const UNIT_PATH = fileURLToPath(new URL('../../../../systemd/doorbell.service', import.meta.url));
 
-/** NODE_OPTIONS as the systemd unit sets them, so the agent is measured the way it runs. */
-export function unitNodeOptions(): string {
-  const m = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(UNIT_PATH, 'utf8'));
-  return m?.[1]?.trim() ?? '';
+/** The environment the systemd unit sets (NODE_OPTIONS, MALLOC_ARENA_MAX), so the agent is measured the way it runs. */
+export function unitEnvironment(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const m of readFileSync(UNIT_PATH, 'utf8').matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)) env[m[1]!] = m[2]!.trim();
+  return env;
 }
 
 export interface LogLine {
@@ -79,7 +80,7 @@ export class AgentProcess extends EventEmitter<{ log: [LogLine]; exit: [{ code: 
     this.stderrTail = '';
     const child = spawn(process.execPath, [CLI_PATH, 'run', '--config', this.configFile], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_OPTIONS: unitNodeOptions() },
+      env: { ...process.env, ...unitEnvironment() },
     });
     this.child = child;
     this.exitedPromise = new Promise((resolve) =>
