@@ -121,10 +121,13 @@ describe('doorbell config check', () => {
     expect(result.stderr.split('record.preRollSecond: unknown key').length - 1).toBe(1);
   });
 
-  it('refuses an unknown command with the usage', async () => {
-    const result = await doorbell(['frobnicate']);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain('usage:');
+  it('refuses an unknown command with the usage, also one named like a property of every object', async () => {
+    for (const name of ['frobnicate', 'constructor', '__proto__']) {
+      const result = await doorbell([name]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`unknown command "${name}"`);
+      expect(result.stderr).toContain('usage:');
+    }
   });
 });
 
