@@ -2,9 +2,9 @@
 /**
  * Bundles the command line (agent/cli.ts) into dist/agent/cli.js, over tsc's copy of it: one
  * tree-shaken, minified file plus a chunk for each command, so `doorbell run` holds only the code it
- * runs. Node keeps the source text of every module it loads, comments included; unbundled, the
- * daemon's sources, zod's locales and the post-quantum code age-encryption imports cost about 10 MiB
- * of resident memory on a Pi (README "Performance").
+ * runs. Node keeps the source text of every module it loads, comments included: unbundled, the
+ * daemon held every command's modules and every library's comments, about 10 MiB more resident
+ * memory (README "Performance").
  * Packages with native code or files of their own stay where npm put them, loaded at run time.
  * Usage: node scripts/build-agent.mjs
  */
@@ -41,7 +41,7 @@ async function main() {
     sourcemap: true,
     legalComments: 'linked',
     external: EXTERNAL,
-    // The bundled CommonJS packages (mqtt, yaml's helpers) call require() for node's own modules.
+    // The bundled CommonJS packages (mqtt and its dependencies) call require() for node's own modules.
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
     logLevel: 'warning',
   });
