@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
+import { sendWithoutDelay } from '../mqtt/no-delay.js';
 import { acceptRequest, acceptWithdrawal, Refused } from './board-intake.js';
 import { handle } from './board-http.js';
 import { loadBoardKey, type BoardKey } from './board-key.js';
@@ -69,7 +70,7 @@ export class RequestBoard {
       this.server!.listen(Number(match[2]), host, () => resolve());
     });
     if (opts.brokerUrl) {
-      this.broker = await connectAsync(opts.brokerUrl, { clientId: `doorbell-board-${this.key.pair.keyId}`, reconnectPeriod: 1000 });
+      this.broker = sendWithoutDelay(await connectAsync(opts.brokerUrl, { clientId: `doorbell-board-${this.key.pair.keyId}`, reconnectPeriod: 1000 }));
       this.broker.on('connect', () => this.relayPending());
       this.relayPending();
     }

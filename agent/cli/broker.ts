@@ -2,6 +2,7 @@
 import { randomBytes, sign } from 'node:crypto';
 import { connectAsync, type MqttClient } from 'mqtt';
 import type { Config } from '../config.js';
+import { sendWithoutDelay } from '../mqtt/no-delay.js';
 import { b64url, brokerPassword } from '../envelope/index.js';
 import type { OwnerKeyPair } from '../owner/index.js';
 
@@ -31,7 +32,7 @@ export async function connectBroker(config: Config, role: string, key?: OwnerKey
       ? { username: b64url(key.publicKeyRaw), password: await brokerPassword(signer, b64url(key.publicKeyRaw), clientId, Date.now()) }
       : configuredLogin(config);
   try {
-    return await connectAsync(url, { clientId, ...login, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 });
+    return sendWithoutDelay(await connectAsync(url, { clientId, ...login, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 }));
   } catch (err) {
     throw new Error(`cannot reach the broker at ${url}: ${(err as Error).message}`);
   }

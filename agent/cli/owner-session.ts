@@ -25,6 +25,7 @@ import {
   type ShownNotice,
 } from '../envelope/index.js';
 import type { DevicePublicKeys, OwnerKeyFile } from '../owner/index.js';
+import { sendWithoutDelay } from '../mqtt/no-delay.js';
 
 export interface SessionOptions {
   url: string;
@@ -79,13 +80,15 @@ export class OwnerSession {
     const keyLogin = !opts.login?.username;
     let client: MqttClient;
     try {
-      client = await connectAsync(opts.url, {
-        clientId,
-        ...(keyLogin ? { username: opts.key.signingKey, password: await password() } : opts.login),
-        protocolVersion: 4,
-        reconnectPeriod: opts.reconnect ? 1000 : 0,
-        connectTimeout: 5000,
-      });
+      client = sendWithoutDelay(
+        await connectAsync(opts.url, {
+          clientId,
+          ...(keyLogin ? { username: opts.key.signingKey, password: await password() } : opts.login),
+          protocolVersion: 4,
+          reconnectPeriod: opts.reconnect ? 1000 : 0,
+          connectTimeout: 5000,
+        }),
+      );
     } catch (err) {
       throw new Error(`cannot reach the broker at ${opts.url}: ${(err as Error).message}`);
     }

@@ -95,7 +95,8 @@ export class EmbeddedBroker {
       if (this.connected.get(client.id) === client) this.connected.delete(client.id);
     });
     broker.on('clientError', (client, err) => log.debug('broker client error', { client: client.id, error: err.message }));
-    this.tcp = createServer(broker.handle);
+    // Small packets go out at once (see no-delay.ts): Nagle would hold one back behind an unacknowledged one.
+    this.tcp = createServer({ noDelay: true }, broker.handle);
     await listen(this.tcp, port, host, 'MQTT');
     this.http = createHttpServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n');

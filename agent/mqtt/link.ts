@@ -5,6 +5,7 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
 import { backoffMs } from './backoff.js';
+import { sendWithoutDelay } from './no-delay.js';
 import { BrokerOffline, type Outbox, type Publisher } from './outbox.js';
 import { assertPublishable } from './topics.js';
 
@@ -62,7 +63,7 @@ export class MqttLink {
       // mqtt-packet would otherwise pre-build a Buffer for each of the 65 536 packet ids: 6 MiB of heap.
       writeCache: false,
     };
-    const client = connect(o.url, opts);
+    const client = sendWithoutDelay(connect(o.url, opts));
     this.client = client;
     // Every publish in flight listens for 'close' (see publishOnce).
     client.setMaxListeners(0);
