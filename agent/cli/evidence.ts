@@ -8,14 +8,14 @@
 import { sign } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { finished } from 'node:stream/promises';
 import { AuditLog, evidenceProofs, signCheckpoint, treeOfEntries } from '../audit/index.js';
 import { iso, systemClock } from '../clock.js';
 import { silentLogger } from '../log.js';
 import type { Config } from '../config.js';
 import { verifyEvidence } from '../evidence/index.js';
 import { b64urlEncode, DEVICE_KEY_FILE, parseB64url, readKeyFile } from '../owner/index.js';
-import { buildEvidenceBundle, RequestTable } from '../requests/index.js';
+import { buildEvidenceBundle, RequestTable, streamWriter } from '../requests/index.js';
 import { readClip } from '../store/index.js';
 import { parseVerifierKey, rootHash } from '../tlog/index.js';
 import { configFrom, configOption, jsonOption, print, printJson, UsageError, type Command, type Flags } from './command.js';
@@ -92,7 +92,15 @@ async function exportBundle(requestId: string | undefined, dest: string | undefi
       sign: (m) => b64urlEncode(sign(null, m, privateKey)),
       ...(log ? { log } : {}),
     });
-    await pipeline(bundle.open(), createWriteStream(dest, { flags: 'wx' }));
+    const file = createWriteStream(dest, { flags: 'wx' });
+    const sending = bundle.writeTo(streamWriter(file)).then(
+      () => file.end(),
+      (err: Error) => {
+        file.destroy(err);
+        throw err;
+      },
+    );
+    await Promise.all([sending, finished(file)]);
     // Footage left the doorbell: that is audited like an upload (and counted in the report).
     const writable = openCliDatabase(config);
     try {

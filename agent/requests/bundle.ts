@@ -1,22 +1,17 @@
 /**
  * The evidence bundle (PROTOCOL.md "Upload"): an uncompressed ustar archive of manifest.json,
- * manifest.sig and the approved clips. It is streamed from disk with its exact length known up
+ * manifest.sig and the approved clips. It is written from disk with its exact length known up
  * front, and every clip is re-checked against its recorded size and sha256 while it is sent.
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import * as z from '../zod.js';
 import { parseIso } from '../clock.js';
 import type { TriggerKind } from '../events.js';
 import { ID_PATTERN } from '../ids.js';
 import { signedBytes } from '../envelope/index.js';
 import { keyIdOf, parseB64url, verifyEd25519 } from '../owner/index.js';
-import { parseTar, TAR_END, tarEntryLength, tarHeader, tarPadding, type TarFile } from './tar.js';
-
-/** Bytes read from a clip file at a time: the bundle never holds more than this of a clip. */
-/** Large reads: a 20 MB bundle goes out in a few dozen chunks, so per-chunk costs vanish. */
-export const BUNDLE_CHUNK_BYTES = 1024 * 1024;
+import { bundleLength, writeBundle, type BundleEntry, type ChunkWriter } from './bundle-writer.js';
+import { parseTar, type TarFile } from './tar.js';
 
 /** The owner's decision as signed: `sig` covers "doorbell-msg/v2" 0x00 topic 0x00 payload (protocol.md "Envelope"). */
 export interface ApprovalEnvelope {
@@ -46,24 +41,11 @@ export interface ManifestInput {
   approval: ApprovalEnvelope;
 }
 
-export type BundleEntry =
-  | { name: string; data: Buffer }
-  | { name: string; path: string; bytes: number; sha256: string };
-
 export interface EvidenceBundle {
   manifest: { json: string; sha256: string };
   length: number;
-  open(): Readable;
-}
-
-export class BundleError extends Error {
-  constructor(
-    readonly reason: 'clip-changed',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'BundleError';
-  }
+  /** Writes the archive, exactly `length` bytes; rejects (BundleError) if a clip changed on disk. */
+  writeTo(write: ChunkWriter): Promise<void>;
 }
 
 export function clipFileName(clipId: string): string {
@@ -92,56 +74,6 @@ export function buildManifest(input: ManifestInput): { json: string; sha256: str
   };
   const json = JSON.stringify(manifest);
   return { json, sha256: createHash('sha256').update(json, 'utf8').digest('hex') };
-}
-
-export function bundleLength(entries: BundleEntry[]): number {
-  return entries.reduce((sum, e) => sum + tarEntryLength('data' in e ? e.data.length : e.bytes), 0) + TAR_END.length;
-}
-
-async function* clipChunks(entry: { name: string; path: string; bytes: number; sha256: string }): AsyncGenerator<Buffer> {
-  const handle = await open(entry.path, 'r');
-  try {
-    const { size } = await handle.stat();
-    if (size !== entry.bytes) {
-      throw new BundleError('clip-changed', `${entry.name}: file is ${size} bytes, the manifest says ${entry.bytes}`);
-    }
-    const hash = createHash('sha256');
-    let read = 0;
-    if (entry.bytes > 0) {
-      const stream = handle.createReadStream({ start: 0, end: entry.bytes - 1, highWaterMark: BUNDLE_CHUNK_BYTES, autoClose: false });
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        read += chunk.length;
-        hash.update(chunk);
-        // A clip that changed under us must break the upload before its last byte goes out.
-        if (read === entry.bytes && hash.digest('hex') !== entry.sha256) {
-          throw new BundleError('clip-changed', `${entry.name}: sha256 differs from the manifest`);
-        }
-        yield chunk;
-      }
-    } else if (hash.digest('hex') !== entry.sha256) {
-      throw new BundleError('clip-changed', `${entry.name}: sha256 differs from the manifest`);
-    }
-    if (read !== entry.bytes) throw new BundleError('clip-changed', `${entry.name}: read ${read} bytes, expected ${entry.bytes}`);
-  } finally {
-    await handle.close();
-  }
-}
-
-async function* bundleChunks(entries: BundleEntry[], mtimeMs: number): AsyncGenerator<Buffer> {
-  for (const entry of entries) {
-    const size = 'data' in entry ? entry.data.length : entry.bytes;
-    yield tarHeader(entry.name, size, mtimeMs);
-    if ('data' in entry) yield entry.data;
-    else yield* clipChunks(entry);
-    const padding = tarPadding(size);
-    if (padding) yield Buffer.alloc(padding);
-  }
-  yield TAR_END;
-}
-
-/** The archive as a stream; each clip file is opened only when reached and closed when done. */
-export function createBundleStream(entries: BundleEntry[], mtimeMs: number): Readable {
-  return Readable.from(bundleChunks(entries, mtimeMs), { objectMode: false, highWaterMark: BUNDLE_CHUNK_BYTES });
 }
 
 /** Files a bundle may carry beside those the manifest lists: the audit log's proofs (docs/protocol.md "Evidence bundle"). */
@@ -175,7 +107,7 @@ export function buildEvidenceBundle(input: ManifestInput & { sign(message: Buffe
   ];
   const mtimeMs = parseIso(input.createdAt);
   if (!Number.isFinite(mtimeMs)) throw new RangeError(`createdAt is not an RFC 3339 time: ${input.createdAt}`);
-  return { manifest, length: bundleLength(entries), open: () => createBundleStream(entries, mtimeMs) };
+  return { manifest, length: bundleLength(entries), writeTo: (write) => writeBundle(entries, mtimeMs, write) };
 }
 
 const manifestSchema = z.object({

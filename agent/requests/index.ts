@@ -25,4 +25,5 @@ export {
 export { checkDestination, isForbiddenAddress, DestinationError, systemLookup, type LookupFn, type CheckedDestination } from './destination.js';
 export { encodeGeohash, geohashNeighbours, distanceMeters } from './geohash.js';
 export { buildEvidenceBundle, verifyBundle, readBundle, type Manifest } from './bundle.js';
+export { streamWriter } from './bundle-writer.js';
 export { buildNotice } from './notice.js';

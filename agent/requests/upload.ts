@@ -6,9 +6,8 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
-import { pipeline, Transform, type Readable } from 'node:stream';
 import { systemClock, type Clock } from '../clock.js';
-import { BundleError } from './bundle.js';
+import { BundleError, type ChunkWriter } from './bundle-writer.js';
 import { DestinationError, type CheckedDestination } from './destination.js';
 
 const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -19,7 +18,7 @@ const MAX_RETRY_MS = 5 * 60 * 1000;
 
 export interface UploadBody {
   length: number;
-  open(): Readable;
+  writeTo(write: ChunkWriter): Promise<void>;
 }
 
 export interface UploadOptions {
@@ -89,37 +88,6 @@ function asUploadFailure(err: Error): Error {
   return new UploadError('network', code ? `${code}: ${err.message}` : err.message, { cause: err });
 }
 
-/** Counts the body on its way out: paces progress and proves the exact Content-Length was sent. */
-function progressCounter(total: number, opts: UploadOptions, moved: () => void): Transform {
-  const clock = opts.clock ?? systemClock;
-  let sent = 0;
-  let lastReport = clock.now();
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      moved();
-      sent += chunk.length;
-      if (sent > total) {
-        callback(new UploadError('length-mismatch', `bundle is longer than its Content-Length ${total}`));
-        return;
-      }
-      const now = clock.now();
-      if (opts.onProgress && now - lastReport >= PROGRESS_INTERVAL_MS) {
-        lastReport = now;
-        opts.onProgress(sent, total);
-      }
-      callback(null, chunk);
-    },
-    flush(callback) {
-      if (sent !== total) {
-        callback(new UploadError('length-mismatch', `bundle is ${sent} bytes, its Content-Length ${total}`));
-        return;
-      }
-      opts.onProgress?.(sent, total);
-      callback();
-    },
-  });
-}
-
 /**
  * One PUT of `body` to `dest`. Resolves with the HTTP status (a 3xx included: redirects are not
  * followed); rejects on network errors, timeout, abort, or a bundle that changed while being sent.
@@ -161,7 +129,8 @@ export function putBundle(dest: CheckedDestination, body: UploadBody, opts: Uplo
       clearTimeout(timer);
       clearTimeout(stall);
       opts.signal?.removeEventListener('abort', onAbort);
-      // Stops sending when the server answered early, and closes the clip file being read.
+      // Stops sending when the server answered early: the writes still queued fail, and the bundle
+      // closes the clip file it reads.
       req?.destroy();
       if (err) reject(asUploadFailure(err));
       else resolve({ status: status! });
@@ -186,12 +155,33 @@ export function putBundle(dest: CheckedDestination, body: UploadBody, opts: Uplo
       res.on('error', (err) => finish(err));
     });
 
-    const source = body.open();
-    // Registered before pipeline's own listeners, so a changed clip is reported as itself.
-    source.on('error', (err) => finish(err));
-    pipeline(source, progressCounter(body.length, opts, moved), req, (err) => {
-      if (err) finish(err);
-    });
+    const clock = opts.clock ?? systemClock;
+    let sent = 0;
+    let lastReport = clock.now();
+    // Straight onto the request: its callback says the socket took the chunk (or failed, also when
+    // the request is destroyed first), so the bundle may reuse the buffer.
+    const write = (chunk: Buffer): Promise<void> => {
+      if (sent + chunk.length > body.length) throw new UploadError('length-mismatch', `bundle is longer than its Content-Length ${body.length}`);
+      sent += chunk.length;
+      const now = clock.now();
+      if (opts.onProgress && now - lastReport >= PROGRESS_INTERVAL_MS) {
+        lastReport = now;
+        opts.onProgress(sent, body.length);
+      }
+      return new Promise<void>((resolveWrite, rejectWrite) => {
+        req.write(chunk, (err) => {
+          if (err) return rejectWrite(err);
+          moved();
+          resolveWrite();
+        });
+      });
+    };
+    (async () => {
+      await body.writeTo(write);
+      if (sent !== body.length) throw new UploadError('length-mismatch', `bundle is ${sent} bytes, its Content-Length ${body.length}`);
+      opts.onProgress?.(sent, body.length);
+      req.end();
+    })().catch((err: Error) => finish(err));
   });
 }
 

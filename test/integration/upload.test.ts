@@ -1,4 +1,5 @@
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { readdir, readFile, rm, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
@@ -7,7 +8,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { signedBytes } from '../../agent/envelope/index.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BundleError, buildEvidenceBundle, type EvidenceBundle, type ManifestClipInput } from '../../agent/requests/bundle.js';
+import { buildEvidenceBundle, type EvidenceBundle, type ManifestClipInput } from '../../agent/requests/bundle.js';
+import { BundleError, type ChunkWriter } from '../../agent/requests/bundle-writer.js';
 import { checkDestination, type CheckedDestination } from '../../agent/requests/destination.js';
 import { b64urlDecode, keyIdOf as keyIdOfRaw } from '../../agent/owner/index.js';
 const keyIdOf = (publicKey: string): string => keyIdOfRaw(b64urlDecode(publicKey));
@@ -24,7 +26,22 @@ const owner = generateKeyPairSync('ed25519');
 const ownerPublicKey = owner.publicKey.export({ format: 'jwk' }).x!;
 const stopAfterTest: (() => Promise<void>)[] = [];
 
+/** The paths this process has open. */
+function openFiles(): string[] {
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      return [readlinkSync(`/proc/self/fd/${fd}`)];
+    } catch {
+      return [];
+    }
+  });
+}
+
 function evidenceBundle(): EvidenceBundle {
+  return buildEvidenceBundle(evidenceInput());
+}
+
+function evidenceInput(): Parameters<typeof buildEvidenceBundle>[0] {
   const payload = JSON.stringify({
     v: 2,
     device: 'frontdoor',
@@ -32,7 +49,7 @@ function evidenceBundle(): EvidenceBundle {
     decision: 'approve',
     clips: [{ id: clip.id, sha256: clip.sha256 }],
   });
-  return buildEvidenceBundle({
+  return {
     device: 'frontdoor',
     devicePublicKey: device.publicKey.export({ format: 'jwk' }).x!,
     requestId: 'rfa-1',
@@ -45,7 +62,7 @@ function evidenceBundle(): EvidenceBundle {
       sig: sign(null, signedBytes('doorbell/frontdoor/owner/in', Buffer.from(payload)), owner.privateKey).toString('base64url'),
     },
     sign: (message) => sign(null, message, device.privateKey).toString('base64url'),
-  });
+  };
 }
 
 async function receiver(opts: Parameters<typeof startEvidenceReceiver>[0] = {}): Promise<EvidenceReceiver> {
@@ -59,7 +76,7 @@ async function listen<T extends HttpServer | NetServer>(server: T): Promise<numb
   return (server.address() as { port: number }).port;
 }
 
-const bytesOf = (data: Buffer) => ({ length: data.length, open: () => Readable.from([data]) });
+const bytesOf = (data: Buffer) => ({ length: data.length, writeTo: async (write: ChunkWriter) => write(data) });
 const frozenClock = { now: () => 0 };
 
 beforeAll(async () => {
@@ -83,7 +100,8 @@ describe('putBundle', () => {
     const received = join(dir, 'received');
     const rx = await receiver({ dir: received, ownerPublicKey });
     const bundle = evidenceBundle();
-    const expected = Buffer.concat(await bundle.open().toArray());
+    const expected: Buffer[] = [];
+    await bundle.writeTo((chunk) => void expected.push(Buffer.from(chunk)));
     const progress: [number, number][] = [];
     const dest = await checkDestination(rx.url('/put/abc?X-Sig=s3cr3t'), loopback);
 
@@ -93,11 +111,11 @@ describe('putBundle', () => {
     expect(classifyUploadResult(result.status)).toBe('done');
     expect(rx.requests).toHaveLength(1);
     const [request] = rx.requests;
-    expect(request).toMatchObject({ method: 'PUT', path: '/put/abc?X-Sig=s3cr3t', bytes: bundle.length, sha256: sha256(expected) });
+    expect(request).toMatchObject({ method: 'PUT', path: '/put/abc?X-Sig=s3cr3t', bytes: bundle.length, sha256: sha256(Buffer.concat(expected)) });
     expect(request!.headers['content-length']).toBe(String(bundle.length));
     expect(request!.headers['content-type']).toBe('application/x-tar');
     expect(Object.keys(request!.headers).sort()).toEqual(['connection', 'content-length', 'content-type', 'host']);
-    expect(await readFile(request!.savedAs!)).toEqual(expected);
+    expect(await readFile(request!.savedAs!)).toEqual(Buffer.concat(expected));
     expect(request!.verification).toMatchObject({ ok: true, problems: [] });
     // The clock never moved, so the only report is the one at the end.
     expect(progress).toEqual([[bundle.length, bundle.length]]);
@@ -109,7 +127,12 @@ describe('putBundle', () => {
     const clock = { now: () => (t += 300) };
     const progress: number[] = [];
     const chunks = Array.from({ length: 6 }, () => randomBytes(1000));
-    const body = { length: 6000, open: () => Readable.from(chunks) };
+    const body = {
+      length: 6000,
+      writeTo: async (write: ChunkWriter) => {
+        for (const chunk of chunks) await write(chunk);
+      },
+    };
     await putBundle(await checkDestination(rx.url(), loopback), body, { timeoutMs: 10_000, clock, onProgress: (sent) => progress.push(sent) });
     // The clock advances 300 ms per look: every second chunk is 600 ms after the last report.
     expect(progress).toEqual([2000, 4000, 6000, 6000]);
@@ -204,9 +227,41 @@ describe('putBundle', () => {
     }
   });
 
+  it('stops reading the clip and closes it when the receiver answers before the body is in', async () => {
+    const data = randomBytes(16 * 1024 * 1024);
+    const big = { ...clip, id: '01JD0000000000000000000BIG', path: join(dir, 'big.mp4'), bytes: data.length, sha256: sha256(data) };
+    await writeFile(big.path, data);
+    const early = createHttpServer((_req, res) => {
+      res.writeHead(413, { Connection: 'close' }).end('too large\n');
+    });
+    const port = await listen(early);
+    stopAfterTest.push(async () => {
+      early.closeAllConnections();
+      await new Promise((resolve) => early.close(resolve));
+    });
+    const bundle = buildEvidenceBundle({ ...evidenceInput(), clips: [big] });
+    const outcome = await putBundle(await checkDestination(`http://127.0.0.1:${port}/put`, loopback), bundle, { timeoutMs: 10_000 }).then(
+      (r) => r.status,
+      (e: unknown) => e,
+    );
+    // Answered (413) or cut off mid-body (a network error to retry), never hung.
+    if (typeof outcome === 'number') expect(outcome).toBe(413);
+    else expect(outcome).toMatchObject({ kind: 'network' });
+    await expect.poll(() => openFiles().filter((f) => f === big.path)).toEqual([]);
+  });
+
+  it('closes the clip when aborted before the connection is up', async () => {
+    const rx = await receiver();
+    const controller = new AbortController();
+    const pending = putBundle(await checkDestination(rx.url('/put'), loopback), evidenceBundle(), { timeoutMs: 10_000, signal: controller.signal });
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ kind: 'aborted' });
+    await expect.poll(() => openFiles().filter((f) => f === clip.path)).toEqual([]);
+  });
+
   it('refuses a body that does not match its Content-Length', async () => {
     const rx = await receiver();
-    const body = { length: 100, open: () => Readable.from([Buffer.alloc(150)]) };
+    const body = { length: 100, writeTo: async (write: ChunkWriter) => write(Buffer.alloc(150)) };
     const error = await putBundle(await checkDestination(rx.url('/put'), loopback), body, { timeoutMs: 10_000 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UploadError);
     expect((error as UploadError).kind).toBe('length-mismatch');
@@ -217,7 +272,7 @@ describe('putBundle', () => {
     const rx = await receiver();
     const dest = await checkDestination(rx.url('/put'), loopback);
     const controller = new AbortController();
-    const never = { length: 10, open: () => new Readable({ read: () => undefined }) };
+    const never = { length: 10, writeTo: () => new Promise<void>(() => undefined) };
     const pending = putBundle(dest, never, { timeoutMs: 10_000, signal: controller.signal });
     controller.abort();
     await expect(pending).rejects.toMatchObject({ kind: 'aborted' });

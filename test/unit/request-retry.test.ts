@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BundleError } from '../../agent/requests/bundle.js';
+import { BundleError } from '../../agent/requests/bundle-writer.js';
 import { DestinationError } from '../../agent/requests/destination.js';
 import { classifyUploadResult, retryDelayMs, UploadError } from '../../agent/requests/upload.js';
 
