@@ -1,6 +1,7 @@
 /** A test MQTT client that records what it receives and can wait for a matching message. */
 import { randomBytes } from 'node:crypto';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { sendWithoutDelay } from '../../../agent/mqtt/no-delay.js';
 
 export interface Received {
   topic: string;
@@ -23,12 +24,15 @@ export class MqttProbe {
   }
 
   static async connect(url: string, filters: string[] = [], opts: IClientOptions = {}): Promise<MqttProbe> {
-    const client = await connectAsync(url, {
-      clientId: `bench-${randomBytes(4).toString('hex')}`,
-      protocolVersion: 4,
-      reconnectPeriod: 200,
-      ...opts,
-    });
+    // Like a phone's browser, which never holds a small packet back (see no-delay.ts).
+    const client = sendWithoutDelay(
+      await connectAsync(url, {
+        clientId: `bench-${randomBytes(4).toString('hex')}`,
+        protocolVersion: 4,
+        reconnectPeriod: 200,
+        ...opts,
+      }),
+    );
     const probe = new MqttProbe(client);
     if (filters.length) await client.subscribeAsync(filters, { qos: 1 });
     return probe;

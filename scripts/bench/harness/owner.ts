@@ -41,18 +41,20 @@ export class Owner {
   }
 
   /**
-   * Signs and seals a decision as the phone does, and returns the function that publishes it (the
-   * first send only): a benchmark times the doorbell from there.
+   * Signs and seals a decision as the phone does, and returns what the phone would publish: a
+   * benchmark publishes it itself and times the doorbell from there.
    */
-  async prepareDecision(shown: ShownNotice, decision: 'approve' | 'deny'): Promise<() => Promise<void>> {
+  async sealDecision(shown: ShownNotice, decision: 'approve' | 'deny'): Promise<{ topic: string; bytes: Buffer }> {
     const session = this.session;
     if (!session) throw new Error('connect the owner first');
     const sealed = await session.sealDecision(shown, decision);
-    return async () => (await session.sendUntilAnswered(sealed, { afterMs: 60_000 }))();
+    return { topic: session.topics.in, bytes: sealed.bytes };
   }
 
   async close(): Promise<void> {
-    await this.session?.close();
+    const session = this.session;
+    this.session = undefined;
+    await session?.close();
   }
 }
 
