@@ -123,15 +123,19 @@ describe('Home Assistant discovery through a broker', () => {
     // The device's login: it may also round-trip the marker below.
     const client = await connectAsync(url, { clientId: `ha-test-reader-${Math.random().toString(16).slice(2)}`, ...broker.device });
     const found = new Map<string, string>();
+    let lastMessageAt = Date.now();
     client.on('message', (topic, payload, packet) => {
+      lastMessageAt = Date.now();
       if (packet.retain) found.set(topic, payload.toString('utf8'));
     });
     await client.subscribeAsync('homeassistant/#', { qos: 1 });
-    // Retained messages arrive right after the SUBACK; a round trip on our own topic marks their end.
+    // Retained messages follow the SUBACK, but the broker streams them on its own: a round trip on our
+    // own topic can overtake the last ones, so their end is the marker and then 200 ms of quiet.
     const marker = new Promise<void>((resolve) => client.on('message', (topic) => topic === 'ha-test/marker' && resolve()));
     await client.subscribeAsync('ha-test/marker', { qos: 1 });
     await client.publishAsync('ha-test/marker', 'x', { qos: 1 });
     await marker;
+    while (Date.now() - lastMessageAt < 200) await new Promise((resolve) => setTimeout(resolve, 50));
     await client.endAsync();
     return found;
   }
