@@ -51,33 +51,35 @@ export class DecisionHandler {
       return;
     }
     const d = verdict.decision;
-    if (!nonces.remember(d.nonce, parseIso(d.expiresAt))) {
-      audit.appendRefusal(topic, 'replayed-nonce', { keyId, requestId: d.requestId });
-      return;
-    }
     // The owner's signed decision as sent: its body's hash goes into the log, the whole into the manifest.
     const envelope = parseEnvelope(message.plaintext);
     const approval = { keyId, topic, payload: fromUtf8(envelope.body), sig: Buffer.from(envelope.sig).toString('base64url') };
     const payloadSha256 = sha256Hex(approval.payload);
-    if (d.decision === 'cancel') {
-      audit.append('decision', { requestId: d.requestId, decision: 'cancel', keyId });
-      this.cancelUpload(d.requestId, `cancelled by the owner (${keyId})`);
-      return;
-    }
-    if (d.decision === 'deny') {
-      audit.append('decision', { requestId: d.requestId, decision: 'deny', keyId, noticeSha256: d.noticeSha256, payloadSha256 });
-      this.lifecycle.close(d.requestId, 'denied', 'denied by the owner');
-      return;
-    }
     const approvedIds = d.clips.map((c) => c.id);
-    const accepted = this.deps.db.transaction(() => {
-      const ok = this.table.approve(d.requestId, approval, approvedIds, now);
-      if (ok) audit.append('decision', { requestId: d.requestId, decision: 'approve', keyId, clips: approvedIds, noticeSha256: d.noticeSha256, payloadSha256 });
-      return ok;
+    // The nonce and what the decision does are one commit (one fsync on the way to an upload, which
+    // costs milliseconds on an SD card), and a failed write leaves neither: the owner's resend counts.
+    const outcome = this.deps.db.transaction((): 'replayed' | 'done' | 'approved' => {
+      if (!nonces.remember(d.nonce, parseIso(d.expiresAt))) {
+        audit.appendRefusal(topic, 'replayed-nonce', { keyId, requestId: d.requestId });
+        return 'replayed';
+      }
+      if (d.decision === 'cancel') {
+        audit.append('decision', { requestId: d.requestId, decision: 'cancel', keyId });
+        this.cancelUpload(d.requestId, `cancelled by the owner (${keyId})`);
+        return 'done';
+      }
+      if (d.decision === 'deny') {
+        audit.append('decision', { requestId: d.requestId, decision: 'deny', keyId, noticeSha256: d.noticeSha256, payloadSha256 });
+        this.lifecycle.close(d.requestId, 'denied', 'denied by the owner');
+        return 'done';
+      }
+      if (!this.table.approve(d.requestId, approval, approvedIds, now)) return 'done';
+      audit.append('decision', { requestId: d.requestId, decision: 'approve', keyId, clips: approvedIds, noticeSha256: d.noticeSha256, payloadSha256 });
+      this.lifecycle.clearNotice(d.requestId);
+      return 'approved';
     })();
-    if (!accepted) return;
+    if (outcome !== 'approved') return;
     this.deps.log.info('request approved', { requestId: d.requestId, clips: approvedIds.length });
-    this.lifecycle.clearNotice(d.requestId);
     this.lifecycle.publishStatus(d.requestId, 'approved', `approved by ${keyId}: ${approvedIds.length} clip(s)`);
     this.approved();
   }

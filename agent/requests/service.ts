@@ -69,6 +69,7 @@ export class RequestService extends EventEmitter<{
     );
     const u = deps.config.requests;
     this.uploader = new Uploader({
+      db: deps.db,
       table: this.table,
       clip: (id) => deps.clips.get(id),
       audit: deps.audit,

@@ -8,6 +8,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { AuditLog } from '../audit/index.js';
 import type { ClipRecord } from '../store/index.js';
+import type { Db } from '../store/database.js';
 import { buildEvidenceBundle } from './bundle.js';
 import { BundleError } from './bundle-writer.js';
 import { checkDestination, DestinationError, type LookupFn } from './destination.js';
@@ -15,6 +16,7 @@ import type { RequestRow, RequestTable } from './request-table.js';
 import { classifyUploadResult, putBundle, retryDelayMs, UploadError } from './upload.js';
 
 export interface UploaderDeps {
+  db: Db;
   table: RequestTable;
   clip(id: string): ClipRecord | undefined;
   audit: AuditLog;
@@ -141,9 +143,12 @@ export class Uploader {
       return;
     }
     const attempt = row.attempts + 1;
-    table.setState(row.id, 'uploading', `attempt ${attempt}`, now);
-    table.schedule(row.id, attempt, now, now);
-    audit.append('upload-attempt', { requestId: row.id, attempt });
+    // One commit before the first byte (an fsync costs milliseconds on an SD card).
+    this.deps.db.transaction(() => {
+      table.setState(row.id, 'uploading', `attempt ${attempt}`, now);
+      table.schedule(row.id, attempt, now, now);
+      audit.append('upload-attempt', { requestId: row.id, attempt });
+    })();
     this.deps.onUploading(row, attempt);
 
     let outcome: 'done' | 'retry' | 'fail';

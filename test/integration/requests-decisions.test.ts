@@ -16,6 +16,8 @@ import { Recorder } from '../helpers/mqtt.js';
 import { deviceLogin, newOwnerKeyFile, TestOwner } from '../helpers/owner.js';
 import { makeRequest, REQUESTER, signedRequest } from '../helpers/protocol.js';
 import { lastSeq, refusalsAfter, requestState, ringUntilTriggered, settle } from '../helpers/requests.js';
+import { databasePath } from '../../agent/main.js';
+import { openDatabase } from '../../agent/store/database.js';
 
 const D = 'doorbell/testdoor';
 const IN = `${D}/owner/in`;
@@ -197,5 +199,28 @@ describe('decisions the device must refuse (embedded broker)', () => {
     expect(await refusalsAfter(t, since, 1)).toEqual({ 'replayed-nonce': 1 });
     await settle();
     expect(receiver.requests).toHaveLength(1);
+  });
+
+  it('counts the owner’s resend of an approval it could not record: a failed write keeps no nonce', async () => {
+    const shown = await pending();
+    const device = readDevicePublicKeys(t.config.storage.dir)!;
+    const approve = Buffer.from((await sealMessage(alice.key.signer, IN, await decision(shown), [device.sealingRecipient])).ciphertext);
+    // The write that records the approval fails, as a failing disk would make it.
+    const db = openDatabase(databasePath(t.config));
+    try {
+      db.exec(`CREATE TRIGGER fail_approval BEFORE UPDATE OF state ON requests WHEN NEW.state = 'approved'
+               BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`);
+      await writer.client.publishAsync(IN, approve, { qos: 1 });
+      await settle(1000);
+      expect(requestState(t, shown.notice.requestId)).toBe('pending');
+      db.exec('DROP TRIGGER fail_approval');
+    } finally {
+      db.close();
+    }
+    const since = lastSeq(t);
+    await writer.client.publishAsync(IN, approve, { qos: 1 }); // the phone sends it again, unanswered
+    await alice.status(shown.notice.requestId, (s) => s.state === 'uploaded', 10_000);
+    expect(t.audit().filter((e) => e.seq > since && e.type === 'refusal')).toEqual([]);
+    expect(receiver.requests).toHaveLength(2);
   });
 });
