@@ -1,6 +1,7 @@
 /**
- * Writes an evidence bundle's ustar archive in order, straight from the clip files: two read buffers
- * in turn and no copy, each clip re-checked against its recorded size and sha256 while it is sent.
+ * Writes an evidence bundle's ustar archive in order, straight from the clip files: each chunk is
+ * read into one of two buffers used in turn and handed on as it is, and each clip is re-checked
+ * against its recorded size and sha256 while it is sent.
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
