@@ -90,10 +90,19 @@ export interface OwnerKeyPair {
   keyId: string;
 }
 
+/**
+ * A new Ed25519 key pair. The generator encodes both keys itself and the private KeyObject is made
+ * from those bytes: on Node 20, exporting a KeyObject the generator returned can deadlock, when
+ * garbage collection frees the generation job in the middle of the export and both wait for the
+ * key's lock (seen once: a test agent hung for good in DeviceKey.start, creating its key).
+ */
 export function generateOwnerKey(): OwnerKeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const publicKeyRaw = rawFromPublicKey(publicKey);
-  return { privateKey, publicKeyRaw, keyId: keyIdOf(publicKeyRaw) };
+  const { privateKey: pkcs8, publicKey: spki } = generateKeyPairSync('ed25519', {
+    privateKeyEncoding: { format: 'der', type: 'pkcs8' },
+    publicKeyEncoding: { format: 'der', type: 'spki' },
+  });
+  const publicKeyRaw = rawFromPublicKey(createPublicKey({ key: spki, format: 'der', type: 'spki' }));
+  return { privateKey: createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }), publicKeyRaw, keyId: keyIdOf(publicKeyRaw) };
 }
 
 /** Writes a PKCS#8 PEM readable by its owner only; an existing file is never replaced. */

@@ -2,7 +2,7 @@
  * The device's VAPID key (RFC 8292): one ECDSA P-256 key pair, made once and kept in storage.dir
  * (0600). Phones subscribe with its public half, so a new key would silently orphan every subscription.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { createFileAtomically, readPrivateFile, writePrivate } from '../store/private-file.js';
@@ -60,7 +60,14 @@ function isKey(v: unknown, length: number): v is string {
 
 /** The form web-push's generateVAPIDKeys() gives, from node:crypto (web-push itself loads on the first push). */
 function newVapidKeys(): VapidKeys {
-  const jwk = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ format: 'jwk' });
+  // Exported from a key made from the generator's own encoding, never from the KeyObject it returned
+  // (see generateOwnerKey: that export can deadlock Node 20).
+  const { privateKey: pkcs8 } = generateKeyPairSync('ec', {
+    namedCurve: 'prime256v1',
+    privateKeyEncoding: { format: 'der', type: 'pkcs8' },
+    publicKeyEncoding: { format: 'der', type: 'spki' },
+  });
+  const jwk = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' });
   const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
   return { publicKey: point.toString('base64url'), privateKey: jwk.d! };
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { signedBytes } from '../../agent/envelope/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEvidenceBundle, verifyBundle, type ManifestClipInput, type ManifestInput } from '../../agent/requests/bundle.js';
 import { BundleError, bundleLength, writeBundle, type ChunkWriter } from '../../agent/requests/bundle-writer.js';
-import { b64urlDecode, keyIdOf as keyIdOfRaw } from '../../agent/owner/index.js';
+import { b64urlDecode, b64urlEncode, generateOwnerKey, keyIdOf as keyIdOfRaw } from '../../agent/owner/index.js';
 const keyIdOf = (publicKey: string): string => keyIdOfRaw(b64urlDecode(publicKey));
 import { parseTar } from '../../agent/requests/tar.js';
 
@@ -19,8 +19,8 @@ interface KeyPair {
 }
 
 function keyPair(): KeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  return { privateKey, publicKey: publicKey.export({ format: 'jwk' }).x! };
+  const { privateKey, publicKeyRaw } = generateOwnerKey();
+  return { privateKey, publicKey: b64urlEncode(publicKeyRaw) };
 }
 
 const signWith = (key: KeyPair) => (message: Buffer) => sign(null, message, key.privateKey).toString('base64url');

@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { createHash, randomBytes, sign } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { readdir, readFile, rm, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildEvidenceBundle, type EvidenceBundle, type ManifestClipInput } from '../../agent/requests/bundle.js';
 import { BundleError, type ChunkWriter } from '../../agent/requests/bundle-writer.js';
 import { checkDestination, type CheckedDestination } from '../../agent/requests/destination.js';
-import { b64urlDecode, keyIdOf as keyIdOfRaw } from '../../agent/owner/index.js';
+import { b64urlDecode, b64urlEncode, generateOwnerKey, keyIdOf as keyIdOfRaw } from '../../agent/owner/index.js';
 const keyIdOf = (publicKey: string): string => keyIdOfRaw(b64urlDecode(publicKey));
 import { classifyUploadResult, putBundle, UploadError } from '../../agent/requests/upload.js';
 import { startEvidenceReceiver, type EvidenceReceiver } from '../../scripts/evidence-receiver.js';
@@ -21,9 +21,9 @@ const sha256 = (data: Buffer | string): string => createHash('sha256').update(da
 
 let dir: string;
 let clip: ManifestClipInput;
-const device = generateKeyPairSync('ed25519');
-const owner = generateKeyPairSync('ed25519');
-const ownerPublicKey = owner.publicKey.export({ format: 'jwk' }).x!;
+const device = generateOwnerKey();
+const owner = generateOwnerKey();
+const ownerPublicKey = b64urlEncode(owner.publicKeyRaw);
 const stopAfterTest: (() => Promise<void>)[] = [];
 
 /** The paths this process has open. */
@@ -51,7 +51,7 @@ function evidenceInput(): Parameters<typeof buildEvidenceBundle>[0] {
   });
   return {
     device: 'frontdoor',
-    devicePublicKey: device.publicKey.export({ format: 'jwk' }).x!,
+    devicePublicKey: b64urlEncode(device.publicKeyRaw),
     requestId: 'rfa-1',
     createdAt: '2026-11-22T15:00:00.000Z',
     clips: [clip],

@@ -4,7 +4,7 @@
  * the signature from the byte layout in docs/protocol.md alone.
  */
 import { execFileSync } from 'node:child_process';
-import { createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,15 +20,15 @@ import {
   signEnvelope,
   type Signer,
 } from '../../agent/envelope/index.js';
-import { verifyEd25519 as verifyWithOpenSsl } from '../../agent/owner/index.js';
+import { generateOwnerKey, verifyEd25519 as verifyWithOpenSsl } from '../../agent/owner/index.js';
 import { newAgeIdentity } from '../helpers/protocol.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'envelope-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function signer(): Signer & { raw: Uint8Array; privateKey: KeyObject } {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const raw = new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'));
+  const { privateKey, publicKeyRaw } = generateOwnerKey();
+  const raw = new Uint8Array(publicKeyRaw);
   return { keyId: keyIdOf(raw), raw, privateKey, sign: (m) => new Uint8Array(sign(null, m, privateKey)) };
 }
 
