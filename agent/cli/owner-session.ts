@@ -25,6 +25,7 @@ import {
   type ShownNotice,
 } from '../envelope/index.js';
 import type { DevicePublicKeys, OwnerKeyFile } from '../owner/index.js';
+import { X25519Identity, x25519Recipient } from '../owner/age-x25519.js';
 import { sendWithoutDelay } from '../mqtt/no-delay.js';
 
 export interface SessionOptions {
@@ -71,7 +72,7 @@ export class OwnerSession {
     private readonly opts: SessionOptions,
   ) {
     this.topics = ownerTopics(opts.prefix, opts.deviceId);
-    this.inbox = new OwnerInbox({ identities: [opts.key.identity], device: opts.device, topics: [this.topics.out, this.topics.snapshot] });
+    this.inbox = new OwnerInbox({ identities: [new X25519Identity(opts.key.identity)], device: opts.device, topics: [this.topics.out, this.topics.snapshot] });
   }
 
   static async open(opts: SessionOptions): Promise<OwnerSession> {
@@ -168,7 +169,7 @@ export class OwnerSession {
       nonce: b64url(randomBytes(16)),
     });
     if (edit) body = edit(body);
-    const sealed = await sealMessage(this.opts.key.signer, this.topics.in, body, [this.opts.device.sealingRecipient]);
+    const sealed = await sealMessage(this.opts.key.signer, this.topics.in, body, [x25519Recipient(this.opts.device.sealingRecipient)]);
     return { body, bytes: Buffer.from(sealed.ciphertext) };
   }
 
@@ -201,7 +202,7 @@ export class OwnerSession {
 
   /** Seals any owner message to the device on `P/D/owner/in` (tests use it to send wrong ones too). */
   async send(body: { v: 2; kind: string; at: string } & Record<string, unknown>): Promise<void> {
-    const sealed = await sealMessage(this.opts.key.signer, this.topics.in, body, [this.opts.device.sealingRecipient]);
+    const sealed = await sealMessage(this.opts.key.signer, this.topics.in, body, [x25519Recipient(this.opts.device.sealingRecipient)]);
     await this.publish(Buffer.from(sealed.ciphertext));
   }
 

@@ -18,7 +18,7 @@ export {
   type ParsedEnvelope,
   type Signer,
 } from './envelope.js';
-export { isAgeRecipient, newSealingIdentity, recipientOf, seal, unseal, type AgeIdentity } from './seal.js';
+export { isAgeRecipient, newSealingIdentity, recipientOf, seal, unseal, type AgeIdentity, type AgeRecipient } from './seal.js';
 export {
   MAX_SEALED_BYTES,
   openMessage,

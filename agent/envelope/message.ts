@@ -5,7 +5,7 @@
  */
 import { fromUtf8, sha256Hex } from './bytes.js';
 import { EnvelopeError, signEnvelope, verifyEnvelope, type Ed25519Verify, type Signer } from './envelope.js';
-import { seal, unseal, type AgeIdentity } from './seal.js';
+import { seal, unseal, type AgeIdentity, type AgeRecipient } from './seal.js';
 
 /** A sealed message larger than this is refused unopened (a notice is at most 256 KiB of body). */
 export const MAX_SEALED_BYTES = 320 * 1024;
@@ -37,13 +37,13 @@ export interface SealedMessage {
   sha256: string;
 }
 
-export async function sealMessage(signer: Signer, topic: string, body: MessageBody, recipients: readonly string[]): Promise<SealedMessage> {
+export async function sealMessage(signer: Signer, topic: string, body: MessageBody, recipients: readonly AgeRecipient[]): Promise<SealedMessage> {
   const plaintext = await signEnvelope(signer, topic, JSON.stringify(body));
   return resealPlaintext(plaintext, recipients);
 }
 
 /** The same signed plaintext to (possibly other) recipients: a resent notice keeps its hash. */
-export async function resealPlaintext(plaintext: Uint8Array, recipients: readonly string[]): Promise<SealedMessage> {
+export async function resealPlaintext(plaintext: Uint8Array, recipients: readonly AgeRecipient[]): Promise<SealedMessage> {
   return { ciphertext: await seal(plaintext, recipients), plaintext, sha256: sha256Hex(plaintext) };
 }
 

@@ -3,10 +3,13 @@
  * package: X25519 recipients (`age1…`), binary (not armored) output, one file per message. Debian's
  * `age` CLI decrypts it with the recipient's `AGE-SECRET-KEY-1…` identity.
  */
-import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient, type Recipient } from 'age-encryption';
 
 /** An age identity: the `AGE-SECRET-KEY-1…` string, a non-extractable X25519 CryptoKey, or a custom identity. */
 export type AgeIdentity = Parameters<Decrypter['addIdentity']>[0];
+
+/** An age X25519 recipient: the `age1…` string, or an implementation of it (owner/age-x25519.ts on Node). */
+export type AgeRecipient = string | Recipient;
 
 const RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
 
@@ -14,11 +17,11 @@ export function isAgeRecipient(text: unknown): text is string {
   return typeof text === 'string' && RECIPIENT.test(text);
 }
 
-export async function seal(plaintext: Uint8Array, recipients: readonly string[]): Promise<Uint8Array> {
+export async function seal(plaintext: Uint8Array, recipients: readonly AgeRecipient[]): Promise<Uint8Array> {
   if (recipients.length === 0) throw new TypeError('sealing needs at least one recipient');
   const e = new Encrypter();
   for (const r of recipients) {
-    if (!isAgeRecipient(r)) throw new TypeError(`not an age X25519 recipient: ${String(r).slice(0, 20)}`);
+    if (typeof r === 'string' && !isAgeRecipient(r)) throw new TypeError(`not an age X25519 recipient: ${String(r).slice(0, 20)}`);
     e.addRecipient(r);
   }
   return e.encrypt(plaintext);

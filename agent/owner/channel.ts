@@ -17,6 +17,7 @@ import {
   type OwnerTopics,
   type SealedMessage,
 } from '../envelope/index.js';
+import { x25519Recipient } from './age-x25519.js';
 import { parseB64url, verifyEd25519 } from './crypto.js';
 import type { DeviceKey } from './device-key.js';
 import type { OwnerRegistry } from './registry.js';
@@ -98,7 +99,7 @@ export class OwnerChannel {
    */
   send(fields: OwnerFields, opts: SendOptions = {}): Promise<SealedMessage | undefined> {
     return this.serially(async () => {
-      const recipients = this.deps.owners.sealingRecipients();
+      const recipients = this.deps.owners.sealingRecipients().map(x25519Recipient);
       if (recipients.length === 0) return undefined;
       const topic = opts.snapshot ? this.deps.topics.snapshot : this.deps.topics.out;
       const f = typeof fields === 'function' ? fields() : fields;
@@ -113,7 +114,7 @@ export class OwnerChannel {
   /** The same signed plaintext again, sealed to today's owners: a resent notice keeps its hash. */
   resend(plaintext: Uint8Array): Promise<void> {
     return this.serially(async () => {
-      const recipients = this.deps.owners.sealingRecipients();
+      const recipients = this.deps.owners.sealingRecipients().map(x25519Recipient);
       if (recipients.length === 0) return;
       this.publish(this.deps.topics.out, await resealPlaintext(plaintext, recipients), {});
     });

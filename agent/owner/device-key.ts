@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { createFileAtomically, ensurePrivateMode, writePrivate } from '../store/private-file.js';
 import { newSealingIdentity, recipientOf, type Signer } from '../envelope/index.js';
 import { b64urlEncode, generateOwnerKey, readKeyFile, writeKeyFile } from './crypto.js';
+import { X25519Identity } from './age-x25519.js';
 
 export const DEVICE_KEY_FILE = 'device-key.pem';
 export const DEVICE_AGE_FILE = 'device-age.key';
@@ -35,7 +36,7 @@ interface Loaded {
   privateKey: KeyObject;
   publicKey: string;
   keyId: string;
-  identity: string;
+  identity: X25519Identity;
   recipient: string;
 }
 
@@ -64,7 +65,7 @@ export class DeviceKey {
     const { privateKey, publicKeyRaw, keyId } = readKeyFile(this.path);
     const identity = readAgeIdentity(this.agePath);
     const recipient = await recipientOf(identity);
-    this.loaded = { privateKey, publicKey: b64urlEncode(publicKeyRaw), keyId, identity, recipient };
+    this.loaded = { privateKey, publicKey: b64urlEncode(publicKeyRaw), keyId, identity: new X25519Identity(identity), recipient };
     this.writePublicFile();
     this.deps.log.info('device key loaded', { keyId });
   }
@@ -89,8 +90,8 @@ export class DeviceKey {
     return this.key().keyId;
   }
 
-  /** The device's age identity (`AGE-SECRET-KEY-1…`): opens what owners seal to the device. */
-  get identity(): string {
+  /** The device's age identity: opens what owners seal to the device. */
+  get identity(): X25519Identity {
     return this.key().identity;
   }
 
