@@ -111,6 +111,7 @@ export function putBundle(dest: CheckedDestination, body: UploadBody, opts: Uplo
   return new Promise((resolve, reject) => {
     let settled = false;
     let req: ClientRequest | undefined;
+    let lastProgress: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       req?.destroy(new UploadError('timeout', `no complete answer within ${opts.timeoutMs} ms`));
     }, opts.timeoutMs);
@@ -128,6 +129,7 @@ export function putBundle(dest: CheckedDestination, body: UploadBody, opts: Uplo
       settled = true;
       clearTimeout(timer);
       clearTimeout(stall);
+      clearTimeout(lastProgress);
       opts.signal?.removeEventListener('abort', onAbort);
       // Stops sending when the server answered early: the writes still queued fail, and the bundle
       // closes the clip file it reads.
@@ -157,17 +159,19 @@ export function putBundle(dest: CheckedDestination, body: UploadBody, opts: Uplo
 
     const clock = opts.clock ?? systemClock;
     let sent = 0;
+    let reported = 0;
     let lastReport = clock.now();
+    const report = (): void => {
+      lastReport = clock.now();
+      reported = sent;
+      opts.onProgress?.(sent, body.length);
+    };
     // Straight onto the request: its callback says the socket took the chunk (or failed, also when
     // the request is destroyed first), so the bundle may reuse the buffer.
     const write = (chunk: Buffer): Promise<void> => {
       if (sent + chunk.length > body.length) throw new UploadError('length-mismatch', `bundle is longer than its Content-Length ${body.length}`);
       sent += chunk.length;
-      const now = clock.now();
-      if (opts.onProgress && now - lastReport >= PROGRESS_INTERVAL_MS) {
-        lastReport = now;
-        opts.onProgress(sent, body.length);
-      }
+      if (clock.now() - lastReport >= PROGRESS_INTERVAL_MS) report();
       return new Promise<void>((resolveWrite, rejectWrite) => {
         req.write(chunk, (err) => {
           if (err) return rejectWrite(err);
@@ -179,8 +183,9 @@ export function putBundle(dest: CheckedDestination, body: UploadBody, opts: Uplo
     (async () => {
       await body.writeTo(write);
       if (sent !== body.length) throw new UploadError('length-mismatch', `bundle is ${sent} bytes, its Content-Length ${body.length}`);
-      opts.onProgress?.(sent, body.length);
       req.end();
+      // "All sent, waiting for the answer", at the same pace: an answer that comes first makes it moot.
+      if (reported < sent) lastProgress = setTimeout(report, Math.max(0, lastReport + PROGRESS_INTERVAL_MS - clock.now()));
     })().catch((err: Error) => finish(err));
   });
 }
