@@ -35,6 +35,7 @@ export async function benchClipReady(opts: ClipReadyOptions, ctx: BenchContext):
   const agent = new AgentProcess(folders.configFile);
   const topics = topicsFor('doorbell', 'benchdoor');
   const samples: number[] = [];
+  let probe: MqttProbe | undefined;
   try {
     await server.start();
     writeBenchConfig(folders, {
@@ -43,7 +44,7 @@ export async function benchClipReady(opts: ClipReadyOptions, ctx: BenchContext):
       record: { preRollSeconds: PRE_ROLL_S, postRollSeconds: POST_ROLL_S, segmentSeconds: SEGMENT_S },
     });
     await agent.start();
-    const probe = await MqttProbe.connect(opts.brokerUrl, [topics.event]);
+    probe = await MqttProbe.connect(opts.brokerUrl, [topics.event]);
     await sleep((PRE_ROLL_S + 3) * 1000); // a full pre-roll in the ring before the first press
     ctx.progress(`ring → clip ready: ${opts.rings} rings`);
     for (let i = 0; i < opts.rings; i++) {
@@ -58,8 +59,9 @@ export async function benchClipReady(opts: ClipReadyOptions, ctx: BenchContext):
       // Off the keyframe grid, so the rings sample every phase of it; and past the clip, so the next opens a new one.
       await sleep(1000 + Math.random() * GOP_MS);
     }
-    await probe.close();
   } finally {
+    // Also when the run failed: a client left connected keeps reconnecting and the bench never exits.
+    await probe?.close();
     await agent.stop();
     folders.dispose();
     await server.stop();

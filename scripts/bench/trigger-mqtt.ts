@@ -52,9 +52,10 @@ async function pressesAt(debounceMs: number, opts: TriggerOptions, ctx: BenchCon
   const agent = new AgentProcess(folders.configFile);
   const topics = topicsFor('doorbell', 'benchdoor');
   const samples: number[] = [];
+  let probe: MqttProbe | undefined;
   try {
     await agent.start();
-    const probe = await MqttProbe.connect(opts.brokerUrl, [topics.event]);
+    probe = await MqttProbe.connect(opts.brokerUrl, [topics.event]);
     ctx.progress(`trigger → MQTT: ${opts.presses} presses at debounceMs ${debounceMs}`);
     for (let i = 0; i < opts.presses; i++) {
       probe.messages.length = 0; // each press waited for its own event, so nothing older can still arrive
@@ -63,8 +64,9 @@ async function pressesAt(debounceMs: number, opts: TriggerOptions, ctx: BenchCon
       samples.push(m.receivedAt - Date.parse(String(json(m).at)));
       await sleep(PRESS_SPACING_MS);
     }
-    await probe.close();
   } finally {
+    // Also when the run failed: a client left connected keeps reconnecting and the bench never exits.
+    await probe?.close();
     await agent.stop();
     folders.dispose();
   }

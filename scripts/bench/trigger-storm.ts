@@ -50,9 +50,10 @@ export async function benchTriggerStorm(opts: StormOptions, ctx: BenchContext): 
   let maxFfmpeg = 0;
   let events = 0;
   const sampler = setInterval(() => (maxFfmpeg = Math.max(maxFfmpeg, descendantsNamed(process.pid, 'ffmpeg'))), 10);
+  let probe: MqttProbe | undefined;
   try {
     await agent.start();
-    const probe = await MqttProbe.connect(opts.brokerUrl, [topicsFor(config.mqtt.prefix, config.device.id).event]);
+    probe = await MqttProbe.connect(opts.brokerUrl, [topicsFor(config.mqtt.prefix, config.device.id).event]);
     await sleep(4_000); // a pre-roll in the ring
     ctx.progress(`trigger storm: ${PRESSES} presses in ${(PRESSES * SPACING_MS) / 1000} s at debounceMs 0`);
     const pin = config.gpio.button!.pin;
@@ -66,8 +67,9 @@ export async function benchTriggerStorm(opts: StormOptions, ctx: BenchContext): 
     while (clips + failed === 0 && Date.now() < deadline) await sleep(100);
     await sleep(1_000);
     events = probe.messages.length;
-    await probe.close();
   } finally {
+    // Also when the run failed: a client left connected keeps reconnecting and the bench never exits.
+    await probe?.close();
     clearInterval(sampler);
     await agent.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -48,9 +48,11 @@ export async function benchUpload(opts: UploadOptions, ctx: BenchContext): Promi
   const warmUp: number[] = [];
   let bundleBytes = 0;
   let savedAs = '';
+  let probe: MqttProbe | undefined;
   try {
     await agent.start();
-    const probe = await MqttProbe.connect(opts.brokerUrl);
+    const publisher = await MqttProbe.connect(opts.brokerUrl);
+    probe = publisher;
     ctx.progress(`upload: recording a ${PRE_ROLL_S + POST_ROLL_S} s clip`);
     await sleep((PRE_ROLL_S + 1) * 1000);
     await sendControl(join(folders.runtimeDir, 'control.sock'), 'sim', { what: 'ring' });
@@ -59,13 +61,13 @@ export async function benchUpload(opts: UploadOptions, ctx: BenchContext): Promi
       const id = requestId(`bench-upload-${name}`);
       const path = `/put/${id}`;
       const session = await owner.connect({ url: opts.brokerUrl, deviceId: 'benchdoor', storageDir: folders.storageDir });
-      await probe.client.publishAsync(topics.request, signRequest(makeRequest(id, receiver.url(path), 10 * 60_000)), { qos: 1 });
+      await publisher.client.publishAsync(topics.request, signRequest(makeRequest(id, receiver.url(path), 10 * 60_000)), { qos: 1 });
       const approval = await owner.sealDecision(await session.waitNotice(id, 20_000), 'approve');
       // The phone is another device: opening the doorbell's statuses must not take this machine's cores.
       await owner.close();
       const received = new Promise<ReceivedSummary>((resolve) => done.set(path, resolve));
       const approvedAt = performance.now();
-      await probe.client.publishAsync(approval.topic, approval.bytes, { qos: 1 });
+      await publisher.client.publishAsync(approval.topic, approval.bytes, { qos: 1 });
       const r = await Promise.race([received, receiver.failed]);
       const ms = performance.now() - approvedAt;
       if (!r.verification?.ok) throw new Error(`bundle ${id} does not verify: ${r.verification?.problems.join('; ')}`);
@@ -96,8 +98,9 @@ export async function benchUpload(opts: UploadOptions, ctx: BenchContext): Promi
         samples.push(await agentUpload(String(i)));
       }
     }
-    await probe.close();
   } finally {
+    // Also when the run failed: a client left connected keeps reconnecting and the bench never exits.
+    await probe?.close();
     await owner.close();
     await agent.stop();
     await receiver.stop();
