@@ -64,7 +64,7 @@ export function databaseWritable(db: Db, dir: string): HealthCheck {
 export interface EventLoopLagOptions {
   /** Unhealthy above this much lag. */
   maxLagMs: number;
-  /** How often the lag is sampled. */
+  /** How often the lag is sampled; half of maxLagMs unless given. */
   sampleMs?: number;
   /** A monotonic clock in milliseconds. */
   now?: () => number;
@@ -78,8 +78,13 @@ export class EventLoopLag {
 
   constructor(private readonly opts: EventLoopLagOptions) {}
 
+  /**
+   * A sample sees a block less the time that was left to its due moment (at most sampleMs), so a
+   * block over maxLagMs + sampleMs is always caught; a sampler every second caught blocks 1.5 s
+   * shorter, at a wake-up every second for the life of the device.
+   */
   private get sampleMs(): number {
-    return this.opts.sampleMs ?? 1000;
+    return this.opts.sampleMs ?? this.opts.maxLagMs / 2;
   }
 
   private now(): number {

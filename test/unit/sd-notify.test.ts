@@ -181,4 +181,17 @@ describe('health checks', () => {
     expect(check.ok()).toBe('the event loop lags 7000 ms (limit 5000 ms)');
     lag.stop();
   });
+
+  it('event loop lag: samples every maxLagMs / 2 unless told, and still catches a long block', () => {
+    const lag = new EventLoopLag({ maxLagMs: 5_000, now: () => Date.now() });
+    lag.start();
+    const started = Date.now();
+    vi.advanceTimersToNextTimer();
+    expect(Date.now() - started).toBe(2_500);
+    // Blocked for 8 s between samples: the next one is 8 s late.
+    vi.setSystemTime(Date.now() + 8_000);
+    vi.advanceTimersToNextTimer();
+    expect(lag.check().ok()).toBe('the event loop lags 8000 ms (limit 5000 ms)');
+    lag.stop();
+  });
 });
