@@ -217,7 +217,7 @@ export async function benchRecording(opts: RecordingOptions, ctx: BenchContext):
     await server.stop();
   }
   const notes = [
-    `Recording: three windows of ${opts.seconds} s (after ${opts.warmupSeconds} s of warm-up), every contender of a window running at the same time on the same loopback RTSP camera (GStreamer, a ${spec} main stream and a ${SUB_STREAM.width}x${SUB_STREAM.height} ${SUB_STREAM.kbps} kbit/s sub-stream of the same moving test scene, so motion never stops). CPU is user + system time of each contender's whole process tree (node and every ffmpeg child, from /proc/PID/stat); RSS is the sum over the tree, sampled every second. The agent records with a 5 s pre-roll and makes its clips as motion triggers them; motion (event_gap 60, passthrough) records the same scene.`,
+    `Recording: three windows of ${opts.seconds} s (after ${opts.warmupSeconds} s of warm-up), every contender of a window running at the same time on the same loopback RTSP camera (GStreamer, a ${spec} main stream and a ${SUB_STREAM.width}x${SUB_STREAM.height} ${SUB_STREAM.kbps} kbit/s sub-stream of the same moving test scene, so motion never stops). CPU is each contender's whole process tree (node and every ffmpeg child): every live thread's scheduler runtime (/proc/PID/task/TID/schedstat, in ns) plus the CPU of children that ended (cutime + cstime); RSS is the sum over the tree, sampled every second. The agent records with a 5 s pre-roll and makes its clips as motion triggers them; motion (event_gap 60, passthrough) records the same scene.`,
   ];
   if (!motionVersion) notes.push('Debian `motion` is not installed (apt-get install motion): no comparison with it.');
   return { name: 'recording', rows, notes, raw };
