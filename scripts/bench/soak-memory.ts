@@ -45,6 +45,9 @@ export async function benchSoakMemory(opts: SoakOptions, ctx: BenchContext): Pro
   const folders = agentFolders(ctx.workDir, 'soak');
   writeBenchConfig(folders, {
     brokerUrl: opts.brokerUrl,
+    // Its own device: with --long it runs beside the others on the same broker, and two agents of
+    // one device id take each other's MQTT session (the upload run's owner got no answer).
+    device: { id: 'benchsoak' },
     camera: { synthetic: { width: 640, height: 480, fps: 15 } },
     record: { preRollSeconds: 2, postRollSeconds: 3 },
     // Small enough that the ring evicts during the soak, as a long-running doorbell does.
