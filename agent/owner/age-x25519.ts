@@ -7,7 +7,6 @@
  * seal, one per open, on every message the device sends or receives.
  */
 import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto';
-import { x25519 } from '@noble/curves/ed25519.js';
 import { base64nopad, bech32 } from '@scure/base';
 import { Stanza, type Identity, type Recipient } from 'age-encryption';
 import { isAgeRecipient } from '../envelope/index.js';
@@ -16,6 +15,8 @@ const LABEL = 'age-encryption.org/v1/X25519';
 const NONCE = Buffer.alloc(12);
 const FILE_KEY_BYTES = 16;
 const TAG_BYTES = 16;
+/** RFC 8410's PKCS #8 wrapping of a raw X25519 private key: these 16 bytes, then the 32 of the key. */
+const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
 function jwkPublic(raw: Uint8Array): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
@@ -65,12 +66,10 @@ export class X25519Identity implements Identity {
     if (!decoded || decoded.prefix.toUpperCase() !== 'AGE-SECRET-KEY-' || decoded.bytes.length !== 32) {
       throw new TypeError('not an age X25519 identity (AGE-SECRET-KEY-1…)');
     }
-    // Once per identity, so the portable scalar multiplication is fine here.
-    this.recipient = x25519.getPublicKey(decoded.bytes);
-    this.key = createPrivateKey({
-      key: { kty: 'OKP', crv: 'X25519', d: Buffer.from(decoded.bytes).toString('base64url'), x: Buffer.from(this.recipient).toString('base64url') },
-      format: 'jwk',
-    });
+    // Once per identity, so the slow PKCS #8 import is fine here. (@noble/curves would build its
+    // Ed25519 base-point tables for this: 2.4 MiB of resident memory for the life of the agent.)
+    this.key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, decoded.bytes]), format: 'der', type: 'pkcs8' });
+    this.recipient = Buffer.from(String(createPublicKey(this.key).export({ format: 'jwk' }).x), 'base64url');
   }
 
   unwrapFileKey(stanzas: Stanza[]): Uint8Array | null {
