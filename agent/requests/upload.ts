@@ -185,7 +185,7 @@ export function putBundle(dest: CheckedDestination, body: UploadBody, opts: Uplo
       if (sent !== body.length) throw new UploadError('length-mismatch', `bundle is ${sent} bytes, its Content-Length ${body.length}`);
       req.end();
       // "All sent, waiting for the answer", at the same pace: an answer that comes first makes it moot.
-      if (reported < sent) lastProgress = setTimeout(report, Math.max(0, lastReport + PROGRESS_INTERVAL_MS - clock.now()));
+      if (!settled && reported < sent) lastProgress = setTimeout(report, Math.max(0, lastReport + PROGRESS_INTERVAL_MS - clock.now()));
     })().catch((err: Error) => finish(err));
   });
 }
