@@ -58,8 +58,10 @@ export class X25519Recipient implements Recipient {
 
 /** Opens what was sealed to an `AGE-SECRET-KEY-1…` identity, as age-encryption's X25519Identity does. */
 export class X25519Identity implements Identity {
+  /** Its recipient, `age1…`: what owners seal to. */
+  readonly recipient: string;
   private readonly key: KeyObject;
-  private readonly recipient: Uint8Array;
+  private readonly raw: Uint8Array;
 
   constructor(identity: string) {
     const decoded = identity.startsWith('AGE-SECRET-KEY-1') ? bech32.decodeToBytes(identity) : undefined;
@@ -69,7 +71,8 @@ export class X25519Identity implements Identity {
     // Once per identity, so the slow PKCS #8 import is fine here. (@noble/curves would build its
     // Ed25519 base-point tables for this: 2.4 MiB of resident memory for the life of the agent.)
     this.key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, decoded.bytes]), format: 'der', type: 'pkcs8' });
-    this.recipient = Buffer.from(String(createPublicKey(this.key).export({ format: 'jwk' }).x), 'base64url');
+    this.raw = Buffer.from(String(createPublicKey(this.key).export({ format: 'jwk' }).x), 'base64url');
+    this.recipient = bech32.encodeFromBytes('age', this.raw);
   }
 
   unwrapFileKey(stanzas: Stanza[]): Uint8Array | null {
@@ -79,7 +82,7 @@ export class X25519Identity implements Identity {
       const share = base64nopad.decode(s.args[1]!);
       if (share.length !== 32) throw new Error('invalid X25519 stanza');
       if (s.body.length !== FILE_KEY_BYTES + TAG_BYTES) throw new Error('invalid stanza');
-      const key = wrapKey(diffieHellman({ privateKey: this.key, publicKey: jwkPublic(share) }), share, this.recipient);
+      const key = wrapKey(diffieHellman({ privateKey: this.key, publicKey: jwkPublic(share) }), share, this.raw);
       const decipher = createDecipheriv('chacha20-poly1305', key, NONCE, { authTagLength: TAG_BYTES });
       decipher.setAuthTag(s.body.subarray(FILE_KEY_BYTES));
       try {

@@ -9,7 +9,7 @@ import { sign, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { createFileAtomically, ensurePrivateMode, writePrivate } from '../store/private-file.js';
-import { newSealingIdentity, recipientOf, type Signer } from '../envelope/index.js';
+import { newSealingIdentity, type Signer } from '../envelope/index.js';
 import { b64urlEncode, generateOwnerKey, readKeyFile, writeKeyFile } from './crypto.js';
 import { X25519Identity } from './age-x25519.js';
 
@@ -37,7 +37,6 @@ interface Loaded {
   publicKey: string;
   keyId: string;
   identity: X25519Identity;
-  recipient: string;
 }
 
 export class DeviceKey {
@@ -63,9 +62,8 @@ export class DeviceKey {
     }
     for (const file of [this.path, this.agePath]) ensurePrivateMode(file, 'device key file', this.deps.log);
     const { privateKey, publicKeyRaw, keyId } = readKeyFile(this.path);
-    const identity = readAgeIdentity(this.agePath);
-    const recipient = await recipientOf(identity);
-    this.loaded = { privateKey, publicKey: b64urlEncode(publicKeyRaw), keyId, identity: new X25519Identity(identity), recipient };
+    const identity = new X25519Identity(readAgeIdentity(this.agePath));
+    this.loaded = { privateKey, publicKey: b64urlEncode(publicKeyRaw), keyId, identity };
     this.writePublicFile();
     this.deps.log.info('device key loaded', { keyId });
   }
@@ -97,7 +95,7 @@ export class DeviceKey {
 
   /** The device's age recipient (`age1…`): owners seal decisions to it. */
   get sealingRecipient(): string {
-    return this.key().recipient;
+    return this.key().identity.recipient;
   }
 
   get publicKeys(): DevicePublicKeys {

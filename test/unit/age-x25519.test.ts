@@ -61,6 +61,7 @@ describe('age X25519 on OpenSSL', () => {
     // Sealed to the recipient age-encryption derives: opening needs the same public key in the HKDF salt.
     const derived = await identityToRecipient(alice.identity);
     expect(derived).toBe(alice.recipient);
+    expect(new X25519Identity(alice.identity).recipient).toBe(alice.recipient);
     const sealed = await seal(message, [derived]);
     expect(await unseal(sealed, [new X25519Identity(alice.identity)])).toEqual(message);
   });
