@@ -107,6 +107,7 @@ afterAll(async () => {
 describe('the phone app with the real agent', () => {
   it('records three rings and serves the app at the address it announces', async () => {
     clips = [];
+    await t.preRollRecorded();
     for (let i = 0; i < 3; i++) clips.push(await t.ring());
     expect(clips.map((c) => c.kind)).toEqual(['ring', 'ring', 'ring']);
     expect(webUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);

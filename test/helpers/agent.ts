@@ -51,6 +51,24 @@ export class TestAgent {
     return sendControl(controlSocketPath(this.config), cmd, args);
   }
 
+  /**
+   * Waits until the camera has recorded a whole pre-roll, so that a ring now gets its full clip; a
+   * ring sooner (right after start, on a busy machine) is a shorter clip, which is correct but not
+   * what a test of a full clip wants.
+   */
+  async preRollRecorded(): Promise<void> {
+    const status = async (): Promise<number | null> => ((await this.control('status')) as { camera: { lastSegmentAt: number | null } }).camera.lastSegmentAt;
+    const deadline = Date.now() + 30_000;
+    let first: number | null = null;
+    for (;;) {
+      const last = await status();
+      first ??= last;
+      if (first !== null && last !== null && last - first >= this.config.record.preRollSeconds * 1000) return;
+      if (Date.now() > deadline) throw new Error('timed out waiting for the camera to record a pre-roll');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   /** Presses the simulated button and resolves with the finished clip. */
   async ring(what: 'ring' | 'motion' = 'ring'): Promise<ClipRecord> {
     const before = this.clips.length;
