@@ -62,6 +62,8 @@ export async function benchSoakMemory(opts: SoakOptions, ctx: BenchContext): Pro
   let endTree = 0;
   let peakNode = 0;
   let warmNode: number | null = null;
+  /** Node's RSS each minute of the soak (MiB), to show the curve's shape, not just its ends. */
+  const perMinute: number[] = [];
   let rings = 0;
   let clipsReady = 0;
   try {
@@ -84,6 +86,7 @@ export async function benchSoakMemory(opts: SoakOptions, ctx: BenchContext): Pro
         const rss = nodeRss(agent.pid);
         peakNode = Math.max(peakNode, rss);
         if (warmNode === null && Date.now() - began >= WARM_MS) warmNode = rss;
+        if (Date.now() - began >= (perMinute.length + 1) * 60_000) perMinute.push(round(rss / MB));
         await sleep(1000);
       }
     }
@@ -121,6 +124,6 @@ export async function benchSoakMemory(opts: SoakOptions, ctx: BenchContext): Pro
     notes: [
       `Soak: ${opts.minutes} min with a ring every ${opts.ringEverySeconds} s (\`npm run bench -- --long\` runs the hour). "After start" is ${SETTLE_MS / 1000} s after the agent said it started; node runs with the systemd unit's environment (NODE_OPTIONS, MALLOC_ARENA_MAX). RSS counts the node binary's own pages (most of an empty node process's RSS is its executable, shared with any other node process); private memory (RssAnon) is what the agent's code and data cost.`,
     ],
-    raw: { floor, startNode, startPrivate, startTree, endNode, endTree, peakNode, warmNode, rings, clipsReady },
+    raw: { floor, startNode, startPrivate, startTree, endNode, endTree, peakNode, warmNode, rings, clipsReady, perMinuteMiB: perMinute },
   };
 }
