@@ -206,8 +206,10 @@ install_units() {
   run install -d -m 0755 "$PREFIX$UNIT_DIR" "$PREFIX$TMPFILES_DIR"
   run install -m 0644 "$SRC/systemd/doorbell.service" "$PREFIX$UNIT_DIR/doorbell.service"
   run install -m 0644 "$SRC/systemd/doorbell.tmpfiles.conf" "$PREFIX$TMPFILES_DIR/doorbell.conf"
-  # The unit runs /usr/bin/node; a Node elsewhere (e.g. /usr/local/bin) gets a drop-in that says so.
-  local dropin="$PREFIX$UNIT_DIR/doorbell.service.d"
+  # The unit runs /usr/bin/node; a Node elsewhere (e.g. /usr/local/bin) gets a drop-in that says so,
+  # with the unit's own command line (node's flags included).
+  local dropin="$PREFIX$UNIT_DIR/doorbell.service.d" exec_start
+  exec_start=$(sed -n "s|^ExecStart=/usr/bin/node |ExecStart=$NODE_BIN |p" "$SRC/systemd/doorbell.service")
   if [[ $NODE_BIN == /usr/bin/node ]]; then
     if [[ -e $dropin/10-node.conf ]]; then run rm -f "$dropin/10-node.conf"; fi
   else
@@ -216,7 +218,7 @@ install_units() {
 # Written by scripts/install.sh: Node.js is at $NODE_BIN here.
 [Service]
 ExecStart=
-ExecStart=$NODE_BIN $APP_DIR/dist/agent/cli.js run --config $CONFIG
+$exec_start
 EOF
   fi
   system systemd-tmpfiles --create "$TMPFILES_DIR/doorbell.conf"

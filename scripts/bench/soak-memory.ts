@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { sendControl } from '../../agent/control/index.js';
 import { agentFolders, writeBenchConfig } from './harness/agent-config.js';
-import { AgentProcess, unitEnvironment } from './harness/agent-process.js';
+import { AgentProcess, unitEnvironment, unitNodeFlags } from './harness/agent-process.js';
 import { sleep } from './harness/ports.js';
 import { privateRssBytes, processTree, sampleTree } from './harness/proc-stats.js';
 import { MB, round } from './harness/stats.js';
@@ -32,7 +32,7 @@ function nodeRss(pid: number): number {
 
 /** The floor: a node process that loads nothing, with the same options, a few seconds after start. */
 async function emptyNode(): Promise<{ rss: number; private: number }> {
-  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore', env: { ...process.env, ...unitEnvironment() } });
+  const child = spawn(process.execPath, [...unitNodeFlags(), '-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore', env: { ...process.env, ...unitEnvironment() } });
   try {
     await sleep(3000);
     return { rss: nodeRss(child.pid!), private: privateRssBytes(child.pid!) };
@@ -122,7 +122,7 @@ export async function benchSoakMemory(opts: SoakOptions, ctx: BenchContext): Pro
     name: 'soak-memory',
     rows,
     notes: [
-      `Soak: ${opts.minutes} min with a ring every ${opts.ringEverySeconds} s (\`npm run bench -- --long\` runs the hour). "After start" is ${SETTLE_MS / 1000} s after the agent said it started; node runs with the systemd unit's environment (NODE_OPTIONS, MALLOC_ARENA_MAX). RSS counts the node binary's own pages (most of an empty node process's RSS is its executable, shared with any other node process); private memory (RssAnon) is what the agent's code and data cost.`,
+      `Soak: ${opts.minutes} min with a ring every ${opts.ringEverySeconds} s (\`npm run bench -- --long\` runs the hour). "After start" is ${SETTLE_MS / 1000} s after the agent said it started; node runs with the systemd unit's flags and environment (its heap settings, MALLOC_ARENA_MAX). RSS counts the node binary's own pages (most of an empty node process's RSS is its executable, shared with any other node process); private memory (RssAnon) is what the agent's code and data cost.`,
     ],
     raw: { floor, startNode, startPrivate, startTree, endNode, endTree, peakNode, warmNode, rings, clipsReady, perMinuteMiB: perMinute },
   };

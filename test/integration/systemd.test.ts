@@ -57,7 +57,9 @@ describe('the systemd unit', () => {
     expect(d.get('Type')).toEqual(['notify']);
     expect(d.get('NotifyAccess')).toEqual(['all']);
     expect(d.get('WatchdogSec')).toEqual(['60']);
-    expect(d.get('ExecStart')).toEqual(['/usr/bin/node /opt/doorbell/dist/agent/cli.js run --config /etc/doorbell/agent.yaml']);
+    expect(d.get('ExecStart')).toEqual([
+      '/usr/bin/node --max-semi-space-size=1 --optimize-for-size /opt/doorbell/dist/agent/cli.js run --config /etc/doorbell/agent.yaml',
+    ]);
     expect(d.get('DevicePolicy')).toEqual(['closed']);
     expect(d.get('DeviceAllow')).toEqual(['char-gpiochip rw', 'char-video4linux rw', 'char-media rw', 'char-dma_heap rw']);
     expect(d.get('CapabilityBoundingSet')).toEqual(['']);
