@@ -209,10 +209,11 @@ install_units() {
   # The unit runs /usr/bin/node; a Node elsewhere (e.g. /usr/local/bin) gets a drop-in that says so,
   # with the unit's own command line (node's flags included).
   local dropin="$PREFIX$UNIT_DIR/doorbell.service.d" exec_start
-  exec_start=$(sed -n "s|^ExecStart=/usr/bin/node |ExecStart=$NODE_BIN |p" "$SRC/systemd/doorbell.service")
   if [[ $NODE_BIN == /usr/bin/node ]]; then
     if [[ -e $dropin/10-node.conf ]]; then run rm -f "$dropin/10-node.conf"; fi
   else
+    exec_start=$(sed -n "s|^ExecStart=/usr/bin/node |ExecStart=$NODE_BIN |p" "$SRC/systemd/doorbell.service")
+    [[ -n $exec_start ]] || die "systemd/doorbell.service has no ExecStart=/usr/bin/node line to point at $NODE_BIN"
     run install -d -m 0755 "$dropin"
     write_file "$dropin/10-node.conf" 0644 <<EOF
 # Written by scripts/install.sh: Node.js is at $NODE_BIN here.

@@ -135,6 +135,19 @@ describe('install.sh and uninstall.sh', () => {
     expect(result.stdout).not.toContain('# not run with --prefix');
   });
 
+  it('points the service at a Node.js outside /usr/bin with a drop-in that keeps the unit’s node flags', () => {
+    const bin = join(temp, 'node-elsewhere');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'node'), `#!/bin/sh\nexec ${process.execPath} "$@"\n`);
+    chmodSync(join(bin, 'node'), 0o755);
+    const root = join(temp, 'root-node-elsewhere');
+    const result = sh(join(checkout(), 'scripts/install.sh'), ['--prefix', root, '--skip-npm'], { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+    expect(result.status, result.stderr).toBe(0);
+    expect(readFileSync(join(root, 'usr/lib/systemd/system/doorbell.service.d/10-node.conf'), 'utf8')).toContain(
+      `ExecStart=\nExecStart=${bin}/node --max-semi-space-size=1 --optimize-for-size /opt/doorbell/dist/agent/cli.js run --config /etc/doorbell/agent.yaml\n`,
+    );
+  });
+
   it('refuses a Node.js older than 20.19 and a checkout that was not built, saying what to do', () => {
     const bin = join(temp, 'old-node');
     mkdirSync(bin, { recursive: true });
