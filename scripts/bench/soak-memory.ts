@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { sendControl } from '../../agent/control/index.js';
 import { agentFolders, writeBenchConfig } from './harness/agent-config.js';
-import { AgentProcess, unitEnvironment, unitNodeFlags } from './harness/agent-process.js';
+import { AgentProcess, unitLaunch } from './harness/agent-process.js';
 import { sleep } from './harness/ports.js';
 import { privateRssBytes, processTree, sampleTree } from './harness/proc-stats.js';
 import { MB, round } from './harness/stats.js';
@@ -32,7 +32,8 @@ function nodeRss(pid: number): number {
 
 /** The floor: a node process that loads nothing, with the same options, a few seconds after start. */
 async function emptyNode(): Promise<{ rss: number; private: number }> {
-  const child = spawn(process.execPath, [...unitNodeFlags(), '-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore', env: { ...process.env, ...unitEnvironment() } });
+  const { nodeFlags, env } = unitLaunch();
+  const child = spawn(process.execPath, [...nodeFlags, '-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore', env });
   try {
     await sleep(3000);
     return { rss: nodeRss(child.pid!), private: privateRssBytes(child.pid!) };

@@ -11,18 +11,14 @@ import type { ConfigInput } from '../../../agent/config.js';
 export const CLI_PATH = fileURLToPath(new URL('../../../agent/cli.js', import.meta.url));
 const UNIT_PATH = fileURLToPath(new URL('../../../../systemd/doorbell.service', import.meta.url));
 
-/** The environment the systemd unit sets (MALLOC_ARENA_MAX), so the agent is measured the way it runs. */
-export function unitEnvironment(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const m of readFileSync(UNIT_PATH, 'utf8').matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)) env[m[1]!] = m[2]!.trim();
-  return env;
-}
-
-/** The flags the unit gives node before the agent's script (its heap settings), for the same reason. */
-export function unitNodeFlags(): string[] {
-  const m = /^ExecStart=\S+ (.*?)\s*\S+\/dist\/agent\/cli\.js /m.exec(readFileSync(UNIT_PATH, 'utf8'));
-  if (!m) throw new Error(`no ExecStart running dist/agent/cli.js in ${UNIT_PATH}`);
-  return m[1]!.split(/\s+/).filter(Boolean);
+/** How the systemd unit runs node (node's flags before the script, its Environment= lines), so the agent is measured the way it runs. */
+export function unitLaunch(): { nodeFlags: string[]; env: NodeJS.ProcessEnv } {
+  const unit = readFileSync(UNIT_PATH, 'utf8');
+  const exec = /^ExecStart=\S+ (.*?)\s*\S+\/dist\/agent\/cli\.js /m.exec(unit);
+  if (!exec) throw new Error(`no ExecStart running dist/agent/cli.js in ${UNIT_PATH}`);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const m of unit.matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)) env[m[1]!] = m[2]!.trim();
+  return { nodeFlags: exec[1]!.split(/\s+/).filter(Boolean), env };
 }
 
 export interface LogLine {
@@ -85,10 +81,8 @@ export class AgentProcess extends EventEmitter<{ log: [LogLine]; exit: [{ code: 
   async start(timeoutMs = 60_000): Promise<void> {
     if (this.running) throw new Error('the agent is already running');
     this.stderrTail = '';
-    const child = spawn(process.execPath, [...unitNodeFlags(), CLI_PATH, 'run', '--config', this.configFile], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...unitEnvironment() },
-    });
+    const { nodeFlags, env } = unitLaunch();
+    const child = spawn(process.execPath, [...nodeFlags, CLI_PATH, 'run', '--config', this.configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
     this.child = child;
     this.exitedPromise = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
