@@ -107,7 +107,11 @@ export class Capture extends EventEmitter<CaptureEvents> {
     const source = createSource(config);
     const motion = camera.motion.enabled ? new VideoMotion({ settings: camera.motion, clock, log: log.child({ part: 'motion' }) }) : null;
     motion?.start();
-    motion?.on('motion', (e) => this.emit('motion', e));
+    // Not once stop() has begun: ffmpeg still delivers frames while it stops, and a listener placing
+    // the motion in a clip would meet a capture that is no longer running.
+    motion?.on('motion', (e) => {
+      if (this.parts) this.emit('motion', e);
+    });
     const recorder: ClipRecorder = new ClipRecorder({
       segments: () => ring.segments(),
       tools,

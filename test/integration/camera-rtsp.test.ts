@@ -2,7 +2,8 @@
  * The rtsp source against a real RTSP server on loopback (GStreamer through python3-gi) that asks
  * for a login: the main stream is recorded by copy, the server dying and coming back is survived
  * and reported in the state, the password appears in no log line and no state message, and motion
- * detection reads either a branch of the one session or the camera's sub-stream.
+ * detection reads either a branch of the one session or the camera's sub-stream, and stops reporting
+ * once capture stops.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -144,5 +145,32 @@ describe('an RTSP camera', () => {
     } finally {
       await capture.stop();
     }
+  });
+
+  it('emits no motion once it is stopping, so a listener that places triggers never meets a stopped capture', async () => {
+    const { capture, motions } = makeCapture('stopping', {
+      source: 'rtsp',
+      rtsp: { url: url('/cam'), subUrl: url('/sub') },
+      // A frame every 67 ms, each flushed on its own (larger than ffmpeg's 32 KiB block), so reports come on time.
+      motion: { enabled: true, fps: 15, width: 320, height: 180 },
+    });
+    let stopping = false;
+    const late: number[] = [];
+    // As the agent does: every video motion is placed in a clip. A throw here would end the agent.
+    capture.on('motion', (e) => {
+      if (stopping) late.push(e.at);
+      capture.trigger({ kind: 'motion', source: 'video', at: e.at });
+    });
+    await capture.start();
+    try {
+      // The ball never stops, so motion is reported once a second; stop as the next report is due.
+      const seen = (await waitFor('video motion', () => motions.length > 0 && motions.length)) + 1;
+      await waitFor('a second report', () => motions.length >= seen);
+      await sleep(980);
+    } finally {
+      stopping = true;
+      await capture.stop();
+    }
+    expect(late).toEqual([]);
   });
 });
