@@ -4,8 +4,8 @@
  * `progress` listener is ever attached (it would ffprobe the input). The long-running capture is
  * spawned directly so it can be stopped the way ffmpeg likes: `q`, then SIGINT, then SIGTERM, and
  * SIGKILL only as the last resort (fluent's kill() starts with SIGKILL). The one-shot jobs are cheap
- * by design: a clip is a byte-level join of MPEG-TS segments remuxed once (no decode), and a
- * thumbnail decodes a single keyframe.
+ * by design: a clip is remuxed from its MPEG-TS segments without decoding (inside node for H.264,
+ * so without an ffmpeg at all), and a thumbnail decodes a single keyframe.
  */
 import { execFile, spawn, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { constants } from 'node:fs';
@@ -15,6 +15,8 @@ import { PassThrough, Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import ffmpeg from 'fluent-ffmpeg';
 import type { Logger } from '../log.js';
+import { NotRemuxable } from './mpegts.js';
+import { remuxSegmentsToMp4 } from './ts-to-mp4.js';
 
 export interface FfmpegPaths {
   ffmpeg: string;
@@ -312,11 +314,18 @@ export class FfmpegTools {
   ) {}
 
   /**
-   * Joins closed MPEG-TS segments of one folder byte by byte (the `concat:` protocol: no probing of
-   * each segment, no decode) and remuxes them once into an MP4 with its index up front.
+   * Joins closed MPEG-TS segments into an MP4 with its index up front. H.264 is remuxed inside node
+   * (ts-to-mp4.ts: no process to start); anything else by ffmpeg, which reads the segments of one
+   * folder byte by byte (the `concat:` protocol: no probing of each segment, no decode).
    */
   async joinSegments(files: string[], out: string, options: JobOptions = {}): Promise<JoinResult> {
     if (!files.length) throw new Error('no segments to join');
+    try {
+      return await remuxSegmentsToMp4(files, resolvePath(out), Date.now() + (options.timeoutMs ?? JOB_TIMEOUT_MS));
+    } catch (err) {
+      if (!(err instanceof NotRemuxable)) throw err;
+      this.log.debug('ffmpeg joins this clip', { reason: err.message });
+    }
     const folder = dirname(files[0]!);
     const names = files.map((f) => basename(f));
     if (files.some((f) => dirname(f) !== folder) || names.some((n) => n.includes('|'))) {
