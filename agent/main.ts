@@ -31,7 +31,7 @@ import { PushNotifier, pushEventForAudit, VapidKey } from './push/index.js';
 import { buildState, Debounced, OFFLINE_STATE } from './state.js';
 import { ClipStore, type ClipRecord } from './store/index.js';
 import { HomeAssistantDiscovery } from './homeassistant/index.js';
-import { databaseWritable, EventLoopLag, segmentFreshness, SystemdNotifier, Watchdog } from './systemd/index.js';
+import { databaseWritable, segmentFreshness, SystemdNotifier, Watchdog } from './systemd/index.js';
 import { VERSION } from './version.js';
 import { openDatabase } from './store/database.js';
 import { InstanceLock } from './instance-lock.js';
@@ -458,13 +458,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     // READY=1 once store, capture and link are up (not waiting for the broker: it may be away for
     // hours); the watchdog is fed only while capture, database and event loop are healthy.
     const notifier = new SystemdNotifier({ env: opts.env ?? process.env, log: part('systemd') });
-    const lag = new EventLoopLag({ maxLagMs: 5_000 });
-    lag.start();
-    this.push('event loop lag', () => lag.stop());
     const { stallSeconds, connectTimeoutSeconds } = config.camera;
     const watchdog = new Watchdog({
       notifier,
       intervalMs: notifier.watchdogIntervalMs(),
+      maxLagMs: 5_000,
       log: part('watchdog'),
       checks: [
         // Longer than capture's own stall detection plus its restart backoff (capped at 60 s).
@@ -475,7 +473,6 @@ export class Agent extends EventEmitter<AgentEvents> {
           maxAgeMs: (2 * (stallSeconds + connectTimeoutSeconds) + 120) * 1000,
         }),
         databaseWritable(db, config.storage.dir),
-        lag.check(),
       ],
     });
     await notifier.ready();

@@ -7,7 +7,8 @@
  * hang forever on a stalled session, so "no new segment for stallSeconds" is what counts.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir, readdir, rm, unlink } from 'node:fs/promises';
+import { unlinkSync } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { forgetPids, reapOrphans, recordPids } from './orphans.js';
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
@@ -45,11 +46,6 @@ export interface StdoutBranch {
 }
 
 const PRUNE_MARGIN_MS = 1_000;
-/**
- * Old segments are deleted a few at a time: each deletion is a trip through libuv's thread pool that
- * wakes node, and an idle doorbell's CPU is mostly such wake-ups. Costs a few more seconds of tmpfs.
- */
-const PRUNE_BATCH = 5;
 const RESTART_BASE_MS = 1_000;
 const RESTART_CAP_MS = 60_000;
 /** A run that delivered video this long resets the restart backoff. */
@@ -333,19 +329,26 @@ export class PreRollRing extends EventEmitter<RingEvents> {
   }
 
   /** Drops segments older than the pre-roll window plus two segments and a margin, unless a clip needs them. */
+  /**
+   * Deletes segments older than the pre-roll window that no open clip needs. Synchronously: the folder
+   * is tmpfs, where an unlink is a few microseconds, while fs.promises' would be a trip through
+   * libuv's thread pool and a second wake-up of node for each segment (an idle doorbell's CPU is
+   * mostly such wake-ups).
+   */
   private prune(): void {
     const { clock, preRollSeconds, segmentSeconds, log } = this.deps;
     const keepAfter = clock.now() - (preRollSeconds + 2 * segmentSeconds) * 1000 - PRUNE_MARGIN_MS;
     const retain = this.deps.retainFrom?.() ?? Number.POSITIVE_INFINITY;
-    const stale = new Set(this.list.filter((s) => s.end < keepAfter && s.end <= retain));
-    if (stale.size < PRUNE_BATCH) return;
-    this.list = this.list.filter((s) => !stale.has(s));
-    for (const s of stale) {
-      unlink(s.path).catch((err: unknown) => {
+    while (this.list.length && this.list[0]!.end < keepAfter && this.list[0]!.end <= retain) {
+      const s = this.list.shift()!;
+      try {
+        unlinkSync(s.path);
+      } catch (err) {
         if (!isMissing(err)) log.warn('cannot delete an old segment', { path: s.path, error: (err as Error).message });
-      });
+      }
     }
   }
+
 
   private setHealth(patch: Partial<CameraHealth>): void {
     const before = this.state;

@@ -2,6 +2,8 @@
  * Feeds systemd's watchdog only while every health check passes. A hung agent stops feeding by
  * itself; this also catches one that still runs but no longer records (ffmpeg stalled for good, the
  * database unwritable, the event loop crawling), so systemd restarts it after WatchdogSec.
+ * The event loop's lag is how late the watchdog's own timer fires: a second timer sampling it more
+ * often would wake an idle agent for nothing, since only the lag at a feeding decides anything.
  */
 import type { Logger } from '../log.js';
 
@@ -22,13 +24,19 @@ export interface WatchdogDeps {
   checks: readonly HealthCheck[];
   /** From SystemdNotifier.watchdogIntervalMs(); null when systemd's watchdog is off (nothing is fed). */
   intervalMs: number | null;
+  /** Unhealthy when a feeding comes this much later than due: the event loop is crawling or was blocked. */
+  maxLagMs: number;
   log: Logger;
+  /** A monotonic clock in milliseconds. */
+  now?: () => number;
 }
 
 export class Watchdog {
   private timer: NodeJS.Timeout | null = null;
   /** The check that failed last, while it keeps failing: logged once, not every interval. */
   private failing: string | null = null;
+  private lastTickAt: number | null = null;
+  private lagMs = 0;
 
   constructor(private readonly deps: WatchdogDeps) {}
 
@@ -50,6 +58,10 @@ export class Watchdog {
 
   /** The first failing check and why, or null when all pass. */
   firstFailure(): { name: string; reason: string } | null {
+    const { maxLagMs } = this.deps;
+    if (this.lagMs > maxLagMs) {
+      return { name: 'event loop', reason: `the event loop lags ${Math.round(this.lagMs)} ms (limit ${maxLagMs} ms)` };
+    }
     for (const check of this.deps.checks) {
       let result: boolean | string;
       try {
@@ -63,7 +75,10 @@ export class Watchdog {
   }
 
   private tick(): void {
-    const { notifier, log } = this.deps;
+    const { notifier, log, intervalMs } = this.deps;
+    const now = (this.deps.now ?? (() => performance.now()))();
+    if (this.lastTickAt !== null) this.lagMs = Math.max(0, now - this.lastTickAt - intervalMs!);
+    this.lastTickAt = now;
     const failure = this.firstFailure();
     if (failure) {
       if (this.failing !== failure.name) {
