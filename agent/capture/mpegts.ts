@@ -47,12 +47,13 @@ export class AccessUnitReader {
   /** Calls `onUnit` for each access unit of the segment's H.264 stream, in order; `unit.data` is only valid during the call. */
   async readFile(path: string, onUnit: (unit: AccessUnit) => void): Promise<void> {
     const handle = await open(path, 'r');
-    let length: number;
+    let length = 0;
     try {
       const { size } = await handle.stat();
       if (size > this.file.length) this.file = Buffer.allocUnsafe(size);
-      ({ bytesRead: length } = await handle.read(this.file, 0, size, 0));
-      if (length !== size) throw new Error(`${path} shrank while it was read`);
+      for (let got = -1; got !== 0 && length < size; length += got) {
+        ({ bytesRead: got } = await handle.read(this.file, length, size - length, length));
+      }
     } finally {
       await handle.close();
     }

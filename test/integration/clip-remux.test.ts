@@ -1,9 +1,9 @@
 /**
  * The in-process join (ts-to-mp4.ts) against ffmpeg's own: segments cut the way the pre-roll ffmpeg
  * cuts them, from H.264 of several kinds (1080p High with cropping, B-frames, the synthetic camera's
- * ultrafast encode, 4:2:2), joined into MP4 by the agent and by a bare `ffmpeg -i concat:`; ffmpeg
- * must decode the same pictures at the same times from both. What the agent does not remux itself
- * (HEVC) still becomes a clip, through ffmpeg.
+ * ultrafast encode, scaling matrices, 4:2:2), joined into MP4 by the agent and by a bare
+ * `ffmpeg -i concat:`; ffmpeg must decode the same pictures at the same times from both. What the
+ * agent does not remux itself (HEVC, a damaged segment) still becomes a clip, through ffmpeg.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -85,6 +85,12 @@ const H264_KINDS: { name: string; make: () => string[]; size: [number, number]; 
     make: () => segment('synthetic', scene('1280x720', 15, 6), h264Encode(15, 1)),
     size: [1280, 720],
     profile: 'Constrained Baseline',
+  },
+  {
+    name: 'quantisation matrices in the sequence parameter set',
+    make: () => segment('cqm', scene('320x240', 15, 4), ['-c:v', 'libx264', '-preset', 'veryfast', '-g', '15', '-x264-params', 'cqm=jvt', '-pix_fmt', 'yuv420p']),
+    size: [320, 240],
+    profile: 'High',
   },
   {
     name: 'High 4:2:2 with an odd size',
