@@ -125,7 +125,8 @@ export async function remuxSegmentsToMp4(files: string[], out: string, deadline 
           used += 4 + nal.length;
         }
       });
-      await handle.write(block, 0, used);
+      // A short write (a disk filling up) is continued; the next write then fails with ENOSPC.
+      for (let done = 0; done < used; ) done += (await handle.write(block, done, used - done)).bytesWritten;
       used = 0;
       checkDeadline(deadline);
     }
