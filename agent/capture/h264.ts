@@ -71,6 +71,13 @@ class BitReader {
   }
 }
 
+/** The id an SPS or PPS is known by: the first number after its profile and level (SPS) or at its start (PPS). */
+export function parameterSetId(nal: Uint8Array): number {
+  const r = new BitReader(nal);
+  if (nalType(nal) === NAL_SPS) r.u(24); // profile_idc, constraint flags, level_idc
+  return r.ue();
+}
+
 export interface SpsInfo {
   width: number;
   height: number;

@@ -7,7 +7,7 @@
  * the clip, is NotRemuxable and goes to ffmpeg instead.
  */
 import { open } from 'node:fs/promises';
-import { avcDecoderConfiguration, NAL_AUD, NAL_IDR, NAL_PPS, NAL_SPS, nalType, nalUnits, parseSps } from './h264.js';
+import { avcDecoderConfiguration, NAL_AUD, NAL_IDR, NAL_PPS, NAL_SPS, nalType, nalUnits, parameterSetId, parseSps } from './h264.js';
 import { mp4Head, type Mp4Sample } from './mp4-file.js';
 import { AccessUnitReader, NotRemuxable, type AccessUnit } from './mpegts.js';
 
@@ -37,21 +37,6 @@ function remember(sets: Map<number, Uint8Array>, nal: Uint8Array, id: number): v
   else if (Buffer.compare(known, nal) !== 0) throw new NotRemuxable('the parameter sets change within the clip');
 }
 
-/** The id at the start of an SPS or PPS payload: an Exp-Golomb number, small in practice; read from the first bits. */
-function parameterSetId(nal: Uint8Array, skipBytes: number): number {
-  let bits = 0;
-  let bit = 0;
-  const read = (): number => {
-    const byte = nal[1 + skipBytes + (bit >> 3)];
-    if (byte === undefined) throw new NotRemuxable('a parameter set ends early');
-    return (byte >> (7 - (bit++ & 7))) & 1;
-  };
-  let zeros = 0;
-  while (read() === 0) if (++zeros > 8) throw new NotRemuxable('a parameter set id out of range');
-  for (let i = 0; i < zeros; i++) bits = bits * 2 + read();
-  return 2 ** zeros - 1 + bits;
-}
-
 function checkDeadline(deadline: number): void {
   if (Date.now() >= deadline) throw new Error('the join took longer than its time limit');
 }
@@ -76,8 +61,8 @@ export async function remuxSegmentsToMp4(files: string[], out: string, deadline 
       let idr = false;
       for (const nal of sampleNals(unit)) {
         const type = nalType(nal);
-        if (type === NAL_SPS) remember(sps, nal, parameterSetId(nal, 3));
-        else if (type === NAL_PPS) remember(pps, nal, parameterSetId(nal, 0));
+        if (type === NAL_SPS) remember(sps, nal, parameterSetId(nal));
+        else if (type === NAL_PPS) remember(pps, nal, parameterSetId(nal));
         else if (type === NAL_IDR) idr = true;
         size += 4 + nal.length;
       }
