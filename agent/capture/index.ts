@@ -131,6 +131,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
       segmentSeconds: record.segmentSeconds,
       preRollSeconds: record.preRollSeconds,
       stallSeconds: camera.stallSeconds,
+      connectTimeoutSeconds: camera.connectTimeoutSeconds,
       clock,
       log,
       retainFrom: () => recorder.retainFrom(),
@@ -155,6 +156,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
           clock,
           log: log.child({ part: 'motion' }),
           stallSeconds: camera.stallSeconds,
+          connectTimeoutSeconds: camera.connectTimeoutSeconds,
         })
       : null;
     subStream?.start();

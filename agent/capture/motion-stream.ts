@@ -98,13 +98,15 @@ export interface SubStreamReaderDeps {
   tools: FfmpegTools;
   clock: Clock;
   log: Logger;
+  /** No frame for this long stops the reader's ffmpeg (to be restarted)... */
   stallSeconds: number;
+  /** ...and a fresh one gets this much longer for its first frame. */
+  connectTimeoutSeconds: number;
 }
 
 const RESTART_BASE_MS = 1_000;
 const RESTART_CAP_MS = 60_000;
 const HEALTHY_RESET_MS = 60_000;
-const CHECK_MS = 1_000;
 
 /** A supervised ffmpeg reading the sub-stream for motion only: restarted with backoff when it dies or stops delivering frames. */
 export class SubStreamReader {
@@ -114,7 +116,8 @@ export class SubStreamReader {
   private startedAt = 0;
   private stalled = false;
   private timer: NodeJS.Timeout | undefined;
-  private checker: NodeJS.Timeout | undefined;
+  /** Fires when the current run would have been quiet for stallSeconds: a wake-up per stallSeconds, not one per frame or per second. */
+  private stallCheck: NodeJS.Timeout | undefined;
   private done: Promise<void> = Promise.resolve();
   private launching: Promise<void> = Promise.resolve();
 
@@ -124,14 +127,13 @@ export class SubStreamReader {
     if (this.running) throw new Error('SubStreamReader.start() called twice');
     this.running = true;
     void this.launch();
-    this.checker = setInterval(() => this.checkStall(), CHECK_MS);
   }
 
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
     clearTimeout(this.timer);
-    clearInterval(this.checker);
+    clearTimeout(this.stallCheck);
     await this.launching;
     await this.proc?.stop();
     await this.done;
@@ -152,6 +154,7 @@ export class SubStreamReader {
     this.proc = proc;
     this.startedAt = clock.now();
     this.stalled = false;
+    this.armStallCheck((this.deps.stallSeconds + this.deps.connectTimeoutSeconds) * 1000);
     log.debug('motion sub-stream reader started', { pid: proc.pid });
     this.done = proc.exited.then((exit) => {
       this.proc = null;
@@ -173,13 +176,23 @@ export class SubStreamReader {
     this.timer = setTimeout(() => void this.launch(), delayMs);
   }
 
+  private armStallCheck(delayMs: number): void {
+    clearTimeout(this.stallCheck);
+    this.stallCheck = setTimeout(() => this.checkStall(), delayMs);
+  }
+
   private checkStall(): void {
     const proc = this.proc;
-    if (!proc || this.stalled) return;
-    const { clock, motion, stallSeconds, log } = this.deps;
+    if (!proc || this.stalled || !this.running) return;
+    const { clock, motion, stallSeconds, connectTimeoutSeconds, log } = this.deps;
     const lastFrame = motion.lastFrameAt();
-    const since = lastFrame !== null && lastFrame > this.startedAt ? lastFrame : this.startedAt;
-    if (clock.now() - since < stallSeconds * 1000) return;
+    const flowing = lastFrame !== null && lastFrame > this.startedAt;
+    const quietMs = clock.now() - (flowing ? lastFrame : this.startedAt);
+    const allowedMs = (stallSeconds + (flowing ? 0 : connectTimeoutSeconds)) * 1000;
+    if (quietMs < allowedMs) {
+      this.armStallCheck(allowedMs - quietMs);
+      return;
+    }
     this.stalled = true;
     log.warn('motion sub-stream stalled; stopping its ffmpeg', { pid: proc.pid });
     void proc.stop();

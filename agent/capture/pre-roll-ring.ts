@@ -26,7 +26,10 @@ export interface PreRollRingDeps {
   dir: string;
   segmentSeconds: number;
   preRollSeconds: number;
+  /** No new segment for this long stops ffmpeg (to be restarted). */
   stallSeconds: number;
+  /** A fresh ffmpeg gets this much longer for its first segment: connecting and the first keyframe come first. */
+  connectTimeoutSeconds: number;
   clock: Clock;
   log: Logger;
   /** The earliest wall time an open clip still needs (null: none); segments ending after it are kept. */
@@ -248,10 +251,11 @@ export class PreRollRing extends EventEmitter<RingEvents> {
     this.setHealth({ lastGap: gap });
   }
 
-  /** One timer per run, pushed back by every segment: it fires only when the video stops. */
+  /** One timer per run, pushed back by every segment: it fires only when the video stops (or never starts). */
   private armStallTimer(run: Run): void {
+    const { stallSeconds, connectTimeoutSeconds } = this.deps;
     clearTimeout(run.stallTimer);
-    run.stallTimer = setTimeout(() => this.stalled(run), this.deps.stallSeconds * 1000);
+    run.stallTimer = setTimeout(() => this.stalled(run), (stallSeconds + (run.lastSegmentAt === null ? connectTimeoutSeconds : 0)) * 1000);
   }
 
   private stalled(run: Run): void {

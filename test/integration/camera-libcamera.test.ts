@@ -68,6 +68,7 @@ describe('the Pi camera through rpicam-vid', () => {
       segmentSeconds: 1,
       preRollSeconds: 2,
       stallSeconds: 4,
+      connectTimeoutSeconds: 2,
       clock: systemClock,
       log: silentLogger,
       stopLadder: { afterQuitMs: 1_000, afterSigintMs: 1_000, afterSigtermMs: 1_000 },

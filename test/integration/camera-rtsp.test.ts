@@ -147,6 +147,41 @@ describe('an RTSP camera', () => {
     }
   });
 
+  it('gives a fresh ffmpeg time to connect before judging a stall, restarts the sub-stream reader of a hung camera, and sees motion again', async () => {
+    const hungPort = await freePort();
+    const hung = await TestRtspServer.start({ port: hungPort, path: '/cam', pattern: 'smpte', subPath: '/sub', subPattern: 'ball' });
+    const at = (path: string): string => `rtsp://127.0.0.1:${hungPort}${path}`;
+    const { capture, motions } = makeCapture('hung', {
+      source: 'rtsp',
+      rtsp: { url: at('/cam'), subUrl: at('/sub') },
+      stallSeconds: 2,
+      motion: { enabled: true },
+    });
+    await capture.start();
+    try {
+      await waitFor('video motion', () => motions.length > 0);
+      // Connecting and the first keyframe took longer than stallSeconds: that is a start, not a stall.
+      expect(capture.health()).toMatchObject({ ok: true, restarts: 0 });
+      expect(logs.lines.filter((l) => l.includes('"test":"hung"') && l.includes('stalled'))).toEqual([]);
+      const frozenAt = Date.now();
+      hung.freeze();
+      const stalled = await waitFor(
+        'the stall noticed',
+        () => logs.lines.find((l) => l.includes('motion sub-stream stalled; stopping its ffmpeg') && l.includes('"test":"hung"')),
+        20_000,
+      );
+      // Noticed after stallSeconds without a frame, not before (frames come every 200 ms until the freeze).
+      expect(Date.parse((JSON.parse(stalled) as { time: string }).time)).toBeGreaterThanOrEqual(frozenAt + 1_500);
+      hung.thaw();
+      const seen = motions.length;
+      await waitFor('motion after the camera came back', () => motions.length > seen, 45_000);
+    } finally {
+      hung.thaw();
+      await capture.stop();
+      await hung.stop();
+    }
+  });
+
   it('emits no motion once it is stopping, so a listener that places triggers never meets a stopped capture', async () => {
     const { capture, motions } = makeCapture('stopping', {
       source: 'rtsp',

@@ -102,6 +102,7 @@ describe('capture with a synthetic camera', () => {
       segmentSeconds: SEGMENT,
       preRollSeconds: PRE_ROLL,
       stallSeconds: STALL,
+      connectTimeoutSeconds: 1,
       clock: systemClock,
       log,
       retainFrom: () => {
@@ -469,7 +470,7 @@ describe('PreRollRing without timers', () => {
     const tools = new FfmpegTools(await locateFfmpeg(), log);
     const source = new SyntheticSource({ width: 160, height: 120, fps: 10, segmentSeconds: 1 });
     await source.prepare(tools, log);
-    const ring = new PreRollRing({ source, tools, dir, segmentSeconds: 1, preRollSeconds: 2, stallSeconds: 30, clock: systemClock, log });
+    const ring = new PreRollRing({ source, tools, dir, segmentSeconds: 1, preRollSeconds: 2, stallSeconds: 30, connectTimeoutSeconds: 10, clock: systemClock, log });
     // No timer ever fires from here on: whatever the ring learns, it learns from ffmpeg's own output.
     vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval', 'setImmediate'] });
     try {
