@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import ffmpeg from 'fluent-ffmpeg';
 import type { Logger } from '../log.js';
 import { NotRemuxable } from './mpegts.js';
-import { remuxSegmentsToMp4 } from './ts-to-mp4.js';
+import { SegmentRemuxer } from './ts-to-mp4.js';
 
 export interface FfmpegPaths {
   ffmpeg: string;
@@ -308,6 +308,9 @@ function fluentLogger(log: Logger): ffmpeg.FfmpegCommandLogger {
 }
 
 export class FfmpegTools {
+  /** One per camera, so clip after clip reuses its buffers. */
+  private readonly remuxer = new SegmentRemuxer();
+
   constructor(
     readonly paths: FfmpegPaths,
     private readonly log: Logger,
@@ -321,7 +324,7 @@ export class FfmpegTools {
   async joinSegments(files: string[], out: string, options: JobOptions = {}): Promise<JoinResult> {
     if (!files.length) throw new Error('no segments to join');
     try {
-      return await remuxSegmentsToMp4(files, resolvePath(out), Date.now() + (options.timeoutMs ?? JOB_TIMEOUT_MS));
+      return await this.remuxer.remux(files, resolvePath(out), Date.now() + (options.timeoutMs ?? JOB_TIMEOUT_MS));
     } catch (err) {
       if (!(err instanceof NotRemuxable)) throw err;
       this.log.debug('ffmpeg joins this clip', { reason: err.message });

@@ -42,82 +42,104 @@ function checkDeadline(deadline: number): void {
 }
 
 /**
- * Writes `files` (closed segments, in order) as one MP4 at `out`. Throws NotRemuxable when ffmpeg
- * should do it instead, and a plain Error when it cannot be done (unreadable input, a full disk, or
- * past `deadline`, an epoch time in ms).
+ * Joins clips, keeping its read and write buffers (about a segment each) from one clip to the next:
+ * on a busy door a join runs every few seconds, and fresh megabyte buffers each time only grew the
+ * heap. A second join while one runs gets buffers of its own.
  */
-export async function remuxSegmentsToMp4(files: string[], out: string, deadline = Number.POSITIVE_INFINITY): Promise<RemuxResult> {
-  const reader = new AccessUnitReader();
-  const sps = new Map<number, Uint8Array>();
-  const pps = new Map<number, Uint8Array>();
-  const samples: (Mp4Sample & { dts: number })[] = [];
-  let unwrap = 0;
-  let lastRawDts: number | null = null;
-  for (const file of files) {
-    await reader.readFile(file, (unit) => {
-      if (lastRawDts !== null && unit.dts < lastRawDts && lastRawDts - unit.dts > WRAP / 2) unwrap += WRAP;
-      lastRawDts = unit.dts;
-      let size = 0;
-      let idr = false;
-      for (const nal of sampleNals(unit)) {
-        const type = nalType(nal);
-        if (type === NAL_SPS) remember(sps, nal, parameterSetId(nal));
-        else if (type === NAL_PPS) remember(pps, nal, parameterSetId(nal));
-        else if (type === NAL_IDR) idr = true;
-        size += 4 + nal.length;
-      }
-      if (size === 0) return;
-      const dts = unit.dts + unwrap;
-      const pts = unit.pts + unwrap + (unit.pts < unit.dts - WRAP / 2 ? WRAP : 0);
-      samples.push({ size, duration: 0, ctsOffset: Math.max(0, pts - dts), sync: idr, dts });
-    });
-    checkDeadline(deadline);
-  }
-  if (!samples.length) throw new NotRemuxable('the segments hold no video');
-  if (!samples[0]!.sync) throw new NotRemuxable('the clip does not open on an IDR picture');
-  if (!sps.size || !pps.size) throw new NotRemuxable('the stream carries no parameter sets');
-  const { width, height } = parseSps(sps.values().next().value!);
-  let step = DEFAULT_STEP;
-  for (let i = 0; i < samples.length; i++) {
-    const next = samples[i + 1];
-    const gap = next ? next.dts - samples[i]!.dts : step;
-    if (gap > 0 && gap <= MAX_STEP) step = gap;
-    samples[i]!.duration = step;
-  }
-  const head = mp4Head({ width, height, avcC: avcDecoderConfiguration([...sps.values()], [...pps.values()]), timescale: TIMESCALE, samples });
+export class SegmentRemuxer {
+  private reader: AccessUnitReader | null = null;
+  private block = Buffer.alloc(0);
+  private busy = false;
 
-  const handle = await open(out, 'w');
-  try {
-    // Holds what one segment adds (the head first): written once per segment.
-    let block = Buffer.allocUnsafe(Math.max(WRITE_BLOCK, head.length));
-    block.set(head);
-    let used = head.length;
-    let index = 0;
+  /**
+   * Writes `files` (closed segments, in order) as one MP4 at `out`. Throws NotRemuxable when ffmpeg
+   * should do it instead, and a plain Error when it cannot be done (unreadable input, a full disk, or
+   * past `deadline`, an epoch time in ms).
+   */
+  async remux(files: string[], out: string, deadline = Number.POSITIVE_INFINITY): Promise<RemuxResult> {
+    if (this.busy) return new SegmentRemuxer().remux(files, out, deadline);
+    this.busy = true;
+    try {
+      return await this.write(files, out, deadline);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async write(files: string[], out: string, deadline: number): Promise<RemuxResult> {
+    const reader = (this.reader ??= new AccessUnitReader());
+    const sps = new Map<number, Uint8Array>();
+    const pps = new Map<number, Uint8Array>();
+    const samples: (Mp4Sample & { dts: number })[] = [];
+    let unwrap = 0;
+    let lastRawDts: number | null = null;
     for (const file of files) {
       await reader.readFile(file, (unit) => {
-        const nals = sampleNals(unit);
-        if (!nals.length) return;
-        const size = nals.reduce((n, nal) => n + 4 + nal.length, 0);
-        if (size !== samples[index++]?.size) throw new Error(`segment ${file} changed while it was being joined`);
-        if (used + size > block.length) {
-          const bigger = Buffer.allocUnsafe(2 * (used + size));
-          block.copy(bigger, 0, 0, used);
-          block = bigger;
+        if (lastRawDts !== null && unit.dts < lastRawDts && lastRawDts - unit.dts > WRAP / 2) unwrap += WRAP;
+        lastRawDts = unit.dts;
+        let size = 0;
+        let idr = false;
+        for (const nal of sampleNals(unit)) {
+          const type = nalType(nal);
+          if (type === NAL_SPS) remember(sps, nal, parameterSetId(nal));
+          else if (type === NAL_PPS) remember(pps, nal, parameterSetId(nal));
+          else if (type === NAL_IDR) idr = true;
+          size += 4 + nal.length;
         }
-        for (const nal of nals) {
-          block.writeUInt32BE(nal.length, used);
-          block.set(nal, used + 4);
-          used += 4 + nal.length;
-        }
+        if (size === 0) return;
+        const dts = unit.dts + unwrap;
+        const pts = unit.pts + unwrap + (unit.pts < unit.dts - WRAP / 2 ? WRAP : 0);
+        samples.push({ size, duration: 0, ctsOffset: Math.max(0, pts - dts), sync: idr, dts });
       });
-      // A short write (a disk filling up) is continued; the next write then fails with ENOSPC.
-      for (let done = 0; done < used; ) done += (await handle.write(block, done, used - done)).bytesWritten;
-      used = 0;
       checkDeadline(deadline);
     }
-    if (index !== samples.length) throw new Error('the segments changed while they were being joined');
-  } finally {
-    await handle.close();
+    if (!samples.length) throw new NotRemuxable('the segments hold no video');
+    if (!samples[0]!.sync) throw new NotRemuxable('the clip does not open on an IDR picture');
+    if (!sps.size || !pps.size) throw new NotRemuxable('the stream carries no parameter sets');
+    const { width, height } = parseSps(sps.values().next().value!);
+    let step = DEFAULT_STEP;
+    for (let i = 0; i < samples.length; i++) {
+      const next = samples[i + 1];
+      const gap = next ? next.dts - samples[i]!.dts : step;
+      if (gap > 0 && gap <= MAX_STEP) step = gap;
+      samples[i]!.duration = step;
+    }
+    const head = mp4Head({ width, height, avcC: avcDecoderConfiguration([...sps.values()], [...pps.values()]), timescale: TIMESCALE, samples });
+
+    const handle = await open(out, 'w');
+    try {
+      // Holds what one segment adds (the head first): written once per segment.
+      if (this.block.length < Math.max(WRITE_BLOCK, head.length)) this.block = Buffer.allocUnsafe(Math.max(WRITE_BLOCK, head.length));
+      let block = this.block;
+      block.set(head);
+      let used = head.length;
+      let index = 0;
+      for (const file of files) {
+        await reader.readFile(file, (unit) => {
+          const nals = sampleNals(unit);
+          if (!nals.length) return;
+          const size = nals.reduce((n, nal) => n + 4 + nal.length, 0);
+          if (size !== samples[index++]?.size) throw new Error(`segment ${file} changed while it was being joined`);
+          if (used + size > block.length) {
+            const bigger = Buffer.allocUnsafe(2 * (used + size));
+            block.copy(bigger, 0, 0, used);
+            block = this.block = bigger;
+          }
+          for (const nal of nals) {
+            block.writeUInt32BE(nal.length, used);
+            block.set(nal, used + 4);
+            used += 4 + nal.length;
+          }
+        });
+        // A short write (a disk filling up) is continued; the next write then fails with ENOSPC.
+        for (let done = 0; done < used; ) done += (await handle.write(block, done, used - done)).bytesWritten;
+        used = 0;
+        checkDeadline(deadline);
+      }
+      if (index !== samples.length) throw new Error('the segments changed while they were being joined');
+    } finally {
+      await handle.close();
+    }
+    return { frames: samples.length, seconds: samples.reduce((n, s) => n + s.duration, 0) / TIMESCALE };
   }
-  return { frames: samples.length, seconds: samples.reduce((n, s) => n + s.duration, 0) / TIMESCALE };
 }

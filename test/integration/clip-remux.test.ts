@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FfmpegTools, h264Encode, locateFfmpeg } from '../../agent/capture/index.js';
 import { NotRemuxable } from '../../agent/capture/mpegts.js';
-import { remuxSegmentsToMp4 } from '../../agent/capture/ts-to-mp4.js';
+import { SegmentRemuxer } from '../../agent/capture/ts-to-mp4.js';
 import { createLogger } from '../../agent/log.js';
 import { LogLines } from '../fixtures/camera/clip-sink.js';
 
@@ -101,13 +101,16 @@ const H264_KINDS: { name: string; make: () => string[]; size: [number, number]; 
 ];
 
 describe('the in-process join of H.264 segments', () => {
+  // One for every kind, largest pictures first, as a camera's FfmpegTools keeps one: what an earlier
+  // clip left in its buffers must not reach a later one.
+  const remuxer = new SegmentRemuxer();
   for (const kind of H264_KINDS) {
     it(`gives the pictures and times ffmpeg's join gives: ${kind.name}`, async () => {
       const segments = kind.make();
       expect(segments.length).toBeGreaterThanOrEqual(3);
       const ours = join(dir, `${segments[0]!.split('/').at(-2)}-ours.mp4`);
       const theirs = join(dir, `${segments[0]!.split('/').at(-2)}-ffmpeg.mp4`);
-      const result = await remuxSegmentsToMp4(segments, ours);
+      const result = await remuxer.remux(segments, ours);
       ffmpeg(['-i', `concat:${segments.join('|')}`, '-map', '0:v:0', '-c', 'copy', '-movflags', '+faststart', theirs]);
 
       const probed = stream(ours);
@@ -137,9 +140,22 @@ describe('the in-process join of H.264 segments', () => {
     }
   });
 
+  it('gives two joins at once the same bytes as one at a time', async () => {
+    const big = segment('both-big', scene('1280x720', 15, 4), h264Encode(15, 1));
+    const small = segment('both-small', scene('320x240', 15, 4), h264Encode(15, 1));
+    const remuxer = new SegmentRemuxer();
+    const alone = [join(dir, 'big-alone.mp4'), join(dir, 'small-alone.mp4')];
+    await new SegmentRemuxer().remux(big, alone[0]!);
+    await new SegmentRemuxer().remux(small, alone[1]!);
+    const together = [join(dir, 'big-together.mp4'), join(dir, 'small-together.mp4')];
+    await Promise.all([remuxer.remux(big, together[0]!), remuxer.remux(small, together[1]!)]);
+    expect(readFileSync(together[0]!).equals(readFileSync(alone[0]!))).toBe(true);
+    expect(readFileSync(together[1]!).equals(readFileSync(alone[1]!))).toBe(true);
+  });
+
   it('gives up at its time limit with an error that is not a fallback to ffmpeg', async () => {
     const segments = segment('late', scene('320x240', 15, 3), h264Encode(15, 1));
-    const failure = await remuxSegmentsToMp4(segments, join(dir, 'late.mp4'), Date.now()).catch((err: Error) => err);
+    const failure = await new SegmentRemuxer().remux(segments, join(dir, 'late.mp4'), Date.now()).catch((err: Error) => err);
     expect(failure).toBeInstanceOf(Error);
     expect(failure).not.toBeInstanceOf(NotRemuxable);
     await expect(tools.joinSegments(segments, join(dir, 'late2.mp4'), { timeoutMs: 0 })).rejects.toThrow(/time limit/);
@@ -149,7 +165,7 @@ describe('the in-process join of H.264 segments', () => {
 describe('segments the agent does not remux itself', () => {
   it('are joined by ffmpeg: HEVC', async () => {
     const segments = segment('hevc', scene('640x360', 15, 4), ['-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=error:keyint=15']);
-    await expect(remuxSegmentsToMp4(segments, join(dir, 'hevc-ours.mp4'))).rejects.toBeInstanceOf(NotRemuxable);
+    await expect(new SegmentRemuxer().remux(segments, join(dir, 'hevc-ours.mp4'))).rejects.toBeInstanceOf(NotRemuxable);
     const mark = logs.lines.length;
     const out = join(dir, 'hevc.mp4');
     const result = await tools.joinSegments(segments, out);
@@ -163,7 +179,7 @@ describe('segments the agent does not remux itself', () => {
     const last = segments.at(-1)!;
     const bytes = readFileSync(last);
     execFileSync('truncate', ['-s', String(bytes.length - 100), last]);
-    await expect(remuxSegmentsToMp4(segments, join(dir, 'cut-ours.mp4'))).rejects.toBeInstanceOf(NotRemuxable);
+    await expect(new SegmentRemuxer().remux(segments, join(dir, 'cut-ours.mp4'))).rejects.toBeInstanceOf(NotRemuxable);
     const result = await tools.joinSegments(segments, join(dir, 'cut.mp4'));
     expect(result.frames).toBeGreaterThanOrEqual(45);
   });
