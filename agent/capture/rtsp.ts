@@ -45,9 +45,14 @@ export function redactSecrets(text: string, secrets: readonly string[]): string 
   return redactUrl(out);
 }
 
-/** Input arguments for one RTSP stream. `-timeout` (µs) bounds the connect and every read in ffmpeg 5.1's demuxer. */
+/**
+ * Input arguments for one RTSP stream. `-timeout` (µs) bounds the connect and every read in ffmpeg
+ * 5.1's demuxer. Only the video track is set up: audio is never recorded, so the camera is not asked
+ * to send it (a doorbell camera's microphone stays off the LAN and out of ffmpeg).
+ */
 export function rtspInputArgs(url: string, transport: 'tcp' | 'udp', connectTimeoutSeconds: number): string[] {
-  return ['-rtsp_transport', transport, '-timeout', String(Math.round(connectTimeoutSeconds * 1_000_000)), '-i', url];
+  const timeout = String(Math.round(connectTimeoutSeconds * 1_000_000));
+  return ['-rtsp_transport', transport, '-allowed_media_types', 'video', '-timeout', timeout, '-i', url];
 }
 
 export class RtspSource implements CameraSource {

@@ -67,8 +67,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'camera-rtsp-'));
   paths = await locateFfmpeg();
   port = await freePort();
-  // /cam: a still test card; /sub: a small bouncing ball.
-  server = await TestRtspServer.start({ port, path: '/cam', pattern: 'smpte', subPath: '/sub', subPattern: 'ball', user: USER, password: PASSWORD });
+  // /cam: a still test card with a G.711 audio track, as doorbell cameras send; /sub: a small bouncing ball.
+  server = await TestRtspServer.start({ port, path: '/cam', pattern: 'smpte', audio: true, subPath: '/sub', subPattern: 'ball', user: USER, password: PASSWORD });
 });
 
 afterAll(async () => {
@@ -78,12 +78,18 @@ afterAll(async () => {
 
 describe('an RTSP camera', () => {
   it('records the main stream by copy, survives the server dying and coming back, and reports the outage', async () => {
+    const probeSetups = server.setups.length;
     const served = probeVideo(url('/cam'), ['-rtsp_transport', 'tcp']);
+    // ffprobe sets up both tracks; the server's lines about it arrive once the event loop runs again.
+    await waitFor("ffprobe's two tracks", () => server.setups.length - probeSetups >= 2);
     expect(served).toMatchObject({ codec_name: 'h264', profile: 'High', width: 640, height: 360 });
     const { capture, health, clips } = makeCapture('main', { source: 'rtsp', rtsp: { url: url('/cam') } });
+    const setupsBefore = server.setups.length;
     await capture.start();
     try {
       await waitFor('video', () => capture.health().ok);
+      // Audio is never recorded, so it is never set up: the camera sends the agent video only.
+      expect(server.setups.slice(setupsBefore)).toEqual([`rtsp://127.0.0.1:${port}/cam/stream=0`]);
       capture.trigger({ kind: 'ring', source: 'manual', at: Date.now() });
       const clip = await waitFor('a clip', () => clips[0]);
       // Same profile, level, size and reference frames as the camera sent: copied, not re-encoded
@@ -101,7 +107,7 @@ describe('an RTSP camera', () => {
       });
 
       await sleep(2_000);
-      server = await TestRtspServer.start({ port, path: '/cam', pattern: 'smpte', subPath: '/sub', subPattern: 'ball', user: USER, password: PASSWORD });
+      server = await TestRtspServer.start({ port, path: '/cam', pattern: 'smpte', audio: true, subPath: '/sub', subPattern: 'ball', user: USER, password: PASSWORD });
       const back = await waitFor('recovery', () => capture.health().ok && capture.health(), 45_000);
       expect(back.restarts).toBeGreaterThanOrEqual(1);
       expect(back.lastGap).not.toBeNull();

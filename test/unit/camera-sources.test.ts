@@ -35,7 +35,7 @@ describe('rtsp', () => {
   const source = new RtspSource({ url: 'rtsp://admin:p%40ss@cam.lan:554/Streaming/101', transport: 'tcp', connectTimeoutSeconds: 7 });
 
   it('reads over TCP with a socket timeout in microseconds, and copies the video', () => {
-    expect(source.inputArgs()).toEqual(['-rtsp_transport', 'tcp', '-timeout', '7000000', '-i', 'rtsp://admin:p%40ss@cam.lan:554/Streaming/101']);
+    expect(source.inputArgs()).toEqual(['-rtsp_transport', 'tcp', '-allowed_media_types', 'video', '-timeout', '7000000', '-i', 'rtsp://admin:p%40ss@cam.lan:554/Streaming/101']);
     expect(source.videoArgs()).toEqual(['-c:v', 'copy']);
     expect(source.hasMotionStream).toBe(false);
   });

@@ -105,7 +105,7 @@ describe('the ONVIF camera source', () => {
     expect(() => source.inputArgs()).toThrow(/not resolved yet/);
     await source.prepare({} as never, silentLogger);
     const input = source.inputArgs();
-    expect(input.slice(0, 4)).toEqual(['-rtsp_transport', 'tcp', '-timeout', '5000000']);
+    expect(input.slice(0, 6)).toEqual(['-rtsp_transport', 'tcp', '-allowed_media_types', 'video', '-timeout', '5000000']);
     expect(input.at(-1)).toBe('rtsp://admin:Door%3Ab%40ll%2F42%25@127.0.0.1:8554/cam?channel=1&stream=0');
     expect(source.videoArgs()).toEqual(['-c:v', 'copy']);
     expect(source.motionInputArgs().at(-1)).toBe('rtsp://admin:Door%3Ab%40ll%2F42%25@127.0.0.1:8554/sub');
