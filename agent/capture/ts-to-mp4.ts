@@ -108,10 +108,8 @@ export class SegmentRemuxer {
 
     const handle = await open(out, 'w');
     try {
-      // Holds what one segment adds (the head first): written once per segment.
-      if (this.block.length < Math.max(WRITE_BLOCK, head.length)) this.block = Buffer.allocUnsafe(Math.max(WRITE_BLOCK, head.length));
-      let block = this.block;
-      block.set(head);
+      // The write block holds what one segment adds (the head first): written once per segment.
+      this.room(0, head.length).set(head);
       let used = head.length;
       let index = 0;
       for (const file of files) {
@@ -120,11 +118,7 @@ export class SegmentRemuxer {
           if (!nals.length) return;
           const size = nals.reduce((n, nal) => n + 4 + nal.length, 0);
           if (size !== samples[index++]?.size) throw new Error(`segment ${file} changed while it was being joined`);
-          if (used + size > block.length) {
-            const bigger = Buffer.allocUnsafe(2 * (used + size));
-            block.copy(bigger, 0, 0, used);
-            block = this.block = bigger;
-          }
+          const block = this.room(used, size);
           for (const nal of nals) {
             block.writeUInt32BE(nal.length, used);
             block.set(nal, used + 4);
@@ -132,7 +126,7 @@ export class SegmentRemuxer {
           }
         });
         // A short write (a disk filling up) is continued; the next write then fails with ENOSPC.
-        for (let done = 0; done < used; ) done += (await handle.write(block, done, used - done)).bytesWritten;
+        for (let done = 0; done < used; ) done += (await handle.write(this.block, done, used - done)).bytesWritten;
         used = 0;
         checkDeadline(deadline);
       }
@@ -141,5 +135,15 @@ export class SegmentRemuxer {
       await handle.close();
     }
     return { frames: samples.length, seconds: samples.reduce((n, s) => n + s.duration, 0) / TIMESCALE };
+  }
+
+  /** The write block, with room for `more` bytes after the `used` it holds: grown (keeping them) when short. */
+  private room(used: number, more: number): Buffer {
+    if (used + more > this.block.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(WRITE_BLOCK, 2 * (used + more)));
+      this.block.copy(bigger, 0, 0, used);
+      this.block = bigger;
+    }
+    return this.block;
   }
 }
