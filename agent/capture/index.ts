@@ -40,7 +40,7 @@ export {
   type MotionOptions,
   type MotionZone,
 } from './motion.js';
-export { MOTION_DECODE_ARGS, motionOutputArgs, SubStreamReader, VideoMotion, type MotionSettings, type VideoMotionEvents } from './motion-stream.js';
+export { framesPerWrite, MOTION_DECODE_ARGS, motionOutputArgs, SubStreamReader, VideoMotion, type MotionSettings, type VideoMotionEvents } from './motion-stream.js';
 export {
   chooseProfile,
   deviceServiceUrl,

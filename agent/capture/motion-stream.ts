@@ -25,17 +25,35 @@ const CONTINUING_REPORT_MS = 1_000;
 /**
  * Decoder options (before `-i`) for video that is decoded only to find motion in small grey frames:
  * no deblocking and the fast non-spec-compliant paths (invisible at 160 px, ~15 % less CPU), one
- * thread (no frame-threading overhead for one stream).
+ * decoding thread (no frame-threading overhead for one stream) and one filter thread (the scaler's
+ * slice threads would wake twice per frame to scale 160x90).
  */
-export const MOTION_DECODE_ARGS = ['-skip_loop_filter', 'all', '-flags2', '+fast', '-threads', '1'];
+export const MOTION_DECODE_ARGS = ['-filter_threads', '1', '-skip_loop_filter', 'all', '-flags2', '+fast', '-threads', '1'];
+
+/**
+ * Most bytes of frames ffmpeg hands over in one write: well inside a stdio socket's default send
+ * buffer (node's child stdio is a socketpair, 208 KiB on Linux), so a batch arrives whole.
+ */
+const BATCH_BYTES = 192 * 1024;
+
+/** Frames per write: about a second's worth, fewer when that would not fit in BATCH_BYTES. */
+export function framesPerWrite(o: { width: number; height: number; fps: number }): number {
+  return Math.max(1, Math.min(o.fps, Math.floor(BATCH_BYTES / (o.width * o.height))));
+}
 
 /**
  * ffmpeg output arguments writing the detector's frames to stdout; area scaling averages away much of
- * the sensor noise. Without a flush per frame ffmpeg writes in 32 KiB blocks (two or three 160x90
- * frames): node wakes half as often, which on a small board costs more than the frames' analysis.
+ * the sensor noise. A second of frames is stacked into one picture (`tile`: grey frames one above the
+ * other are the same bytes as the frames in a row) and written at once (`-avioflags direct`): node
+ * wakes once a second for them, and a wake-up, not the frames' analysis, is what costs most on a
+ * small board. The price is up to a second's delay before motion is seen; each frame's time is still
+ * its own (VideoMotion). When ffmpeg stops mid-second, it fills the last batch with black frames,
+ * which VideoMotion skips as it skips any flat frame.
  */
 export function motionOutputArgs(o: { width: number; height: number; fps: number }): string[] {
-  return ['-map', '0:v:0', '-vf', `fps=${o.fps},scale=${o.width}:${o.height}:flags=area,format=gray`, '-flush_packets', '0', '-f', 'rawvideo', 'pipe:1'];
+  const batch = framesPerWrite(o);
+  const tile = batch > 1 ? `,tile=1x${batch}` : '';
+  return ['-map', '0:v:0', '-vf', `fps=${o.fps},scale=${o.width}:${o.height}:flags=area,format=gray${tile}`, '-avioflags', 'direct', '-f', 'rawvideo', 'pipe:1'];
 }
 
 /** Feeds frames from whichever ffmpeg run is current into the detector; emits `motion` when an episode starts and about once a second while it goes on. */
@@ -72,6 +90,9 @@ export class VideoMotion extends EventEmitter<VideoMotionEvents> {
   private onFrame(detector: MotionDetector, frame: Uint8Array, agoMs: number): void {
     const now = this.deps.clock.now() - agoMs;
     this.lastFrame = now;
+    // One grey all over shows nothing to compare: the black fillers of a stopping ffmpeg's last
+    // batch, or a camera's blank frames while it starts. The background keeps the last real picture.
+    if (isFlat(frame)) return;
     const verdict = detector.push(frame);
     if (verdict.state === 'light-change') {
       this.deps.log.debug('whole-frame light change; background re-learned', { changedPercent: Math.round(verdict.changedPercent) });
@@ -88,6 +109,13 @@ export class VideoMotion extends EventEmitter<VideoMotionEvents> {
     this.lastReport = at;
     this.emit('motion', { at, continuing });
   }
+}
+
+/** Every pixel the same grey; a real picture differs within its first few pixels, so this is nearly free. */
+function isFlat(frame: Uint8Array): boolean {
+  const first = frame[0];
+  for (let i = 1; i < frame.length; i++) if (frame[i] !== first) return false;
+  return true;
 }
 
 export interface SubStreamReaderDeps {

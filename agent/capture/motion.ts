@@ -242,7 +242,7 @@ function histogramMedian(hist: Uint32Array, offset: number, count: number): numb
  * Cuts a byte stream (ffmpeg's rawvideo on a pipe, in chunks of any size) into whole frames. A frame
  * that lies within one chunk is handed on as a view of it, at no copy; one split across chunks is
  * assembled in a fresh buffer. `later` counts the frames the same chunk completed after this one:
- * ffmpeg writes in blocks of a few frames, so the receiver can tell how long ago each was made.
+ * ffmpeg writes a batch of frames at once, so the receiver can tell how long ago each was made.
  */
 export class FrameSplitter {
   private pending: Uint8Array | null = null;

@@ -5,7 +5,7 @@
  * the way they do in the agent: decoded by ffmpeg through the motion branch's filter into raw grey.
  * Each light-change fixture is first shown to really change the picture beyond the pixel threshold.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FrameSplitter,
   LIGHT_CHANGE_PERCENT,
+  MOTION_DECODE_ARGS,
   MotionDetector,
   motionOutputArgs,
   type FrameVerdict,
@@ -177,4 +178,31 @@ describe('video motion detection', () => {
     expect(excluded.starts).toEqual([]);
     expect(open.starts.length).toBeGreaterThanOrEqual(1);
   });
+});
+
+describe('the frames on their way to node', () => {
+  it('come a second of them per write, each a whole frame, so node wakes once a second for them', async () => {
+    // Paced as a live camera: 4 s of the crossing at its own speed, decoded the way the sub-stream reader does.
+    const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', ...MOTION_DECODE_ARGS, '-re', '-t', '4', '-i', videos.crossing!, ...motionOutputArgs(motion)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      const bursts: number[] = [];
+      let bytes = 0;
+      child.stdout.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        // A batch larger than one read arrives as two chunks back to back: one wake-up.
+        const now = performance.now();
+        if (bursts.length === 0 || now - bursts.at(-1)! > 100) bursts.push(now);
+      });
+      expect(await exited).toBe(0);
+      const frameBytes = motion.width * motion.height;
+      expect(bytes).toBe(4 * motion.fps * frameBytes);
+      // Four batches (the old 32 KiB blocks came 2.2 times a second: nine of them).
+      expect(bursts.length).toBeLessThanOrEqual(5);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 30_000);
 });

@@ -6,6 +6,7 @@ import {
   createSource,
   h264EncoderArgs,
   libcameraInputArgs,
+  framesPerWrite,
   motionOutputArgs,
   parseEncoderList,
   parseV4l2Formats,
@@ -129,10 +130,15 @@ describe('libcamera', () => {
 });
 
 describe('the motion branch', () => {
-  it('writes small grey frames of the first video stream to stdout, in blocks rather than a flush per frame', () => {
+  it('writes small grey frames of the first video stream to stdout, a second of them at a time', () => {
     expect(motionOutputArgs({ width: 160, height: 90, fps: 5 })).toEqual([
-      '-map', '0:v:0', '-vf', 'fps=5,scale=160:90:flags=area,format=gray', '-flush_packets', '0', '-f', 'rawvideo', 'pipe:1',
+      '-map', '0:v:0', '-vf', 'fps=5,scale=160:90:flags=area,format=gray,tile=1x5', '-avioflags', 'direct', '-f', 'rawvideo', 'pipe:1',
     ]);
+  });
+
+  it('writes fewer frames at a time when a second of them would not arrive in one piece', () => {
+    expect(framesPerWrite({ width: 320, height: 180, fps: 10 })).toBe(3);
+    expect(motionOutputArgs({ width: 640, height: 480, fps: 15 })[3]).toBe('fps=15,scale=640:480:flags=area,format=gray');
   });
 });
 

@@ -7,7 +7,7 @@ import {
   VideoMotion,
   type MotionOptions,
 } from '../../agent/capture/index.js';
-import { silentLogger } from '../../agent/log.js';
+import { createLogger, silentLogger } from '../../agent/log.js';
 
 const W = 40;
 const H = 30;
@@ -175,6 +175,22 @@ describe('video motion reports', () => {
     sink(Buffer.concat([frame(), frame({ block: person }), frame({ block: person })]));
     expect(reports[0]).toEqual({ at: now - 1000 / FPS, continuing: false });
     expect(motion.lastFrameAt()).toBe(now);
+  });
+
+  it("skips flat frames: a stopping ffmpeg's black fillers are not judged as the scene going dark", () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'debug', sink: { write: (line) => lines.push(line) } });
+    const motion = new VideoMotion({ settings: { ...OPTIONS, fps: 5 }, clock: { now: () => 1_000_000 }, log });
+    motion.start();
+    const sink = motion.openRun();
+    for (let i = 0; i < 10; i++) sink(Buffer.from(frame()));
+    // The last batch of a run that stopped one frame into its second: four black fillers.
+    const black = new Uint8Array(W * H);
+    sink(Buffer.concat([frame(), black, black, black, black]));
+    expect(lines.filter((l) => l.includes('light change'))).toEqual([]);
+    // One pixel off black is a picture, and judged: the whole scene went dark.
+    sink(Buffer.from(black.map((_, i) => (i === 0 ? 1 : 0))));
+    expect(lines.filter((l) => l.includes('light change'))).toHaveLength(1);
   });
 
   it('reports an episode when it starts, then about once a second while the frames keep moving, and nothing once it ended', () => {
