@@ -82,11 +82,15 @@ export class VideoMotion extends EventEmitter<VideoMotionEvents> {
     if (!detector) throw new Error('VideoMotion.openRun() before start()');
     detector.reset();
     const frameMs = 1000 / this.deps.settings.fps;
-    const splitter = new FrameSplitter(detector.frameBytes, (frame, later) => this.onFrame(detector, frame, later * frameMs));
+    const batch = framesPerWrite(this.deps.settings);
+    let seen = 0;
+    // ffmpeg writes whole batches when their newest frame is made; node may read a batch in two
+    // chunks, so a frame's place in its batch, not in a chunk, says how long before that it was made.
+    const splitter = new FrameSplitter(detector.frameBytes, (frame) => this.onFrame(detector, frame, (batch - 1 - (seen++ % batch)) * frameMs));
     return (chunk) => splitter.write(chunk);
   }
 
-  /** `agoMs`: how much earlier than the newest frame of its block this one was made. */
+  /** `agoMs`: how much earlier than the newest frame of its batch this one was made. */
   private onFrame(detector: MotionDetector, frame: Uint8Array, agoMs: number): void {
     const now = this.deps.clock.now() - agoMs;
     this.lastFrame = now;

@@ -239,10 +239,9 @@ function histogramMedian(hist: Uint32Array, offset: number, count: number): numb
 }
 
 /**
- * Cuts a byte stream (ffmpeg's rawvideo on a pipe, in chunks of any size) into whole frames. A frame
- * that lies within one chunk is handed on as a view of it, at no copy; one split across chunks is
- * assembled in a fresh buffer. `later` counts the frames the same chunk completed after this one:
- * ffmpeg writes a batch of frames at once, so the receiver can tell how long ago each was made.
+ * Cuts a byte stream (ffmpeg's rawvideo on a pipe, in chunks of any size) into whole frames, in
+ * order. A frame that lies within one chunk is handed on as a view of it, at no copy; one split
+ * across chunks is assembled in a fresh buffer.
  */
 export class FrameSplitter {
   private pending: Uint8Array | null = null;
@@ -250,15 +249,14 @@ export class FrameSplitter {
 
   constructor(
     private readonly frameBytes: number,
-    private readonly onFrame: (frame: Uint8Array, later: number) => void,
+    private readonly onFrame: (frame: Uint8Array) => void,
   ) {}
 
   write(chunk: Buffer): void {
-    const frames: Uint8Array[] = [];
     let offset = 0;
     while (offset < chunk.length) {
       if (this.pending === null && chunk.length - offset >= this.frameBytes) {
-        frames.push(chunk.subarray(offset, offset + this.frameBytes));
+        this.onFrame(chunk.subarray(offset, offset + this.frameBytes));
         offset += this.frameBytes;
         continue;
       }
@@ -268,11 +266,11 @@ export class FrameSplitter {
       this.filled += take;
       offset += take;
       if (this.filled === this.frameBytes) {
-        frames.push(this.pending);
+        const frame = this.pending;
         this.pending = null;
         this.filled = 0;
+        this.onFrame(frame);
       }
     }
-    frames.forEach((frame, i) => this.onFrame(frame, frames.length - 1 - i));
   }
 }

@@ -161,7 +161,7 @@ describe('the motion detector', () => {
 });
 
 describe('video motion reports', () => {
-  it('dates each frame of a block ffmpeg wrote at once back from the newest, one frame interval apart', () => {
+  it('dates each frame of a batch ffmpeg wrote at once back from the newest, also when node reads the batch in two chunks', () => {
     const FPS = 5;
     let now = 1_000_000;
     const motion = new VideoMotion({ settings: { ...OPTIONS, consecutiveFrames: 1, fps: FPS }, clock: { now: () => now }, log: silentLogger });
@@ -169,11 +169,15 @@ describe('video motion reports', () => {
     motion.on('motion', (r) => reports.push(r));
     motion.start();
     const sink = motion.openRun();
-    sink(Buffer.concat([frame(), frame()]));
+    sink(Buffer.concat([frame(), frame(), frame(), frame(), frame()]));
     now += 10_000;
-    // Someone appears in the second of three frames written together: it was made 200 ms before the third.
-    sink(Buffer.concat([frame(), frame({ block: person }), frame({ block: person })]));
-    expect(reports[0]).toEqual({ at: now - 1000 / FPS, continuing: false });
+    // Someone appears in the second of five frames written together: it was made 600 ms before the
+    // fifth. The read ends inside the third frame, and the rest comes as a second chunk.
+    const batch = Buffer.concat([frame(), frame({ block: person }), frame({ block: person }), frame({ block: person }), frame({ block: person })]);
+    const cut = 2.5 * W * H;
+    sink(batch.subarray(0, cut));
+    expect(reports).toEqual([{ at: now - (3 * 1000) / FPS, continuing: false }]);
+    sink(batch.subarray(cut));
     expect(motion.lastFrameAt()).toBe(now);
   });
 
@@ -238,9 +242,9 @@ describe('the frame splitter', () => {
     ]);
   });
 
-  it('says how many frames the same chunk completed after each one, and hands on a frame within one chunk without copying it', () => {
-    const seen: { first: number; later: number; view: boolean }[] = [];
-    const splitter = new FrameSplitter(4, (f, later) => seen.push({ first: f[0]!, later, view: f.buffer === chunk.buffer }));
+  it('hands on a frame within one chunk without copying it, and assembles one split across chunks', () => {
+    const seen: { first: number; view: boolean }[] = [];
+    const splitter = new FrameSplitter(4, (f) => seen.push({ first: f[0]!, view: f.buffer === chunk.buffer }));
     // Each chunk over a memory of its own (not node's shared pool), so only a view of it shares its buffer.
     const own = (bytes: number[]): Buffer => Buffer.from(new Uint8Array(bytes).buffer);
     let chunk = own([1, 2]);
@@ -248,9 +252,9 @@ describe('the frame splitter', () => {
     chunk = own([3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
     splitter.write(chunk);
     expect(seen).toEqual([
-      { first: 1, later: 2, view: false },
-      { first: 5, later: 1, view: true },
-      { first: 9, later: 0, view: true },
+      { first: 1, view: false },
+      { first: 5, view: true },
+      { first: 9, view: true },
     ]);
   });
 });
