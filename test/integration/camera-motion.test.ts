@@ -199,7 +199,7 @@ describe('the frames on their way to node', () => {
       expect(await exited).toBe(0);
       const frameBytes = motion.width * motion.height;
       expect(bytes).toBe(4 * motion.fps * frameBytes);
-      // Four batches (the old 32 KiB blocks came 2.2 times a second: nine of them).
+      // Four batches (the 32 KiB blocks of before came 2.2 times a second: eight or nine in 4 s).
       expect(bursts.length).toBeLessThanOrEqual(5);
     } finally {
       child.kill('SIGKILL');
